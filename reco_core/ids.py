@@ -1,0 +1,80 @@
+"""IdMap: external ids (always strings) <-> contiguous integer indices.
+
+External ids are kept as strings so that users' files with numeric, textual or mixed ids all
+behave the same; when every id is an integer they are ordered numerically ("2" before "10"),
+which keeps tables and pickers in the order people expect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from reco_core.errors import UnknownIdError
+
+
+def _sorted_unique(values: Iterable[object]) -> np.ndarray:
+    as_str = pd.unique(pd.Series(list(values) if not isinstance(values, (np.ndarray, pd.Series)) else values).astype(str))
+    numeric = pd.to_numeric(pd.Series(as_str), errors="coerce")
+    if len(as_str) and numeric.notna().all() and (numeric == numeric.round()).all():
+        order = np.lexsort((as_str, numeric.to_numpy()))
+    else:
+        order = np.argsort(as_str, kind="stable")
+    return np.asarray(as_str, dtype=object)[order]
+
+
+@dataclass(frozen=True)
+class IdMap:
+    """Sorted unique external ids; index ``i`` is the i-th id."""
+
+    ids: np.ndarray
+    _index: pd.Index = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ids = np.asarray(self.ids, dtype=object)
+        object.__setattr__(self, "ids", ids)
+        index = pd.Index(ids)
+        if not index.is_unique:
+            raise ValueError("IdMap ids must be unique; build it with IdMap.from_values")
+        object.__setattr__(self, "_index", index)
+
+    @classmethod
+    def from_values(cls, values: Iterable[object]) -> IdMap:
+        """Build from any iterable of ids (duplicates allowed); ids become strings."""
+        return cls(_sorted_unique(values))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, external_id: object) -> bool:
+        return str(external_id) in self._index
+
+    def index_of(
+        self, ids: Iterable[object] | object, missing: Literal["raise", "mask"] = "raise", what: str = "id"
+    ) -> np.ndarray:
+        """Indices (int64) of external ids. ``missing="mask"`` gives -1 for unknown ids."""
+        scalar = isinstance(ids, (str, int, np.integer))
+        values = [ids] if scalar else list(ids)  # type: ignore[arg-type]
+        idx = self._index.get_indexer(pd.Index([str(v) for v in values], dtype=object)).astype(np.int64)
+        if missing == "raise" and (idx < 0).any():
+            bad = [values[i] for i in np.flatnonzero(idx < 0)[:5]]
+            example = ", ".join(str(x) for x in self.ids[:3])
+            raise UnknownIdError(
+                f"unknown {what} {', '.join(repr(str(b)) for b in bad)}"
+                f"{' and others' if (idx < 0).sum() > 5 else ''}: pick one of the {len(self)} known {what}s"
+                f" (for example {example})"
+            )
+        return idx
+
+    def ids_of(self, idx: np.ndarray | Iterable[int]) -> np.ndarray:
+        """External ids of indices; -1 (padding) maps to None."""
+        idx = np.asarray(idx, dtype=np.int64)
+        out = np.empty(idx.shape, dtype=object)
+        valid = idx >= 0
+        out[valid] = self.ids[idx[valid]]
+        out[~valid] = None
+        return out

@@ -1,0 +1,119 @@
+"""The one ranker: top_k over score blocks, training items excluded.
+
+``torch.topk`` is used because on this machine it was about 6.5x faster than ``np.argpartition``
+on float32 blocks (DESIGN.md section 7); torch is already a dependency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from reco_core.errors import ConfigError
+from reco_core.ids import IdMap
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Top-k lists: ``item_idx[n, k]`` (int32, -1 = padding) and ``score[n, k]`` (NaN = padding)."""
+
+    user_idx: np.ndarray
+    item_idx: np.ndarray
+    score: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return self.item_idx.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.user_idx)
+
+    def head(self, k: int) -> Ranking:
+        """The first k columns (a ranking at a smaller k)."""
+        return Ranking(self.user_idx, self.item_idx[:, :k], self.score[:, :k])
+
+    def to_frame(self, users: IdMap, items: IdMap) -> pd.DataFrame:
+        """Long frame (user, rank, item, score) with external ids; padding left out."""
+        n, k = self.item_idx.shape
+        valid = self.item_idx >= 0
+        rows, cols = np.nonzero(valid)
+        return pd.DataFrame(
+            {
+                "user": users.ids_of(self.user_idx[rows]),
+                "rank": (cols + 1).astype(np.int64),
+                "item": items.ids_of(self.item_idx[rows, cols]),
+                "score": self.score[rows, cols].astype(np.float64),
+            }
+        )
+
+
+def check_k(k: int, n_items: int) -> None:
+    """k must be a positive integer no larger than the catalogue."""
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigError(f"k={k!r} is not valid: give a whole number of at least 1")
+    if k > n_items:
+        raise ConfigError(f"k={k} is larger than the catalogue ({n_items} items): choose k <= {n_items}")
+
+
+def mask_rows(scores: np.ndarray, exclude: sp.csr_matrix | None, rows: np.ndarray) -> np.ndarray:
+    """Set excluded (user, item) cells of a score block to -inf, in place; returns the block."""
+    if exclude is None:
+        return scores
+    sub = exclude[rows]
+    r = np.repeat(np.arange(len(rows)), np.diff(sub.indptr))
+    scores[r, sub.indices] = -np.inf
+    return scores
+
+
+def top_k(
+    scores: np.ndarray,
+    k: int,
+    user_idx: np.ndarray | None = None,
+    exclude: sp.csr_matrix | None = None,
+) -> Ranking:
+    """Top-k items per row of ``scores`` (float32 [n, n_items]).
+
+    ``exclude`` is a users x items CSR whose stored cells are never recommended (the training
+    items); row ``i`` of ``scores`` belongs to user ``user_idx[i]``. NaN ("cannot score") and
+    excluded cells are never ranked; rows with fewer than k rankable items are padded with
+    -1 / NaN. Ties are broken by the lower item index, so results are deterministic.
+    """
+    scores = np.asarray(scores)
+    n, n_items = scores.shape
+    check_k(k, n_items)
+    if user_idx is None:
+        user_idx = np.arange(n, dtype=np.int32)
+    block = np.array(scores, dtype=np.float32, copy=True)
+    np.nan_to_num(block, copy=False, nan=-np.inf)
+    mask_rows(block, exclude, np.asarray(user_idx))
+    t = torch.from_numpy(block)
+    # torch.topk does not promise an order among equal values; a stable sort of the top candidates
+    # by descending score then fixes ties by item index.
+    vals, idx = torch.topk(t, k, dim=1, largest=True, sorted=True)
+    vals_np = vals.numpy()
+    idx_np = idx.numpy().astype(np.int32)
+    ties = (vals_np[:, :-1] == vals_np[:, 1:]).any(axis=1) if k > 1 else np.zeros(n, bool)
+    if k < n_items:
+        ties |= _boundary_ties(block, vals_np, k)
+    if ties.any():
+        rows = np.flatnonzero(ties)
+        idx_np[rows], vals_np[rows] = _stable_top_k(block[rows], k)
+    invalid = ~np.isfinite(vals_np)
+    idx_np = np.where(invalid, -1, idx_np).astype(np.int32)
+    vals_np = np.where(invalid, np.nan, vals_np).astype(np.float32)
+    return Ranking(np.asarray(user_idx, dtype=np.int32), idx_np, vals_np)
+
+
+def _boundary_ties(block: np.ndarray, vals: np.ndarray, k: int) -> np.ndarray:
+    """Rows where an item outside the top k ties with the k-th score (topk may pick either)."""
+    kth = vals[:, k - 1 : k]
+    return (np.isfinite(kth[:, 0])) & ((block == kth).sum(axis=1) > 1)
+
+
+def _stable_top_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(-block, axis=1, kind="stable")[:, :k]
+    return order.astype(np.int32), np.take_along_axis(block, order, axis=1)
