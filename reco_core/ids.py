@@ -18,7 +18,9 @@ from reco_core.errors import UnknownIdError
 
 
 def _sorted_unique(values: Iterable[object]) -> np.ndarray:
-    as_str = pd.unique(pd.Series(list(values) if not isinstance(values, (np.ndarray, pd.Series)) else values).astype(str))
+    as_str = pd.unique(
+        pd.Series(list(values) if not isinstance(values, (np.ndarray, pd.Series)) else values).astype(str)
+    )
     numeric = pd.to_numeric(pd.Series(as_str), errors="coerce")
     if len(as_str) and numeric.notna().all() and (numeric == numeric.round()).all():
         order = np.lexsort((as_str, numeric.to_numpy()))

@@ -38,7 +38,6 @@ class Ranking:
 
     def to_frame(self, users: IdMap, items: IdMap) -> pd.DataFrame:
         """Long frame (user, rank, item, score) with external ids; padding left out."""
-        n, k = self.item_idx.shape
         valid = self.item_idx >= 0
         rows, cols = np.nonzero(valid)
         return pd.DataFrame(

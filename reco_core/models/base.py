@@ -69,8 +69,15 @@ class ModelConfig:
             m = f.metadata
             out.append(
                 ParamSpec(
-                    f.name, t, f.default, m.get("low"), m.get("high"), m.get("step"), m.get("choices"),
-                    bool(m.get("log", False)), m.get("help", ""),
+                    f.name,
+                    t,
+                    f.default,
+                    m.get("low"),
+                    m.get("high"),
+                    m.get("step"),
+                    m.get("choices"),
+                    bool(m.get("log", False)),
+                    m.get("help", ""),
                 )
             )
         return out
@@ -86,7 +93,9 @@ class ModelConfig:
                 continue
             if p.choices is not None:
                 if v not in p.choices:
-                    raise ConfigError(f"{model}.{p.name}={v!r} is not valid: choose one of {', '.join(map(str, p.choices))}")
+                    raise ConfigError(
+                        f"{model}.{p.name}={v!r} is not valid: choose one of {', '.join(map(str, p.choices))}"
+                    )
                 continue
             if p.type in (int, float):
                 if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or v != v:
@@ -250,5 +259,7 @@ def make_model(name: str, **params: Any) -> Scorer:
     known = {f.name for f in dataclasses.fields(spec.config_cls)}
     unknown = sorted(set(params) - known)
     if unknown:
-        raise ConfigError(f"model {spec.name!r} has no parameter {', '.join(unknown)}: known are {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"model {spec.name!r} has no parameter {', '.join(unknown)}: known are {', '.join(sorted(known))}"
+        )
     return spec.cls(spec.config_cls(**params))
