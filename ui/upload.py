@@ -1,0 +1,416 @@
+"""Parsing glue for the "Your data" page: uploaded bytes -> a table, its columns -> a mapping -> a Dataset.
+
+Streamlit-free on purpose, so every branch is tested without a browser. Safety rules for files that
+people upload (issue 6):
+
+- Only CSV/TSV text and Parquet are read. No pickle, no eval, nothing from the file is executed.
+- Every cell is read as text (``dtype=str``), so ids keep their exact spelling ("007" stays "007") and a
+  value that looks like a formula is data, never behaviour; ``reco_core.datasets.load_files`` does the
+  typed validation and counts every row it keeps, merges or drops.
+- A row limit (``MAX_ROWS``) and a column limit (``MAX_COLUMNS``) bound memory for a shared server;
+  going over either is a one-line ``DataError``, never a truncated load.
+- Text that came from a file is escaped with ``plain()`` before it goes into any Markdown element
+  (``st.error``, ``st.markdown``), so a column called ``[click](http://x)`` is shown as those characters.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+import pandas as pd
+
+from reco_core.errors import ConfigError, DataError
+
+MAX_ROWS = 1_000_000  # per file; MovieLens-1M is the largest thing the live dashboard is sized for
+MAX_COLUMNS = 200
+MAX_UPLOAD_MB = 200  # the uploader's own limit; .streamlit/config.toml may set a lower server-wide one
+UPLOAD_TYPES = ("csv", "tsv", "txt", "dat", "inter", "parquet")
+DELIMITERS = (",", "\t", ";", "|")
+_DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe", "::": "double colon"}
+_PARQUET_MAGIC = b"PAR1"
+_SNIFF_LINES = 50
+
+# Roles of the interactions file and of the items file, with the column names we recognise for each
+# (compared after lower-casing, dropping RecBole's ":token"/":float" suffix and non-alphanumerics).
+INTERACTION_ROLES = ("user", "item", "rating", "timestamp")
+ITEM_ROLES = ("item", "title", "genres", "year")
+REQUIRED_ROLES = frozenset({"user", "item"})
+_ROLE_NAMES: dict[str, tuple[str, ...]] = {
+    "user": ("user", "userid", "user_id", "uid", "users", "customer", "customerid", "visitor", "visitorid", "member"),
+    "item": (
+        "item",
+        "itemid",
+        "item_id",
+        "iid",
+        "items",
+        "movie",
+        "movieid",
+        "movie_id",
+        "product",
+        "productid",
+        "asin",
+        "book",
+        "bookid",
+        "isbn",
+        "track",
+        "trackid",
+        "article",
+        "articleid",
+        "song",
+        "songid",
+    ),
+    "rating": ("rating", "ratings", "score", "value", "stars", "star", "rate", "preference", "weight", "count"),
+    "timestamp": ("timestamp", "time", "ts", "date", "datetime", "time_stamp", "created", "createdat", "when"),
+    "title": ("title", "movie_title", "movietitle", "name", "itemname", "item_name", "product_name", "booktitle"),
+    "genres": ("genres", "genre", "category", "categories", "tags", "class"),
+    "year": ("year", "release_year", "releaseyear", "release_date", "releasedate"),
+}
+
+
+def plain(text: object) -> str:
+    """``text`` escaped for Streamlit Markdown, so it renders as exactly these characters.
+
+    Backslash-escapes every character that Markdown, Streamlit's ``:emoji:``/``:color[...]`` directives
+    or ``$...$`` LaTeX would interpret; CommonMark renders ``\\x`` as ``x`` for any ASCII punctuation.
+    Newlines become spaces: every message the page shows is one line.
+    """
+    s = " ".join(str(text).split())
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-!|~$:&.])", r"\\\1", s)
+
+
+@dataclass(frozen=True)
+class ParsedTable:
+    """A file read as text: every column is ``str`` (empty cells are empty strings)."""
+
+    name: str
+    frame: pd.DataFrame
+    format: str  # "csv" or "parquet"
+    delimiter: str | None = None
+    encoding: str | None = None
+    has_header: bool = True
+    notes: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> list[str]:
+        return [str(c) for c in self.frame.columns]
+
+    def describe(self) -> str:
+        """One line: "ratings.csv: CSV (comma, UTF-8), 4 columns, 1,234 rows"."""
+        if self.format == "parquet":
+            how = "Parquet"
+        else:
+            how = f"CSV ({_DELIMITER_NAMES.get(self.delimiter or '', repr(self.delimiter))}, {self.encoding}"
+            how += ", no header row)" if not self.has_header else ")"
+        return f"{self.name}: {how}, {len(self.frame.columns)} columns, {len(self.frame):,} rows"
+
+
+def digest(*parts: bytes | str | None) -> str:
+    """A short content hash, used to key what the page has already validated for these bytes."""
+    h = hashlib.sha256()
+    for p in parts:
+        b = b"\0" if p is None else (p.encode("utf-8") if isinstance(p, str) else p)
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()[:16]
+
+
+def read_table(data: bytes, filename: str, max_rows: int = MAX_ROWS, max_columns: int = MAX_COLUMNS) -> ParsedTable:
+    """Read uploaded bytes as a table of strings; the format is taken from the content, not the name.
+
+    Parquet is recognised by its ``PAR1`` magic bytes; anything else must be delimited text (comma, tab,
+    semicolon, pipe, or MovieLens-1M's ``::``), UTF-8 (with or without BOM) or, failing that, Latin-1
+    (MovieLens-100K's item file is Latin-1; a note says so). A first row whose cells are all numbers is
+    taken as data, not a header (MovieLens ``u.data``), and the columns are then named ``column_1``...
+
+    Raises ``DataError`` (one line naming the file, and the line or column where it applies) for empty,
+    binary, ragged, over-long or over-wide files.
+    """
+    name = PurePath(str(filename or "upload")).name or "upload"
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DataError(f"{name}: expected the file's bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if max_rows < 1:
+        raise ConfigError(f"max_rows={max_rows} is not valid: give at least 1")
+    if not data.strip():
+        raise DataError(f"{name} is empty: upload a file with a header row and at least one data row")
+    if data[:4] == _PARQUET_MAGIC:
+        return _read_parquet(data, name, max_rows, max_columns)
+    return _read_text(data, name, max_rows, max_columns)
+
+
+def _read_parquet(data: bytes, name: str, max_rows: int, max_columns: int) -> ParsedTable:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(io.BytesIO(data))
+        n_rows = pf.metadata.num_rows
+        n_cols = pf.metadata.num_columns
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataError(
+            f"{name} starts like a Parquet file but cannot be read ({_first_line(exc)}): re-export it"
+        ) from exc
+    _check_size(name, n_rows, n_cols, max_rows, max_columns)
+    if n_rows == 0:
+        raise DataError(f"{name} has columns but no rows: upload a file with at least one data row")
+    try:
+        # Arrow -> pandas without the file's pandas metadata: nothing in the file decides what objects we build.
+        table = pf.read(use_pandas_metadata=False)
+        frame = table.to_pandas(ignore_metadata=True, types_mapper=None)
+    except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
+        raise DataError(f"{name}: a Parquet column cannot be read ({_first_line(exc)}): re-export it") from exc
+    frame.columns = _unique_names([str(c) for c in frame.columns])
+    frame = frame.reset_index(drop=True)
+    # Everything as text, like the CSV path: typed parsing and row accounting belong to load_files.
+    out = pd.DataFrame({c: _as_text(frame[c]) for c in frame.columns})
+    return ParsedTable(name, out, "parquet")
+
+
+def _as_text(col: pd.Series) -> pd.Series:
+    if pd.api.types.is_float_dtype(col.dtype):
+        # 3.0 -> "3" keeps integer-valued ids readable; NaN -> "" as an empty CSV cell would be.
+        vals = col.to_numpy()
+        return pd.Series(["" if v != v else (str(int(v)) if float(v).is_integer() else repr(float(v))) for v in vals])
+    return col.map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else str(v)).astype(object)
+
+
+def _decode(data: bytes, name: str) -> tuple[str, str, list[str]]:
+    if b"\0" in data[:65536]:
+        raise DataError(
+            f"{name} contains NUL bytes, so it is not a text table: upload CSV, TSV or Parquet "
+            "(spreadsheets must be saved as CSV first)"
+        )
+    try:
+        return data.decode("utf-8-sig"), "UTF-8", []
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        note = (
+            f"{name} is not valid UTF-8 (first bad byte on line {line:,}); it was read as Latin-1, "
+            "so check accented characters in titles"
+        )
+        return data.decode("latin-1"), "Latin-1", [note]
+
+
+def _sniff_delimiter(lines: Sequence[str]) -> str:
+    """The delimiter that splits the first line, chosen by how many sampled lines agree with it.
+
+    Candidates are "::", comma, tab, semicolon and pipe; among those that split the first line, the one
+    whose field count matches on the most sampled lines wins (ties: more fields, then the earlier
+    candidate). Choosing from the first line means a ragged row later is reported by the parser with its
+    line number instead of making the delimiter unknowable. No candidate splitting the first line means a
+    one-column file (comma, so the mapping step says what is missing).
+    """
+    sample = [ln for ln in lines if ln.strip()][:_SNIFF_LINES]
+    best, best_key = ",", (0, 0)
+    for i, d in enumerate(("::", *DELIMITERS)):
+        n = _count_fields(sample[0], d)
+        if n < 2:
+            continue
+        agree = sum(_count_fields(ln, d) == n for ln in sample)
+        key = (agree, n, -i)
+        if key > best_key:
+            best, best_key = d, key
+    return best
+
+
+def _count_fields(line: str, delim: str) -> int:
+    if len(delim) > 1:
+        return line.count(delim) + 1
+    try:
+        return len(next(csv.reader([line], delimiter=delim)))
+    except (csv.Error, StopIteration):
+        return line.count(delim) + 1
+
+
+def _read_text(data: bytes, name: str, max_rows: int, max_columns: int) -> ParsedTable:
+    text, encoding, notes = _decode(data, name)
+    lines = text.splitlines()
+    content = [ln for ln in lines if ln.strip()]
+    if not content:
+        raise DataError(f"{name} is empty: upload a file with a header row and at least one data row")
+    delim = _sniff_delimiter(content)
+    first = _split(content[0], delim)
+    if len(first) > max_columns:
+        raise DataError(
+            f"{name} has {len(first):,} columns: at most {max_columns} are accepted; keep only the user, item, "
+            "rating and timestamp columns"
+        )
+    has_header = not all(_is_number(c) for c in first)
+    if has_header and len(content) == 1:
+        raise DataError(f"{name} has a header row but no data rows: upload a file with at least one data row")
+    if len(content) - int(has_header) > max_rows:
+        raise DataError(
+            f"{name} has {len(content) - int(has_header):,} rows: the dashboard accepts at most {max_rows:,}; "
+            "sample or filter the file first (the Python API has no limit)"
+        )
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=delim,
+            header=0 if has_header else None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=True,
+            engine="python" if len(delim) > 1 else "c",
+            quoting=csv.QUOTE_MINIMAL,
+        )
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{name}: {_ragged_message(str(exc), has_header)}") from exc
+    except (ValueError, csv.Error) as exc:
+        raise DataError(
+            f"{name} cannot be read as {_DELIMITER_NAMES.get(delim, delim)}-separated text: {_first_line(exc)}"
+        ) from exc
+    if has_header:
+        frame.columns = _unique_names([_clean_header(c) for c in frame.columns])
+    else:
+        frame.columns = [f"column_{i + 1}" for i in range(frame.shape[1])]
+        notes.append(f"{name} has no header row (its first row is all numbers): columns are named column_1...")
+    return ParsedTable(name, frame.reset_index(drop=True), "csv", delim, encoding, has_header, tuple(notes))
+
+
+def _split(line: str, delim: str) -> list[str]:
+    if len(delim) > 1:
+        return line.split(delim)
+    try:
+        return next(csv.reader([line], delimiter=delim))
+    except (csv.Error, StopIteration):
+        return line.split(delim)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell.strip())
+    except ValueError:
+        return False
+    return bool(cell.strip())
+
+
+def _clean_header(col: object) -> str:
+    s = " ".join(str(col).split())
+    return s or "unnamed"
+
+
+def _unique_names(names: Sequence[str]) -> list[str]:
+    """Duplicate or empty headers get a suffix, so every column can be picked by name."""
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        n = n or "unnamed"
+        if n in seen:
+            seen[n] += 1
+            n2 = f"{n} ({seen[n]})"
+            while n2 in seen:
+                seen[n] += 1
+                n2 = f"{n} ({seen[n]})"
+            seen[n2] = 0
+            out.append(n2)
+        else:
+            seen[n] = 0
+            out.append(n)
+    return out
+
+
+def _ragged_message(msg: str, has_header: bool) -> str:
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+    if m:
+        expected, line, saw = (int(g) for g in m.groups())
+        return (
+            f"line {line:,} has {saw} fields where the first {'(header) ' if has_header else ''}row has {expected}: "
+            "give every line the same number of columns (quote cells that contain the delimiter)"
+        )
+    return f"cannot be parsed ({_first_line(msg)}): give every line the same number of columns"
+
+
+def _first_line(exc: object) -> str:
+    s = str(exc).strip().splitlines()
+    return (s[0] if s else type(exc).__name__)[:200]
+
+
+def _check_size(name: str, n_rows: int, n_cols: int, max_rows: int, max_columns: int) -> None:
+    if n_cols > max_columns:
+        raise DataError(
+            f"{name} has {n_cols:,} columns: at most {max_columns} are accepted; keep only the columns you need"
+        )
+    if n_rows > max_rows:
+        raise DataError(
+            f"{name} has {n_rows:,} rows: the dashboard accepts at most {max_rows:,}; "
+            "sample or filter the file first (the Python API has no limit)"
+        )
+
+
+def _key(name: str) -> str:
+    base = str(name).split(":", 1)[0]  # RecBole headers: "user_id:token"
+    return re.sub(r"[^0-9a-z]+", "_", base.strip().lower()).strip("_")
+
+
+def guess_mapping(columns: Sequence[str], roles: Sequence[str] = INTERACTION_ROLES) -> dict[str, str | None]:
+    """Pre-fill for the mapping selectboxes: role -> the first column whose name we recognise, else None.
+
+    Names are compared after lower-casing and dropping RecBole's ``:type`` suffix, so ``userId``,
+    ``user_id:token`` and ``USER`` all map to ``user``. Each column is used for at most one role. For a
+    headerless file (``column_1``...) of 2-4 columns the MovieLens order user, item, rating, timestamp is
+    assumed.
+    """
+    cols = [str(c) for c in columns]
+    out: dict[str, str | None] = {r: None for r in roles}
+    if cols and all(re.fullmatch(r"column_\d+", c) for c in cols) and 2 <= len(cols) <= 4:
+        for role, col in zip(("user", "item", "rating", "timestamp"), cols, strict=False):
+            if role in out:
+                out[role] = col
+        return out
+    keys = {c: _key(c) for c in cols}
+    compact = {c: k.replace("_", "") for c, k in keys.items()}
+    used: set[str] = set()
+    for role in roles:
+        names = _ROLE_NAMES.get(role, (role,))
+        flat = {n.replace("_", "") for n in names}
+        for c in cols:
+            if c not in used and (keys[c] in names or compact[c] in flat):
+                out[role] = c
+                used.add(c)
+                break
+    return out
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which uploaded column plays which role; ``None`` for an optional role that is absent."""
+
+    roles: Mapping[str, str | None] = field(default_factory=dict)
+
+    def __getitem__(self, role: str) -> str | None:
+        return self.roles.get(role)
+
+    def validate(self, columns: Iterable[str], file: str, required: Iterable[str] = REQUIRED_ROLES) -> None:
+        """Raise ``ConfigError`` naming the role and column if a required role is unmapped, a column is
+        unknown, or one column is used for two roles."""
+        cols = set(columns)
+        for role in sorted(required):
+            if not self.roles.get(role):
+                raise ConfigError(f"{file}: choose the column that holds the {role} ids")
+        seen: dict[str, str] = {}
+        for role, col in self.roles.items():
+            if col is None:
+                continue
+            if col not in cols:
+                raise ConfigError(f"{file} has no column {col!r} for {role}: choose one of {', '.join(sorted(cols))}")
+            if col in seen:
+                raise ConfigError(f"{file}: column {col!r} is chosen for both {seen[col]} and {role}: pick one each")
+            seen[col] = role
+
+    def as_columns(self) -> dict[str, str]:
+        """role -> column, only the mapped roles (the ``columns=`` argument of ``load_files``)."""
+        return {r: c for r, c in self.roles.items() if c}
+
+
+def select(table: ParsedTable, mapping: ColumnMapping, roles: Sequence[str]) -> pd.DataFrame:
+    """The mapped columns of ``table`` renamed to their roles (unmapped optional roles left out)."""
+    cols = {mapping[r]: r for r in roles if mapping[r]}
+    return table.frame[list(cols)].rename(columns=cols)
