@@ -1,0 +1,170 @@
+"""Neighbourhood models: item-kNN and user-kNN with cosine similarity, sparse top-K neighbours.
+
+Cosine with shrinkage between two columns a, b of a matrix M (items of X for item-kNN, users of
+X^T for user-kNN):
+
+    sim(a, b) = (M_a . M_b) / (||M_a|| ||M_b|| + shrink),     sim(a, a) = 0
+
+Only the K most similar neighbours of each column are kept, so the model is a sparse matrix and
+fits at any catalogue size: the Gram matrix is built in column blocks whose dense size is bounded.
+X is the binary training matrix (every stored cell 1), or the ratings when ``use_ratings`` is on.
+
+- item-kNN: S[i, j] = sim(i, j) if i is one of item j's K neighbours; score(u, j) = sum_i X[u, i] S[i, j].
+- user-kNN: W[u, v] = sim(u, v) if v is one of user u's K neighbours; score(u, j) = sum_v W[u, v] X[v, j].
+
+A user (or profile) with no interactions cannot be scored: the row is NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from reco_core.data import Interactions
+from reco_core.models.base import Context, ModelConfig, Scorer, param, register
+
+# Dense bytes allowed for one block of the Gram matrix while selecting neighbours.
+_BLOCK_BYTES = 64 * 2**20
+
+
+def cosine_top_k(m: sp.csr_matrix, k: int, shrink: float = 0.0) -> sp.csc_matrix:
+    """Sparse [n_cols, n_cols]: column j holds the ``k`` columns of ``m`` most cosine-similar to j.
+
+    sim(a, b) = m_a . m_b / (||m_a|| ||m_b|| + shrink); self-similarity and zero similarities are not
+    stored. Ties at the K-th place are resolved by ``np.argpartition`` (deterministic for one input).
+    """
+    m = sp.csc_matrix(m, dtype=np.float32)
+    n = m.shape[1]
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=0), dtype=np.float64).ravel())
+    mt = m.T.tocsr()
+    keep = min(k, max(n - 1, 0))
+    block = max(1, min(n, _BLOCK_BYTES // max(1, 4 * n)))
+    rows, cols, vals = [], [], []
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        gram = (mt @ m[:, start:stop]).toarray().astype(np.float64)
+        denom = norms[:, None] * norms[None, start:stop] + shrink
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sim = np.where(denom > 0, gram / np.where(denom > 0, denom, 1.0), 0.0)
+        sim[np.arange(start, stop), np.arange(stop - start)] = 0.0
+        if keep == 0:
+            continue
+        if keep < n:
+            top = np.argpartition(-sim, keep - 1, axis=0)[:keep]
+        else:
+            top = np.broadcast_to(np.arange(n)[:, None], sim.shape)
+        top_vals = np.take_along_axis(sim, top, axis=0)
+        nz = top_vals != 0
+        rows.append(top[nz])
+        cols.append(np.broadcast_to(np.arange(start, stop)[None, :], top.shape)[nz])
+        vals.append(top_vals[nz].astype(np.float32))
+    if not rows:
+        return sp.csc_matrix((n, n), dtype=np.float32)
+    out = sp.csc_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n), dtype=np.float32
+    )
+    out.sort_indices()
+    return out
+
+
+def _profile_row(item_idx: np.ndarray, values: np.ndarray, n_items: int, use_ratings: bool) -> sp.csr_matrix:
+    """A 1 x n_items CSR row for a profile; repeated items are summed (the caller's list, as given)."""
+    data = values.astype(np.float32) if use_ratings else np.ones(len(item_idx), dtype=np.float32)
+    row = sp.csr_matrix((data, (np.zeros(len(item_idx), dtype=np.int64), item_idx)), shape=(1, n_items))
+    row.sum_duplicates()
+    return row
+
+
+def _nan_empty_rows(scores: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+    """Rows whose history is empty cannot be scored: NaN (so fusion can fall back on other members)."""
+    empty = np.diff(history.indptr) == 0
+    if empty.any():
+        scores[empty] = np.nan
+    return scores
+
+
+@dataclass(frozen=True)
+class ItemKNNConfig(ModelConfig):
+    k: int = param(100, low=1, high=2000, step=1, help="Neighbours kept per item (K).")
+    shrink: float = param(
+        0.0, low=0.0, high=1000.0, step=1.0, help="Added to the cosine denominator; damps rare co-occurrences."
+    )
+    use_ratings: bool = param(False, help="Weight interactions by rating instead of treating each as 1.")
+
+
+@register
+class ItemKNN(Scorer):
+    """Item-based collaborative filtering: score(u, j) = sum over u's items i of S[i, j] (top-K cosine)."""
+
+    name = "itemknn"
+    label = "Item-kNN"
+    kind = "user"
+    config_cls = ItemKNNConfig
+    description = "Recommends items similar (cosine, K nearest neighbours) to the items the user interacted with."
+
+    def _fit(self, train: Interactions, context: Context) -> None:
+        cfg: ItemKNNConfig = self.config  # type: ignore[assignment]
+        self._x = train.matrix.copy() if cfg.use_ratings else train.binary()
+        self._sim = cosine_top_k(self._x, cfg.k, cfg.shrink).tocsr()
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        rows = self._x[user_idx]
+        return _nan_empty_rows((rows @ self._sim).toarray().astype(np.float32), rows)
+
+    def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        cfg: ItemKNNConfig = self.config  # type: ignore[assignment]
+        row = _profile_row(item_idx, values, self._sim.shape[0], cfg.use_ratings)
+        return _nan_empty_rows((row @ self._sim).toarray().astype(np.float32), row)[0]
+
+    def similar_items(self, item_idx: np.ndarray, to_items: np.ndarray) -> np.ndarray:
+        """S[i, j]: how much liking item i adds to item j's score (0 when i is not among j's K neighbours)."""
+        self._check_fitted()
+        return self._sim[np.asarray(item_idx, dtype=np.int64)][:, np.asarray(to_items, dtype=np.int64)].toarray()
+
+
+@dataclass(frozen=True)
+class UserKNNConfig(ModelConfig):
+    k: int = param(50, low=1, high=2000, step=1, help="Neighbours kept per user (K).")
+    shrink: float = param(
+        0.0, low=0.0, high=1000.0, step=1.0, help="Added to the cosine denominator; damps rare co-occurrences."
+    )
+    use_ratings: bool = param(False, help="Weight interactions by rating instead of treating each as 1.")
+
+
+@register
+class UserKNN(Scorer):
+    """User-based collaborative filtering: score(u, j) = sum over u's K nearest users v of W[u, v] X[v, j]."""
+
+    name = "userknn"
+    label = "User-kNN"
+    kind = "user"
+    config_cls = UserKNNConfig
+    description = "Recommends what the most similar users (cosine, K nearest neighbours) interacted with."
+
+    def _fit(self, train: Interactions, context: Context) -> None:
+        cfg: UserKNNConfig = self.config  # type: ignore[assignment]
+        self._x = train.matrix.copy() if cfg.use_ratings else train.binary()
+        # cosine_top_k keeps neighbours per column; users are the columns of X^T, and the transpose
+        # gives one row of neighbour weights per user.
+        self._neighbours = cosine_top_k(self._x.T.tocsr(), cfg.k, cfg.shrink).T.tocsr()
+        self._user_norms = np.sqrt(np.asarray(self._x.multiply(self._x).sum(axis=1), dtype=np.float64).ravel())
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        out = (self._neighbours[user_idx] @ self._x).toarray().astype(np.float32)
+        return _nan_empty_rows(out, self._x[user_idx])
+
+    def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        cfg: UserKNNConfig = self.config  # type: ignore[assignment]
+        row = _profile_row(item_idx, values, self._x.shape[1], cfg.use_ratings)
+        if row.nnz == 0:
+            return np.full(self._x.shape[1], np.nan, dtype=np.float32)
+        dots = np.asarray((self._x @ row.T).toarray(), dtype=np.float64).ravel()
+        denom = self._user_norms * float(np.sqrt(row.multiply(row).sum())) + cfg.shrink
+        sims = np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0)
+        # Same neighbour rule as in fit: the K most similar training users, zero similarities dropped.
+        keep = min(cfg.k, len(sims))
+        top = np.argpartition(-sims, keep - 1)[:keep]
+        top = top[sims[top] != 0]
+        return np.asarray(sims[top] @ self._x[top].toarray(), dtype=np.float32)
