@@ -189,7 +189,7 @@ def test_guess_uses_each_column_once() -> None:
 
 def test_guess_item_file_roles() -> None:
     got = guess_mapping(["movie_id", "title", "genres", "year"], upload.ITEM_ROLES)
-    assert got == {"item": "movie_id", "title": "title", "genres": "genres", "year": "year"}
+    assert got == {"item": "movie_id", "title": "title", "genres": "genres", "year": "year", "text": None}
 
 
 def test_mapping_validation_messages() -> None:
@@ -237,3 +237,65 @@ def test_digest_depends_on_every_part() -> None:
     assert upload.digest(b"a", None) != upload.digest(b"a", b"")
     assert upload.digest(b"ab", b"c") != upload.digest(b"a", b"bc")
     assert upload.digest(b"a", "x") == upload.digest(b"a", "x")
+
+
+# -- validation through reco_core.datasets.load_files ----------------------------------------------------
+
+
+def test_build_dataset_accounts_for_every_row() -> None:
+    data = b"userId,movieId,rating\n1,10,5\n1,10,4\n2,20,0\n2,30,3\n3,30,2\n"
+    t = read_table(data, "mine.csv")
+    ds = upload.build_dataset(t, ColumnMapping(guess_mapping(t.columns)), threshold=3)
+    r = ds.report
+    assert r.balanced() and r.rows_read == 5
+    assert r.rows_kept == 2 and r.duplicates_merged == 1 and r.rows_dropped == 2
+    assert r.source == "mine.csv" and ds.name == "mine"
+    table = upload.report_table(r)
+    assert table["rows"].iloc[1:].sum() == r.rows_read  # kept + merged + every drop reason add up to read
+    assert any("threshold" in w for w in table["what happened"])
+
+
+def test_build_dataset_error_names_the_uploaded_file() -> None:
+    t = read_table(b"user,item,rating\n1,2,5\n1,3,abc\n", "bad.csv")
+    with pytest.raises(RecoError) as err:
+        upload.build_dataset(t, ColumnMapping(guess_mapping(t.columns)))
+    msg = str(err.value)
+    assert msg.startswith("bad.csv") and "rating" in msg and "row 2" in msg and "DataFrame" not in msg
+
+
+def test_build_dataset_uses_the_mapping_not_the_names() -> None:
+    # "rating" is a recognised name, but the person chose no rating: every row counts 1.
+    t = read_table(b"a,b,rating\n1,2,5\n3,4,2\n", "r.csv")
+    ds = upload.build_dataset(t, ColumnMapping({"user": "b", "item": "a", "rating": None, "timestamp": None}))
+    assert sorted(ds.interactions.users.ids) == ["2", "4"]
+    assert set(ds.interactions.matrix.data.tolist()) == {1.0}
+
+
+def test_build_dataset_rejects_a_bad_mapping_before_loading() -> None:
+    t = read_table(b"a,b\n1,2\n", "r.csv")
+    with pytest.raises(ConfigError, match="user ids"):
+        upload.build_dataset(t, ColumnMapping({"user": None, "item": "a"}))
+
+
+def test_items_file_with_space_separated_genres() -> None:
+    inter = read_table(b"user\titem\n1\t1\n1\t2\n2\t2\n", "r.tsv")
+    items = read_table(
+        b"item_id:token\tmovie_title:token_seq\tclass:token_seq\n1\tA\tAction Drama\n2\tB\tComedy\n", "i"
+    )
+    im = ColumnMapping(guess_mapping(items.columns, upload.ITEM_ROLES))
+    sep = upload.guess_genre_separator(items.frame[im["genres"]])
+    assert sep == " "
+    ds = upload.build_dataset(inter, ColumnMapping(guess_mapping(inter.columns)), items, im, genre_separator=sep)
+    assert ds.catalog.genres[0] == ("Action", "Drama") and ds.catalog.title.tolist() == ["A", "B"]
+
+
+def test_guess_genre_separator() -> None:
+    assert upload.guess_genre_separator(["Action|Drama", "Comedy"]) == "|"
+    assert upload.guess_genre_separator(["Action, Drama"]) == ","
+    assert upload.guess_genre_separator(["Action"]) == " "
+
+
+def test_ml100k_upload_round_trip() -> None:
+    inter = read_table((ML100K / "ml-100k.inter").read_bytes(), "ml-100k.inter")
+    ds = upload.build_dataset(inter, ColumnMapping(guess_mapping(inter.columns)))
+    assert (ds.interactions.n_users, ds.interactions.n_items, ds.interactions.nnz) == (943, 1682, 100_000)

@@ -25,7 +25,8 @@ from pathlib import PurePath
 
 import pandas as pd
 
-from reco_core.errors import ConfigError, DataError
+from reco_core.data import Dataset, LoadReport
+from reco_core.errors import ConfigError, DataError, RecoError
 
 MAX_ROWS = 1_000_000  # per file; MovieLens-1M is the largest thing the live dashboard is sized for
 MAX_COLUMNS = 200
@@ -39,7 +40,7 @@ _SNIFF_LINES = 50
 # Roles of the interactions file and of the items file, with the column names we recognise for each
 # (compared after lower-casing, dropping RecBole's ":token"/":float" suffix and non-alphanumerics).
 INTERACTION_ROLES = ("user", "item", "rating", "timestamp")
-ITEM_ROLES = ("item", "title", "genres", "year")
+ITEM_ROLES = ("item", "title", "genres", "year", "text")
 REQUIRED_ROLES = frozenset({"user", "item"})
 _ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "user": ("user", "userid", "user_id", "uid", "users", "customer", "customerid", "visitor", "visitorid", "member"),
@@ -70,7 +71,9 @@ _ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "title": ("title", "movie_title", "movietitle", "name", "itemname", "item_name", "product_name", "booktitle"),
     "genres": ("genres", "genre", "category", "categories", "tags", "class"),
     "year": ("year", "release_year", "releaseyear", "release_date", "releasedate"),
+    "text": ("text", "description", "overview", "plot", "summary", "synopsis"),
 }
+GENRE_SEPARATORS = {"|": "pipe |", ",": "comma ,", ";": "semicolon ;", " ": "space"}
 
 
 def plain(text: object) -> str:
@@ -414,3 +417,82 @@ def select(table: ParsedTable, mapping: ColumnMapping, roles: Sequence[str]) -> 
     """The mapped columns of ``table`` renamed to their roles (unmapped optional roles left out)."""
     cols = {mapping[r]: r for r in roles if mapping[r]}
     return table.frame[list(cols)].rename(columns=cols)
+
+
+def guess_genre_separator(values: Iterable[str]) -> str:
+    """The separator of a genres column: the first of "|", ",", ";" found in its cells, else a space."""
+    sample = [str(v) for v in list(values)[:500]]
+    for sep in ("|", ",", ";"):
+        if any(sep in v for v in sample):
+            return sep
+    return " "
+
+
+def _relabel(exc: RecoError, tables: Mapping[str, str]) -> RecoError:
+    """The engine names a DataFrame source "<items DataFrame>"; put the uploaded file's name there instead."""
+    msg = str(exc)
+    for placeholder, name in tables.items():
+        msg = msg.replace(placeholder, name)
+    return type(exc)(msg)
+
+
+def build_dataset(
+    interactions: ParsedTable,
+    mapping: ColumnMapping,
+    items: ParsedTable | None = None,
+    item_mapping: ColumnMapping | None = None,
+    genre_separator: str = "|",
+    threshold: float | None = None,
+    kcore: int = 0,
+    name: str | None = None,
+    max_rows: int = MAX_ROWS,
+) -> Dataset:
+    """Validate the mapped tables with ``reco_core.datasets.load_files`` and return the Dataset.
+
+    Every role is passed explicitly (an unmapped optional role as None), so the engine never second-guesses
+    the person's choice. Genres are re-joined with "|" (the engine's separator) when another separator was
+    chosen. Raises ``RecoError`` with a one-line message naming the uploaded file.
+    """
+    from reco_core.datasets import load_files  # engine import kept local: parsing above works without it
+
+    mapping.validate(interactions.columns, interactions.name)
+    columns = {r: mapping[r] for r in INTERACTION_ROLES}
+    item_frame = None
+    item_columns = None
+    if items is not None:
+        item_mapping = item_mapping or ColumnMapping(guess_mapping(items.columns, ITEM_ROLES))
+        item_mapping.validate(items.columns, items.name, required=("item",))
+        item_columns = {r: item_mapping[r] for r in ITEM_ROLES}
+        item_frame = items.frame
+        gcol = item_mapping["genres"]
+        if gcol and genre_separator != "|":
+            if genre_separator not in GENRE_SEPARATORS:
+                raise ConfigError(f"genre separator {genre_separator!r} is not supported: choose | , ; or a space")
+            item_frame = item_frame.copy()
+            parts = item_frame[gcol].astype(str).str.split(genre_separator if genre_separator != " " else None)
+            item_frame[gcol] = parts.map(lambda xs: "|".join(x.strip() for x in xs if x.strip()))
+    labels = {"<interactions DataFrame>": interactions.name, "<items DataFrame>": items.name if items else "items"}
+    try:
+        dataset = load_files(
+            interactions.frame,
+            items=item_frame,
+            columns=columns,
+            item_columns=item_columns,
+            threshold=threshold,
+            kcore=kcore,
+            name=name or PurePath(interactions.name).stem or "upload",
+            max_rows=max_rows,
+        )
+    except RecoError as exc:
+        raise _relabel(exc, labels) from None
+    dataset.report.source = interactions.name
+    dataset.report.notes[:] = [_relabel(RecoError(n), labels).args[0] for n in dataset.report.notes]
+    return dataset
+
+
+def report_table(report: LoadReport) -> pd.DataFrame:
+    """The load report as rows (what happened, rows): read, kept, merged, each drop reason; they add up."""
+    rows = [("rows read", report.rows_read), ("kept", report.rows_kept)]
+    rows.append(("merged: duplicate (user, item) rows, last kept", report.duplicates_merged))
+    rows.extend((f"dropped: {reason}", n) for reason, n in report.dropped.items())
+    return pd.DataFrame(rows, columns=["what happened", "rows"])
