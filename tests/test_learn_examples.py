@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from reco_core.data import Interactions
 from reco_core.errors import ConfigError
@@ -34,10 +35,12 @@ def test_rrf_by_hand() -> None:
     # Item 0 is a training item: never ranked. A's top 3 is then 1, 2, 3; B's is 5, 4, 3.
     assert 0 not in t.index
     assert t.loc[3, "rank · A"] == 3 and t.loc[3, "rank · B"] == 3
-    assert t.loc[3, "fused score"] == pytest.approx(1.0 / 63 + 0.5 / 63)
-    assert t.loc[1, "fused score"] == pytest.approx(1.0 / 61)
+    # Weights 1 and 0.5 are used as 2/3 and 1/3 (divided by their sum).
+    assert t.loc[3, "fused score"] == pytest.approx((2 / 3) / 63 + (1 / 3) / 63)
+    assert t.loc[1, "fused score"] == pytest.approx((2 / 3) / 61)
     assert pd.isna(t.loc[1, "rank · B"]) and t.loc[1, "weighted · B"] == 0.0
-    assert t.loc[5, "weighted · B"] == pytest.approx(0.5 / 61)
+    assert t.loc[5, "weighted · B"] == pytest.approx((1 / 3) / 61)
+    assert ex.weights == pytest.approx({"A": 2 / 3, "B": 1 / 3})
     # Final order: 3 (in both lists) beats A's favourite; B's favourite comes after A's list.
     assert ex.fused_top.tolist() == [3, 1, 2, 5]
     assert ex.table["final rank"].tolist() == [1, 2, 3, 4, 5]
@@ -56,6 +59,25 @@ def test_rrf_table_columns_add_up() -> None:
         got = ex.table.loc[r.notna(), f"1/(k+rank) · {m}"]
         np.testing.assert_allclose(got, 1.0 / (10 + r[r.notna()].astype(float)))
     assert (np.diff(ex.table["fused score"]) <= 0).all()
+
+
+@pytest.mark.parametrize("weights", [(0.6, 0.3, 0.1), (1.0, 0.0, 2.0), (1.0, 1.0, 1.0)])
+def test_rrf_example_matches_the_engine(weights: tuple[float, float, float]) -> None:
+    from reco_core.fusion import fuse
+    from reco_core.ranking import mask_rows
+
+    rng = np.random.default_rng(7)
+    n_items, exclude = 80, np.array([4, 9, 30])
+    names = ("als", "itemknn", "text")
+    raw = {m: rng.normal(size=n_items).astype(np.float32) for m in names}
+    raw["text"][rng.choice(n_items, 5, replace=False)] = np.nan
+    ex = le.rrf_example(raw, dict(zip(names, weights, strict=True)), exclude, rrf_k=60, depth=25, show=10)
+    train = sp.csr_matrix((np.ones(3, np.float32), (np.zeros(3, int), exclude)), shape=(1, n_items))
+    blocks = [mask_rows(raw[m][None, :].copy(), train, np.array([0])) for m in names]
+    res = fuse(blocks, None, list(weights), "rrf", "none", 10, n_items, [0], rrf_k=60, top_n=25, member_names=names)
+    assert ex.fused_top.tolist() == res.ranking.item_idx[0].tolist()
+    by_item = ex.table.set_index("item_idx")["fused score"]
+    np.testing.assert_allclose(by_item.loc[res.ranking.item_idx[0]].to_numpy(), res.ranking.score[0], rtol=1e-5)
 
 
 def test_rrf_single_member_keeps_its_order() -> None:

@@ -8,7 +8,8 @@ The conventions are the engine's own, so the example's final numbers equal what 
   broken by the lower item index).
 - RRF: ``score(i) = sum_m w_m / (k_rrf + rank_m(i))`` with ``rank_m(i)`` the 1-based position of item i in
   member m's top-``depth`` list; an item outside that list gets nothing from m (Cormack et al. 2009, with
-  weights). Ties in the fused score go to the lower item index, like every ranking here.
+  weights). Weights are divided by their sum first, as ``reco_core.fusion`` does. Ties in the fused score
+  go to the lower item index, like every ranking here.
 - NDCG@k: ``DCG = sum_i rel_i / log2(i+1)`` over the first k positions, ``IDCG`` the same for
   ``min(|T|, k)`` hits at the top (DESIGN.md section 5).
 - Conventions that libraries disagree on are computed both ways so the page can show how far apart they
@@ -82,8 +83,8 @@ def rrf_example(
     """RRF of the members' lists for one user.
 
     Candidates shown: the fused top ``show`` plus each member's own top ``per_member`` (so a member's
-    favourite that the fusion pushed down is visible too). ``weights`` are used as given (RRF is
-    invariant to scaling them); members with weight 0 are still listed, contributing 0.
+    favourite that the fusion pushed down is visible too). ``weights`` are divided by their sum (the order
+    does not depend on their scale); members with weight 0 are still listed, contributing 0.
     """
     if not member_scores:
         raise ConfigError("no members to fuse: pick at least one model in the sidebar")
@@ -98,8 +99,10 @@ def rrf_example(
         if not np.isfinite(v) or v < 0:
             raise ConfigError(f"weight of {m} is {v!r}: give a finite number >= 0")
         w[m] = v
-    if sum(w.values()) <= 0:
+    total = sum(w.values())
+    if total <= 0:
         raise ConfigError("all weights are zero: give at least one member a positive weight")
+    w = {m: v / total for m, v in w.items()}
     n_items = {np.asarray(s).reshape(-1).shape[0] for s in member_scores.values()}
     if len(n_items) != 1:
         raise ConfigError(f"members score different catalogue sizes {sorted(n_items)}: fit them on the same split")
