@@ -77,9 +77,9 @@ def top_k(
     """Top-k items per row of ``scores`` (float32 [n, n_items]).
 
     ``exclude`` is a users x items CSR whose stored cells are never recommended (the training
-    items); row ``i`` of ``scores`` belongs to user ``user_idx[i]``. NaN ("cannot score") and
-    excluded cells are never ranked; rows with fewer than k rankable items are padded with
-    -1 / NaN. Ties are broken by the lower item index, so results are deterministic.
+    items); row ``i`` of ``scores`` belongs to user ``user_idx[i]``. NaN ("cannot score"), excluded
+    cells and cells already set to -inf are never ranked; rows with fewer than k rankable items are
+    padded with -1 / NaN. Ties are broken by the lower item index, so results are deterministic.
     """
     scores = np.asarray(scores)
     n, n_items = scores.shape
@@ -87,7 +87,8 @@ def top_k(
     if user_idx is None:
         user_idx = np.arange(n, dtype=np.int32)
     block = np.array(scores, dtype=np.float32, copy=True)
-    np.nan_to_num(block, copy=False, nan=-np.inf)
+    # neginf=-inf: cells already masked to -inf (ranking.mask_rows) must stay unrankable, not become -3.4e38.
+    np.nan_to_num(block, copy=False, nan=-np.inf, neginf=-np.inf)
     mask_rows(block, exclude, np.asarray(user_idx))
     t = torch.from_numpy(block)
     # torch.topk does not promise an order among equal values; a stable sort of the top candidates
