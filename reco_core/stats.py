@@ -1,0 +1,169 @@
+"""Uncertainty for metric means: percentile bootstrap intervals and paired comparisons.
+
+Both work on per-user values (one number per evaluated user). A paired comparison asks whether
+configuration B scores differently from A *on the same users*: the per-user differences get a
+paired bootstrap interval for their mean and a Wilcoxon signed-rank test (users whose two values
+are equal carry no sign and are left out of the test, scipy's ``zero_method="wilcox"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+from reco_core.errors import ConfigError
+
+# Resample in chunks so that n_boot x n indices stay below this many at once (memory stays bounded).
+_CHUNK_CELLS = 4_000_000
+
+
+def _check_boot(n_boot: int, ci: float) -> None:
+    if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ConfigError(f"n_boot={n_boot!r} is not valid: give a whole number of resamples, at least 1")
+    if not (isinstance(ci, (float, int)) and 0 < ci < 1):
+        raise ConfigError(f"ci={ci!r} is not valid: give the interval's coverage as a fraction, e.g. 0.95")
+
+
+def _as_values(values: np.ndarray, what: str) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1:
+        raise ConfigError(f"{what} must be one value per user (a 1-D array), got shape {v.shape}")
+    if not np.isfinite(v).all():
+        raise ConfigError(f"{what} contain NaN or inf at position {int(np.flatnonzero(~np.isfinite(v))[0])}")
+    return v
+
+
+def bootstrap_means(values: np.ndarray, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """``n_boot`` means of ``values`` resampled with replacement (``numpy.random.default_rng(seed)``)."""
+    v = _as_values(values, "values")
+    n = v.size
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_boot, dtype=np.float64)
+    step = max(1, _CHUNK_CELLS // max(n, 1))
+    for start in range(0, n_boot, step):
+        stop = min(start + step, n_boot)
+        idx = rng.integers(0, n, (stop - start, n))
+        out[start:stop] = v[idx].mean(axis=1)
+    return out
+
+
+def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval for the mean of ``values``.
+
+    The (1 - ci)/2 and (1 + ci)/2 quantiles of ``n_boot`` resampled means. No values gives
+    (NaN, NaN); one value gives (value, value). The same seed and length give the same resamples,
+    so intervals of several metrics over the same users come from the same user draws.
+    """
+    _check_boot(n_boot, ci)
+    v = _as_values(values, "values")
+    if v.size == 0:
+        return float("nan"), float("nan")
+    means = bootstrap_means(v, n_boot, seed)
+    alpha = (1.0 - ci) / 2
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def _metric_words(metric: str) -> tuple[str, bool]:
+    """Display label ("ndcg@10" -> "NDCG@10") and whether higher is better (True when unknown)."""
+    from reco_core.metrics import METRICS  # metrics imports this module; look up labels lazily
+
+    name, at, k = metric.partition("@")
+    spec = METRICS.get(name)
+    if spec is None:
+        return metric, True
+    return f"{spec.label}{at}{k}", spec.higher_is_better
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3f}" if abs(x) >= 0.0005 or x == 0 else f"{x:.2g}"
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """B versus A on the same users: mean difference (B - A), its bootstrap interval, Wilcoxon test."""
+
+    metric: str
+    n: int
+    mean_a: float
+    mean_b: float
+    mean_diff: float
+    ci_low: float
+    ci_high: float
+    wilcoxon_statistic: float
+    p_value: float
+    ci_level: float = 0.95
+    alpha: float = 0.05
+
+    @property
+    def significant(self) -> bool:
+        """p below ``alpha`` and an interval that leaves out 0: both say the same thing."""
+        return self.p_value < self.alpha and (self.ci_low > 0 or self.ci_high < 0)
+
+    def sentence(self, name_a: str = "A", name_b: str = "B") -> str:
+        """Plain words, for example "B beats A by 0.012 NDCG@10 (95% CI 0.004 to 0.020); Wilcoxon p = 0.003
+        over 943 users: a real difference"."""
+        label, higher_better = _metric_words(self.metric)
+        label = f" {label}" if label else ""
+        users = f"over {self.n:,} user{'s' if self.n != 1 else ''}"
+        if self.mean_diff == 0 and self.ci_low == 0 and self.ci_high == 0:
+            return f"{name_a} and {name_b} score the same{label} on every one of {self.n:,} users: no difference"
+        b_wins = (self.mean_diff > 0) == higher_better
+        winner, loser = (name_b, name_a) if b_wins else (name_a, name_b)
+        size = abs(self.mean_diff)
+        # The interval is stated in the winner's direction, so it reads "by 0.012 (95% CI 0.004 to 0.020)".
+        sign = 1.0 if self.mean_diff >= 0 else -1.0
+        lo, hi = sorted((sign * self.ci_low, sign * self.ci_high))
+        interval = f"{self.ci_level:.0%} CI {_fmt(lo)} to {_fmt(hi)}"
+        p = f"{self.p_value:.3f}" if self.p_value >= 0.001 else f"{self.p_value:.1e}"
+        if self.significant:
+            verdict = "a real difference"
+        elif self.p_value >= self.alpha and self.ci_low <= 0 <= self.ci_high:
+            verdict = "could be chance"
+        else:
+            verdict = "weak evidence (the test and the interval disagree)"
+        lower = " (lower is better)" if not higher_better else ""
+        return f"{winner} beats {loser} by {_fmt(size)}{label}{lower} ({interval}); Wilcoxon p = {p} {users}: {verdict}"
+
+
+def paired_comparison(
+    a: np.ndarray,
+    b: np.ndarray,
+    metric: str = "",
+    n_boot: int = 2000,
+    seed: int = 0,
+    ci: float = 0.95,
+) -> PairedComparison:
+    """Compare per-user values ``b`` with ``a`` (same users, same order).
+
+    mean_diff = mean(b - a); the interval is a percentile bootstrap of that mean over users
+    (paired: a user's two values are resampled together). Wilcoxon signed-rank on b - a, two-sided;
+    when every difference is zero there is nothing to rank and p = 1.0.
+    """
+    _check_boot(n_boot, ci)
+    va, vb = _as_values(a, "values of A"), _as_values(b, "values of B")
+    if va.shape != vb.shape:
+        raise ConfigError(f"A has {va.size} per-user values and B has {vb.size}: compare evaluations of the same users")
+    if va.size == 0:
+        raise ConfigError("no users to compare: both evaluations are empty")
+    diff = vb - va
+    low, high = bootstrap_ci(diff, n_boot=n_boot, seed=seed, ci=ci)
+    if np.all(diff == 0):
+        statistic, p = 0.0, 1.0
+    else:
+        res = sps.wilcoxon(diff, zero_method="wilcox", alternative="two-sided")
+        statistic, p = float(res.statistic), float(res.pvalue)
+    return PairedComparison(
+        metric=metric,
+        n=int(va.size),
+        mean_a=float(va.mean()),
+        mean_b=float(vb.mean()),
+        mean_diff=float(diff.mean()),
+        ci_low=low,
+        ci_high=high,
+        wilcoxon_statistic=statistic,
+        p_value=p,
+        ci_level=float(ci),
+    )
