@@ -1116,8 +1116,10 @@ _AGE_GROUPS = ((1, 222), (18, 1103), (25, 2096), (35, 1193), (45, 550), (50, 496
 
 # Zipf-Mandelbrot item popularity p(rank) ~ (rank + Q)^-A and log-normal user activity above the minimum;
 # fitted by eye to MovieLens-1M (top 10% of items hold ~44% of ratings; user activity median ~96, mean ~166).
-_POP_A = 1.15
-_POP_Q_FRAC = 0.03
+_POP_A = 1.4
+_POP_Q_FRAC = 0.04
+# MovieLens-1M's share of ratings 1..4 and below (cumulative), for the ordinal rating model.
+_RATING_CDF = (0.056, 0.164, 0.425, 0.774)
 _ACTIVITY_SIGMA = 1.15
 _MAX_USER_FRAC = 0.6  # the busiest MovieLens-1M user rated 62% of the items
 
@@ -1180,7 +1182,7 @@ def _sample_distinct(rng: np.random.Generator, counts: np.ndarray, p: np.ndarray
             owner = keys // n_items
             rank = np.arange(len(keys)) - np.searchsorted(owner, owner, side="left")
             take = rank < need[owner]
-            accepted = np.union1d(accepted, keys[take])
+            accepted = np.sort(np.concatenate([accepted, keys[take]]))  # disjoint by construction
             have += np.bincount(owner[take], minlength=len(c))
             factor *= 2.0
         for local in np.flatnonzero(have < c):
@@ -1188,7 +1190,7 @@ def _sample_distinct(rng: np.random.Generator, counts: np.ndarray, p: np.ndarray
             free = np.setdiff1d(np.arange(n_items), got)
             q = p[free] / p[free].sum()
             extra = rng.choice(free, size=int(c[local] - have[local]), replace=False, p=q)
-            accepted = np.union1d(accepted, local * n_items + extra)
+            accepted = np.sort(np.concatenate([accepted, local * n_items + extra]))
         out[offsets[lo] : offsets[hi]] = (accepted % n_items).astype(np.int32)
     return out
 
@@ -1246,10 +1248,10 @@ def synthetic(
 
     - user activity: ``min_user_interactions`` (20, as MovieLens) plus a log-normal share of the rest,
       at most max(60% of the items, the mean) per user;
-    - item popularity: Zipf-Mandelbrot, p(rank r) proportional to (r + 0.03 n_items)^-1.15 over a random
-      order of the items (top 10% of items hold about 40-45% of interactions, as in MovieLens-1M);
-    - ratings 1-5: round(3.6 + user bias + item bias + noise), item bias rising with popularity, clipped
-      (about 6/11/26/34/23% for 1..5, like MovieLens-1M);
+    - item popularity: Zipf-Mandelbrot, p(rank r) proportional to (r + 0.04 n_items)^-1.4 over a random
+      order of the items (top 10% of items hold about 44% of interactions, as in MovieLens-1M);
+    - ratings 1-5, ordinal: a latent s = user bias + item bias + noise (item bias rising with popularity),
+      cut at its quantiles at MovieLens-1M's cumulative rating shares, so 1..5 come out 6/11/26/35/23%;
     - timestamps: each user is active over a log-normal span inside 2000-04-25 .. 2003-02-28;
     - 1-3 genres per item from MovieLens's 18 (weighted by their MovieLens-1M frequency), a year, a title
       ("The Silent River"), text = item_text(...); users get age group, gender and occupation.
@@ -1286,8 +1288,10 @@ def synthetic(
     n = len(cols)
     item_bias = rng.normal(0.0, 0.45, n_items) + 0.25 * (np.log(pop) - np.log(pop).mean()) / np.log(pop).std()
     user_bias = rng.normal(0.0, 0.45, n_users)
-    score = 3.6 + user_bias[rows] + item_bias[cols] + rng.normal(0.0, 0.85, n).astype(np.float64)
-    ratings = np.clip(np.rint(score), 1, 5).astype(np.float32)
+    latent = user_bias[rows] + item_bias[cols] + rng.normal(0.0, 0.85, n)
+    cuts = np.quantile(latent, _RATING_CDF)  # the latent's own quantiles give MovieLens's shares exactly
+    ratings = (1 + np.searchsorted(cuts, latent)).astype(np.float32)
+    del latent
     t0, t1 = 956_620_800.0, 1_046_390_400.0  # 2000-04-25 .. 2003-02-28, MovieLens-1M's collection window
     span = np.minimum(rng.lognormal(np.log(30 * 86400.0), 1.5, n_users), t1 - t0)
     start = t0 + rng.random(n_users) * (t1 - t0 - span)
