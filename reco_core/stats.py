@@ -110,10 +110,7 @@ class PairedComparison:
         users = f"over {self.n:,} user{'s' if self.n != 1 else ''}"
         if self.mean_diff == 0 and self.ci_low == 0 and self.ci_high == 0:
             return f"{name_a} and {name_b} score the same{label} on every one of {self.n:,} users: no difference"
-        b_wins = (self.mean_diff > 0) == higher_better
-        winner, loser = (name_b, name_a) if b_wins else (name_a, name_b)
-        size = abs(self.mean_diff)
-        # The interval is stated in the winner's direction, so it reads "by 0.012 (95% CI 0.004 to 0.020)".
+        # The interval is stated in the leader's direction, so it reads "by 0.012 (95% CI 0.004 to 0.020)".
         sign = 1.0 if self.mean_diff >= 0 else -1.0
         lo, hi = sorted((sign * self.ci_low, sign * self.ci_high))
         interval = f"{self.ci_level:.0%} CI {_fmt(lo)} to {_fmt(hi)}"
@@ -124,8 +121,19 @@ class PairedComparison:
             verdict = "could be chance"
         else:
             verdict = "weak evidence (the test and the interval disagree)"
-        lower = " (lower is better)" if not higher_better else ""
-        return f"{winner} beats {loser} by {_fmt(size)}{label}{lower} ({interval}); Wilcoxon p = {p} {users}: {verdict}"
+        lower = "; lower is better" if not higher_better else ""
+        if self.mean_diff == 0:
+            return (
+                f"{name_a} and {name_b} have the same mean{label} ({interval}{lower}); Wilcoxon p = {p} {users}:"
+                f" {verdict}"
+            )
+        b_leads = (self.mean_diff > 0) == higher_better
+        winner, loser = (name_b, name_a) if b_leads else (name_a, name_b)
+        size = abs(self.mean_diff)
+        verb = "beats" if self.significant else "is ahead of"
+        return (
+            f"{winner} {verb} {loser} by {_fmt(size)}{label} ({interval}{lower}); Wilcoxon p = {p} {users}: {verdict}"
+        )
 
 
 def paired_comparison(
