@@ -1,0 +1,236 @@
+"""The shared sidebar: every page calls ``render()`` first and gets one typed ``LabConfig``.
+
+Sections: data and protocol (a form: changing them refits everything, so they apply on a button),
+members by kind, one weight slider per member, fusion method / normaliser / k, and a settings form per
+member built from its config. Every widget is keyed, bound to the URL and kept across pages (see
+``ui.state``), so a link copied from the address bar reproduces the view on any page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from reco_core.errors import RecoError
+from reco_core.fusion import METHODS, NORMALISERS
+from reco_core.models import MODELS, get_spec
+from ui import state
+from ui.state import LabConfig
+from ui.widgets import BOUND, member_form
+
+LOGO = Path(__file__).resolve().parent.parent / "assets" / "logo.svg"
+
+
+def all_keys() -> list[str]:
+    """Every widget key the sidebar may draw (fixed ones, members by kind, each model's weight and params)."""
+    keys = list(state.default_values())
+    for name in MODELS:
+        keys.append(state.weight_key(name))
+        keys.extend(state.param_key(name, ps.name) for ps in state.member_params(name))
+    return keys
+
+
+def render() -> LabConfig | None:
+    """Draw the sidebar and return the configuration it describes (None when it cannot describe one).
+
+    Returns None when no member is chosen or a value is invalid; the reason is shown in the sidebar.
+    All-zero weights still return a config (``cfg.all_zero``): pages say so and keep their other parts.
+    """
+    get_spec("pop")  # fill the model registry before reading it
+    state.apply_queued()
+    uploaded = state.get_uploaded()
+    state.keep_across_pages(all_keys(), st.query_params)
+    if LOGO.exists():
+        st.logo(str(LOGO), size="large")
+    sb = st.sidebar
+    notice = state.pop_notice()
+    if notice:
+        sb.success(notice)
+
+    values: dict[str, Any] = {}
+    values.update(_data_section(sb, uploaded))
+    values.update(_members_section(sb))
+    chosen = [m for kind in state.MEMBER_KEYS.values() for m in values.get(kind, [])]
+    if chosen:
+        values.update(_weights_section(sb, chosen))
+    values.update(_fusion_section(sb))
+    if chosen:
+        sb.markdown("**Member settings**")
+        for model in chosen:
+            for name, value in member_form(sb, model).items():
+                values[state.param_key(model, name)] = value
+
+    if not chosen:
+        sb.info("Choose at least one member model to fuse.")
+        state.set_last_config(None)
+        return None
+    try:
+        cfg = state.config_from_values(values, uploaded)
+    except RecoError as exc:
+        sb.error(str(exc))
+        state.set_last_config(None)
+        return None
+    if cfg.all_zero:
+        sb.warning("All weights are zero: give at least one member a positive weight.")
+    state.set_last_config(cfg)
+    return cfg
+
+
+def _data_section(sb: Any, uploaded: state.UploadedData | None) -> dict[str, Any]:
+    ss = st.session_state
+    options = list(state.DATASETS) + ([state.DATASET_UPLOAD] if uploaded is not None else [])
+    if ss.get(state.K_DATASET) not in (None, *options):
+        ss[state.K_DATASET] = state.DEFAULT_DATASET  # e.g. a link to "Your data" in a session without the upload
+    d = state.default_values()
+    out: dict[str, Any] = {}
+    with sb.form("form:data", border=True):
+        st.markdown("**Data and protocol**")
+        out[state.K_DATASET] = st.selectbox(
+            "Dataset",
+            options,
+            index=options.index(d[state.K_DATASET]),
+            format_func=state.dataset_label,
+            key=state.K_DATASET,
+            help="MovieLens ships with the app; 'Your data' appears after an upload on the Your data page.",
+            **BOUND,
+        )
+        with st.expander("Protocol", expanded=False):
+            out[state.K_POSITIVES] = st.selectbox(
+                "Positive when the rating is at least",
+                list(state.POSITIVES),
+                index=0,
+                key=state.K_POSITIVES,
+                help="'any': every rating counts as a positive interaction (the default protocol).",
+                **BOUND,
+            )
+            out[state.K_SPLIT] = st.selectbox(
+                "Split",
+                list(state.SPLITS),
+                index=0,
+                key=state.K_SPLIT,
+                help="random: per-user random hold-out; temporal: a global time cut; leave-last: each user's "
+                "last n interactions.",
+                **BOUND,
+            )
+            out[state.K_TEST_FRAC] = st.slider(
+                "Test fraction (random, temporal)",
+                0.05,
+                0.5,
+                float(d[state.K_TEST_FRAC]),
+                0.05,
+                key=state.K_TEST_FRAC,
+                **BOUND,
+            )
+            out[state.K_N_LAST] = st.number_input(
+                "Held-out items per user (leave-last)", 1, 20, int(d[state.K_N_LAST]), 1, key=state.K_N_LAST, **BOUND
+            )
+            out[state.K_KCORE] = st.number_input(
+                "k-core (0 = keep everyone)",
+                0,
+                50,
+                int(d[state.K_KCORE]),
+                1,
+                key=state.K_KCORE,
+                help="Repeatedly drop users and items with fewer than this many interactions (counted in the report).",
+                **BOUND,
+            )
+            out[state.K_SEED] = st.number_input(
+                "Seed", 0, 2**31 - 1, int(d[state.K_SEED]), 1, key=state.K_SEED, help="Split and models.", **BOUND
+            )
+        st.form_submit_button("Apply", help="Reload, resplit and refit with these settings")
+    return out
+
+
+def _members_section(sb: Any) -> dict[str, Any]:
+    d = state.default_values()
+    out: dict[str, Any] = {}
+    sb.markdown("**Members**")
+    for kind, key in state.MEMBER_KEYS.items():
+        names = state.models_of_kind(kind)
+        if not names:
+            continue
+        out[key] = sb.multiselect(
+            state.KIND_LABELS[kind],
+            names,
+            default=[m for m in d[key] if m in names],
+            format_func=lambda n: f"{n} ({MODELS[n].label})" if MODELS[n].label.lower() != n else n,
+            key=key,
+            help="; ".join(f"{n}: {MODELS[n].description}" for n in names if MODELS[n].description) or None,
+            **BOUND,
+        )
+    return out
+
+
+def _weights_section(sb: Any, chosen: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    sb.markdown("**Weights**")
+    for model in chosen:
+        out[state.weight_key(model)] = sb.slider(
+            f"Weight of {model}",
+            0.0,
+            1.0,
+            state.default_weight(model),
+            state.WEIGHT_STEP,
+            key=state.weight_key(model),
+            help="Weights are divided by their sum before fusing; only their proportions matter.",
+            **BOUND,
+        )
+    total = sum(out.values())
+    if total > 0:
+        shares = ", ".join(f"{m} {out[state.weight_key(m)] / total:.0%}" for m in chosen)
+        sb.caption(f"Shares: {shares}")
+    return out
+
+
+def _fusion_section(sb: Any) -> dict[str, Any]:
+    d = state.default_values()
+    out: dict[str, Any] = {}
+    sb.markdown("**Fusion**")
+    methods = list(METHODS)
+    out[state.K_METHOD] = sb.selectbox(
+        "Method",
+        methods,
+        index=methods.index(d[state.K_METHOD]),
+        format_func=state.method_label,
+        key=state.K_METHOD,
+        **BOUND,
+    )
+    method = METHODS[out[state.K_METHOD]]
+    sb.caption(method.description)
+    norms = list(NORMALISERS)
+    out[state.K_NORMALISER] = sb.selectbox(
+        "Normaliser",
+        norms,
+        index=norms.index(d[state.K_NORMALISER]),
+        format_func=state.normaliser_label,
+        key=state.K_NORMALISER,
+        disabled=not method.uses_normaliser,
+        help="Per user, over the items the member can score. Rank-only methods (RRF, Borda, interleaving) ignore it.",
+        **BOUND,
+    )
+    if method.name == "rrf":
+        out[state.K_RRF_K] = sb.number_input(
+            "RRF k",
+            0.0,
+            1000.0,
+            float(d[state.K_RRF_K]),
+            1.0,
+            key=state.K_RRF_K,
+            help="score = w / (k + rank)",
+            **BOUND,
+        )
+    else:
+        out[state.K_RRF_K] = st.session_state.get(state.K_RRF_K, d[state.K_RRF_K])
+    out[state.K_K] = sb.slider(
+        "List length k",
+        1,
+        state.MAX_K,
+        int(d[state.K_K]),
+        1,
+        key=state.K_K,
+        help="Top-k lists are evaluated at k.",
+        **BOUND,
+    )
+    return out

@@ -1,0 +1,693 @@
+"""The dashboard's state: the one typed ``LabConfig``, and the only place that knows widget, URL and session keys.
+
+Every sidebar widget has a key, and that key is also its URL query-parameter name (Streamlit 1.67 binds
+a keyed widget to the URL with ``bind="query-params"``). The mapping between a ``LabConfig`` and the
+widget values lives here, once, so that the sidebar, the URL, the configuration JSON and the tests all
+agree:
+
+    LabConfig  --widget_values()-->  {key: value}  --encode-->  query string
+    LabConfig  <--config_from_values()--  {key: value}  <--decode--  query string
+
+Keys (URL names): ``data`` dataset, ``pos`` positives threshold ("any" or a rating), ``split``,
+``test`` test fraction, ``nlast`` leave-last n, ``kcore``, ``seed``, ``k``, ``user_models`` /
+``item_models`` / ``hybrid_models`` (the members, by kind), ``fusion`` method, ``norm`` normaliser,
+``rrf_k``, ``w.<model>`` one weight per member, ``<model>.<param>`` a member's hyperparameter.
+A value equal to its default is left out of the URL, as Streamlit does for bound widgets.
+
+Streamlit notes (1.67, verified in a real browser): bound widgets keep a value the person changed when
+they switch pages, but a value that only came from the URL on first load is dropped by the page link;
+``keep_across_pages`` re-asserts such values from session state before the widgets are drawn.
+Widget values cannot be set after the widget is drawn in a run, so other pages *queue* a configuration
+or weights (``queue_config`` / ``queue_weights``) and the sidebar applies the queue before drawing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from reco_core.data import Dataset
+from reco_core.errors import ConfigError
+from reco_core.experiment import MemberSpec, Protocol
+from reco_core.fusion import METHODS, NORMALISERS
+from reco_core.models import MODELS, get_spec
+from reco_core.models.base import ModelKind, ParamSpec
+
+# ------------------------------------------------------------------------------------------ widget keys
+
+K_DATASET = "data"
+K_POSITIVES = "pos"
+K_SPLIT = "split"
+K_TEST_FRAC = "test"
+K_N_LAST = "nlast"
+K_KCORE = "kcore"
+K_SEED = "seed"
+K_K = "k"
+K_METHOD = "fusion"
+K_NORMALISER = "norm"
+K_RRF_K = "rrf_k"
+MEMBER_KEYS: dict[ModelKind, str] = {"user": "user_models", "item": "item_models", "hybrid": "hybrid_models"}
+KIND_LABELS: dict[ModelKind, str] = {
+    "user": "User models (collaborative)",
+    "item": "Item models (content)",
+    "hybrid": "Hybrid models (feature-level fusion)",
+}
+
+# Session-state keys that are not widgets (namespaced so they never collide with a widget key).
+UPLOAD_KEY = "lab:uploaded"  # an UploadedData, set by the "Your data" page
+_QUEUE_KEY = "lab:queued"  # widget values to apply before the sidebar is drawn
+_LAST_CONFIG_KEY = "lab:config"  # the LabConfig of the last sidebar render
+_NOTICE_KEY = "lab:notice"  # one message to show once on the next render (e.g. "weights loaded")
+_PAGE_PREFIX = "page:"  # remember()/recall() values of a page
+
+# ------------------------------------------------------------------------------------------ defaults
+
+DATASETS: tuple[str, ...] = ("ml-100k", "ml-1m", "synthetic-1m")
+DEFAULT_DATASET = "ml-100k"
+DATASET_UPLOAD = "your-data"  # the option shown when an upload is in session state
+DATASET_LABELS = {
+    "ml-100k": "MovieLens 100K",
+    "ml-1m": "MovieLens 1M",
+    "synthetic-1m": "Synthetic, MovieLens-1M size",
+    DATASET_UPLOAD: "Your data",
+}
+NORMALISER_LABELS = {
+    "none": "None (raw scores)",
+    "minmax": "Min-max to [0, 1]",
+    "zscore": "z-score",
+    "rank": "Rank (best = 1)",
+}
+POSITIVES: tuple[str, ...] = ("any", "3", "4", "5")
+SPLITS: tuple[str, ...] = ("random", "temporal", "leave-last")
+DEFAULT_MEMBERS: tuple[str, ...] = ("als", "itemknn", "text")
+DEFAULT_WEIGHTS: dict[str, float] = {"als": 0.4, "itemknn": 0.4, "text": 0.2}
+FALLBACK_WEIGHT = 0.3  # the slider's starting value for a member without its own default
+DEFAULT_METHOD = "wsum"
+DEFAULT_NORMALISER = "minmax"
+DEFAULT_K = 10
+MAX_K = 50  # the live session keeps each member's top-N for N >= this
+DEFAULT_RRF_K = 60.0
+WEIGHT_STEP = 0.05
+HIDDEN_PARAMS = frozenset({"seed"})  # one seed for the whole lab, set in the protocol
+
+_BASE_DEFAULTS: dict[str, Any] = {
+    K_DATASET: DEFAULT_DATASET,
+    K_POSITIVES: "any",
+    K_SPLIT: "random",
+    K_TEST_FRAC: 0.2,
+    K_N_LAST: 1,
+    K_KCORE: 0,
+    K_SEED: 42,
+    K_K: DEFAULT_K,
+    K_METHOD: DEFAULT_METHOD,
+    K_NORMALISER: DEFAULT_NORMALISER,
+    K_RRF_K: DEFAULT_RRF_K,
+}
+
+
+def weight_key(model: str) -> str:
+    """Widget/URL key of a member's weight slider."""
+    return f"w.{model}"
+
+
+def param_key(model: str, name: str) -> str:
+    """Widget/URL key of one hyperparameter of a member."""
+    return f"{model}.{name}"
+
+
+def default_weight(model: str) -> float:
+    return DEFAULT_WEIGHTS.get(model, FALLBACK_WEIGHT)
+
+
+def dataset_label(name: str) -> str:
+    return DATASET_LABELS.get(name, name)
+
+
+def method_label(name: str) -> str:
+    return METHODS[name].label if name in METHODS else name
+
+
+def normaliser_label(name: str) -> str:
+    return NORMALISER_LABELS.get(name, name)
+
+
+# Selectboxes drawn with these labels put the label (not the name) in the URL; the codec follows.
+FORMATTERS = {K_DATASET: dataset_label, K_METHOD: method_label, K_NORMALISER: normaliser_label}
+_OPTIONS = {K_DATASET: (*DATASETS, DATASET_UPLOAD), K_METHOD: tuple(METHODS), K_NORMALISER: tuple(NORMALISERS)}
+
+
+def models_of_kind(kind: ModelKind) -> list[str]:
+    """Registered model names of one kind, in registry order."""
+    get_spec("pop")  # importing the models package fills the registry
+    return [name for name, spec in MODELS.items() if spec.kind == kind]
+
+
+def member_params(model: str) -> list[ParamSpec]:
+    """The hyperparameters the sidebar shows for a model (its config fields minus the shared seed)."""
+    return [p for p in get_spec(model).config_cls.params() if p.name not in HIDDEN_PARAMS]
+
+
+def default_values() -> dict[str, Any]:
+    """Every fixed widget's default value (member and weight keys included for the default members)."""
+    out = dict(_BASE_DEFAULTS)
+    for kind, key in MEMBER_KEYS.items():
+        known = set(models_of_kind(kind))
+        out[key] = [m for m in DEFAULT_MEMBERS if m in known]
+    return out
+
+
+# ------------------------------------------------------------------------------------------ the config
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """What the sidebar describes: data protocol, members with their weights, fusion method, k.
+
+    ``weights[i]`` belongs to ``members[i]``; weights are >= 0 and are divided by their sum by the
+    fusion (their scale does not matter). All-zero weights are allowed here, so the page can say so
+    clearly; the fusion itself refuses them with a ConfigError.
+    """
+
+    protocol: Protocol = field(default_factory=Protocol)
+    members: tuple[MemberSpec, ...] = ()
+    weights: tuple[float, ...] = ()
+    method: str = DEFAULT_METHOD
+    normaliser: str = DEFAULT_NORMALISER
+    k: int = DEFAULT_K
+    rrf_k: float = DEFAULT_RRF_K
+
+    def __post_init__(self) -> None:
+        if len(self.weights) != len(self.members):
+            raise ConfigError(
+                f"{len(self.weights)} weights for {len(self.members)} members: give exactly one weight per member"
+            )
+        for m, w in zip(self.members, self.weights, strict=True):
+            if not isinstance(w, (int, float)) or isinstance(w, bool) or not math.isfinite(w) or w < 0:
+                raise ConfigError(f"weight of {m.model!r} is {w!r}: weights must be finite numbers >= 0")
+        if len({m.model for m in self.members}) != len(self.members):
+            raise ConfigError("a model is listed twice among the members: give each model once")
+        if self.method not in METHODS:
+            raise ConfigError(f"unknown fusion method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if self.normaliser not in NORMALISERS:
+            raise ConfigError(f"unknown normaliser {self.normaliser!r}: choose one of {', '.join(NORMALISERS)}")
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or not 1 <= self.k <= MAX_K:
+            raise ConfigError(f"k={self.k!r} is not valid: choose a whole number from 1 to {MAX_K}")
+        if not isinstance(self.rrf_k, (int, float)) or not math.isfinite(self.rrf_k) or self.rrf_k < 0:
+            raise ConfigError(f"rrf_k={self.rrf_k!r} is not valid: give a number >= 0 (60 is usual)")
+
+    # -- views --
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Member labels (``MemberSpec.label``): the names used by fitted members, sessions and tables."""
+        return tuple(m.label for m in self.members)
+
+    @property
+    def weight_map(self) -> dict[str, float]:
+        """Member label -> weight."""
+        return dict(zip(self.labels, self.weights, strict=True))
+
+    @property
+    def all_zero(self) -> bool:
+        return not any(w > 0 for w in self.weights)
+
+    @property
+    def shares(self) -> tuple[float, ...]:
+        """Weights divided by their sum (all zero when every weight is zero)."""
+        total = sum(self.weights)
+        return tuple(w / total if total > 0 else 0.0 for w in self.weights)
+
+    @property
+    def uses_normaliser(self) -> bool:
+        return METHODS[self.method].uses_normaliser
+
+    def with_weights(self, weights: Mapping[str, float] | Sequence[float]) -> LabConfig:
+        """The same configuration with other weights (a mapping by label or model name, or a sequence)."""
+        if isinstance(weights, Mapping):
+            by_name = {str(k): float(v) for k, v in weights.items()}
+            new = tuple(
+                by_name.get(m.label, by_name.get(m.model, w)) for m, w in zip(self.members, self.weights, strict=True)
+            )
+        else:
+            new = tuple(float(w) for w in weights)
+        return replace(self, weights=new)
+
+    def describe(self) -> str:
+        """The configuration in words (one paragraph, plain text)."""
+        if not self.members:
+            return f"{self.protocol.describe()}. No members chosen."
+        parts = [f"{m.label} {s:.0%}" for m, s in zip(self.members, self.shares, strict=True)]
+        method = METHODS[self.method]
+        how = method.label
+        if self.uses_normaliser:
+            how += f" after {self.normaliser} normalisation"
+        if self.method == "rrf":
+            how += f" (rrf k = {self.rrf_k:g})"
+        weights = "all weights are zero" if self.all_zero else "weights " + ", ".join(parts)
+        return f"{self.protocol.describe()}. Top-{self.k} lists fused by {how.lower()}; {weights}."
+
+    # -- serialisation --
+    def to_dict(self) -> dict[str, Any]:
+        proto = {f.name: getattr(self.protocol, f.name) for f in fields(Protocol)}
+        return {
+            "protocol": proto,
+            "members": [
+                {"model": m.model, "params": dict(m.params), "weight": w}
+                for m, w in zip(self.members, self.weights, strict=True)
+            ],
+            "method": self.method,
+            "normaliser": self.normaliser,
+            "k": self.k,
+            "rrf_k": self.rrf_k,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LabConfig:
+        """Inverse of ``to_dict``; anything malformed raises ConfigError naming the field."""
+        if not isinstance(data, Mapping):
+            raise ConfigError("configuration must be a JSON object with protocol, members, method, normaliser and k")
+        proto_in = data.get("protocol", {})
+        if not isinstance(proto_in, Mapping):
+            raise ConfigError("configuration field 'protocol' must be an object (dataset, split, test_frac, seed...)")
+        known = {f.name for f in fields(Protocol)}
+        unknown = sorted(set(proto_in) - known)
+        if unknown:
+            raise ConfigError(f"protocol has no field {', '.join(unknown)}: known are {', '.join(sorted(known))}")
+        try:
+            protocol = Protocol(**dict(proto_in))
+        except TypeError as exc:
+            raise ConfigError(f"configuration field 'protocol' is not valid: {exc}") from exc
+        members_in = data.get("members", [])
+        if not isinstance(members_in, list):
+            raise ConfigError("configuration field 'members' must be a list of {model, params, weight} objects")
+        members, weights = [], []
+        for i, m in enumerate(members_in):
+            if not isinstance(m, Mapping) or "model" not in m:
+                raise ConfigError(f"members[{i}] must be an object with a 'model' name (and optional params, weight)")
+            params = m.get("params") or {}
+            if not isinstance(params, Mapping):
+                raise ConfigError(f"members[{i}].params must be an object of hyperparameter values")
+            spec = MemberSpec.of(str(m["model"]), dict(params))
+            spec.build(protocol.seed)  # validates parameter names and ranges now, with the model's own message
+            members.append(spec)
+            weights.append(_number(m.get("weight", default_weight(spec.model)), f"members[{i}].weight"))
+        k = data.get("k", DEFAULT_K)
+        if isinstance(k, float) and k.is_integer():
+            k = int(k)
+        return cls(
+            protocol=protocol,
+            members=tuple(members),
+            weights=tuple(weights),
+            method=str(data.get("method", DEFAULT_METHOD)),
+            normaliser=str(data.get("normaliser", DEFAULT_NORMALISER)),
+            k=k,
+            rrf_k=_number(data.get("rrf_k", DEFAULT_RRF_K), "rrf_k"),
+        )
+
+    def to_json(self, extra: Mapping[str, Any] | None = None) -> str:
+        """JSON text of the configuration; ``extra`` (e.g. metrics) is added under its own keys."""
+        out = {"reco_fusion_lab_config": 1, **self.to_dict()}
+        if extra:
+            out.update(extra)
+        return json.dumps(out, indent=2, sort_keys=False, default=_json_default)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> LabConfig:
+        """Parse a configuration JSON (extra keys such as metrics are ignored); ConfigError if malformed."""
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"configuration file is not valid JSON ({exc}): upload a file saved by this app") from exc
+        if isinstance(data, Mapping):
+            data = {k: v for k, v in data.items() if k in {"protocol", "members", "method", "normaliser", "k", "rrf_k"}}
+        return cls.from_dict(data)
+
+    def to_query_params(self) -> dict[str, str | list[str]]:
+        """The URL query parameters that reproduce this configuration (defaults left out)."""
+        return encode_values(widget_values(self))
+
+    @classmethod
+    def from_query_params(
+        cls, params: Mapping[str, str | Sequence[str]], uploaded: UploadedData | None = None
+    ) -> LabConfig:
+        """Inverse of ``to_query_params``; missing keys take their defaults, bad values raise ConfigError."""
+        return config_from_values(decode_values(params), uploaded)
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name}={value!r} is not a number: give a finite number")
+    return float(value)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+# ------------------------------------------------------------------------------------------ uploads
+
+
+@dataclass(frozen=True)
+class UploadedData:
+    """A dataset built from the person's files; ``content_hash`` (of the files' bytes and column map) keys caches."""
+
+    dataset: Dataset
+    content_hash: str
+    name: str = "your data"
+
+    @property
+    def protocol_name(self) -> str:
+        """What ``Protocol.dataset`` holds for this upload (cache keys change when the content does)."""
+        return f"upload:{self.content_hash[:16]}"
+
+
+# ------------------------------------------------------------------------------------------ values <-> config
+
+
+def widget_values(cfg: LabConfig) -> dict[str, Any]:
+    """Every widget value that reproduces ``cfg`` (including ones equal to their default)."""
+    p = cfg.protocol
+    dataset = DATASET_UPLOAD if p.dataset.startswith("upload:") else p.dataset
+    out: dict[str, Any] = {
+        K_DATASET: dataset,
+        K_POSITIVES: "any" if p.threshold is None else f"{p.threshold:g}",
+        K_SPLIT: p.split,
+        K_TEST_FRAC: float(p.test_frac),
+        K_N_LAST: int(p.n_last),
+        K_KCORE: int(p.kcore),
+        K_SEED: int(p.seed),
+        K_K: int(cfg.k),
+        K_METHOD: cfg.method,
+        K_NORMALISER: cfg.normaliser,
+        K_RRF_K: float(cfg.rrf_k),
+    }
+    for kind, key in MEMBER_KEYS.items():
+        out[key] = [m.model for m in cfg.members if get_spec(m.model).kind == kind]
+    for m, w in zip(cfg.members, cfg.weights, strict=True):
+        out[weight_key(m.model)] = float(w)
+        given = dict(m.params)
+        for ps in member_params(m.model):
+            out[param_key(m.model, ps.name)] = given.get(ps.name, ps.default)
+    return out
+
+
+def config_from_values(values: Mapping[str, Any], uploaded: UploadedData | None = None) -> LabConfig:
+    """Build the LabConfig from widget values (missing keys take defaults); ConfigError if invalid."""
+    d = default_values()
+    get = lambda key: values.get(key, d.get(key))  # noqa: E731
+    dataset = str(get(K_DATASET))
+    data_name = dataset
+    if dataset == DATASET_UPLOAD:
+        if uploaded is None:
+            raise ConfigError("'Your data' is selected but nothing is uploaded: upload files on the Your data page")
+        data_name = uploaded.protocol_name
+    elif dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
+    pos = str(get(K_POSITIVES))
+    if pos not in POSITIVES and not _is_number(pos):
+        raise ConfigError(f"positives={pos!r} is not valid: choose 'any' or a rating such as 4")
+    split = str(get(K_SPLIT))
+    if split not in SPLITS:
+        raise ConfigError(f"split={split!r} is not valid: choose one of {', '.join(SPLITS)}")
+    test_frac = float(get(K_TEST_FRAC))
+    if not 0.0 < test_frac < 1.0:
+        raise ConfigError(f"test fraction {test_frac!r} is not valid: choose a fraction between 0 and 1, e.g. 0.2")
+    protocol = Protocol(
+        dataset=data_name,
+        threshold=None if pos == "any" else float(pos),
+        kcore=int(get(K_KCORE)),
+        split=split,
+        test_frac=test_frac,
+        n_last=int(get(K_N_LAST)),
+        seed=int(get(K_SEED)),
+    )
+    members, weights = [], []
+    for kind, key in MEMBER_KEYS.items():
+        names = get(key) or []
+        if isinstance(names, str):
+            names = [names]
+        known = set(models_of_kind(kind))
+        for name in names:
+            if name not in known:
+                raise ConfigError(
+                    f"{key} lists {name!r}, which is not a {kind} model: choose from {', '.join(sorted(known))}"
+                )
+            params = {}
+            for ps in member_params(name):
+                v = values.get(param_key(name, ps.name), ps.default)
+                v = _coerce(v, ps)
+                if v != ps.default:
+                    params[ps.name] = v
+            members.append(MemberSpec.of(name, params))
+            weights.append(float(values.get(weight_key(name), default_weight(name))))
+    k = int(get(K_K))
+    return LabConfig(
+        protocol=protocol,
+        members=tuple(members),
+        weights=tuple(weights),
+        method=str(get(K_METHOD)),
+        normaliser=str(get(K_NORMALISER)),
+        k=k,
+        rrf_k=float(get(K_RRF_K)),
+    )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _coerce(value: Any, ps: ParamSpec) -> Any:
+    """A widget or URL value as the parameter's type; ConfigError naming the parameter if it is not one."""
+    try:
+        if ps.type is bool:
+            if isinstance(value, str):
+                if value.lower() not in {"true", "false"}:
+                    raise ValueError(value)
+                return value.lower() == "true"
+            return bool(value)
+        if ps.choices is not None:
+            for c in ps.choices:
+                if str(c) == str(value):
+                    return c
+            raise ValueError(value)
+        if ps.type is int:
+            f = float(value)
+            if not f.is_integer():
+                raise ValueError(value)
+            return int(f)
+        if ps.type is float:
+            return float(value)
+        return type(ps.default)(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"parameter {ps.name}={value!r} is not a valid {ps.type.__name__}") from exc
+
+
+# ------------------------------------------------------------------------------------------ URL encoding
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}" if abs(value) >= 1e-4 or value == 0 else repr(value)
+    return str(value)
+
+
+def encode_values(values: Mapping[str, Any]) -> dict[str, str | list[str]]:
+    """Widget values -> query parameters, leaving out values equal to their widget's default."""
+    defaults = default_values()
+    out: dict[str, str | list[str]] = {}
+    for key, value in values.items():
+        default = _widget_default(key, defaults)
+        if _same(value, default):
+            continue
+        if key in FORMATTERS:
+            value = FORMATTERS[key](value)
+        out[key] = [_fmt(v) for v in value] if isinstance(value, (list, tuple)) else _fmt(value)
+    return out
+
+
+def decode_values(params: Mapping[str, str | Sequence[str]]) -> dict[str, Any]:
+    """Query parameters -> widget values (list keys stay lists, numbers become numbers)."""
+    out: dict[str, Any] = {}
+    list_keys = set(MEMBER_KEYS.values())
+    for key, raw in params.items():
+        vals = [raw] if isinstance(raw, str) else list(raw)
+        if key in list_keys:
+            out[key] = [v for v in vals if v != ""]
+            continue
+        v = vals[-1] if vals else ""
+        if key in (K_TEST_FRAC, K_RRF_K) or key.startswith("w."):
+            out[key] = _parse_float(key, v)
+        elif key in (K_N_LAST, K_KCORE, K_SEED, K_K):
+            f = _parse_float(key, v)
+            if not f.is_integer():
+                raise ConfigError(f"URL parameter {key}={v!r} is not a whole number")
+            out[key] = int(f)
+        elif key in FORMATTERS:
+            by_label = {FORMATTERS[key](o): o for o in _OPTIONS[key]}
+            out[key] = by_label.get(v, v)  # a label as the widget writes it, or the plain name
+        else:
+            out[key] = v  # hyperparameters are coerced by config_from_values with their ParamSpec
+    return out
+
+
+def _parse_float(key: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise ConfigError(f"URL parameter {key}={text!r} is not a number") from exc
+    if not math.isfinite(value):
+        raise ConfigError(f"URL parameter {key}={text!r} is not a finite number")
+    return value
+
+
+def _widget_default(key: str, defaults: Mapping[str, Any]) -> Any:
+    if key in defaults:
+        return defaults[key]
+    if key.startswith("w."):
+        return default_weight(key[2:])
+    model, _, name = key.partition(".")
+    if model in MODELS:
+        for ps in member_params(model):
+            if ps.name == name:
+                return ps.default
+    return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return list(a or []) == list(b or [])
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+        except (TypeError, ValueError):
+            return False
+    return a == b
+
+
+# ------------------------------------------------------------------------------------------ session helpers
+# These touch st.session_state; streamlit is imported lazily so the pure parts above stay importable
+# (and testable) without a running app.
+
+
+def _session() -> Any:
+    import streamlit as st
+
+    return st.session_state
+
+
+def get_uploaded() -> UploadedData | None:
+    """The uploaded dataset of this session, if any."""
+    value = _session().get(UPLOAD_KEY)
+    return value if isinstance(value, UploadedData) else None
+
+
+def set_uploaded(dataset: Dataset, content_hash: str, name: str = "your data", select: bool = True) -> UploadedData:
+    """Keep an uploaded dataset in this session; with ``select`` the sidebar switches to it on the next run."""
+    up = UploadedData(dataset, str(content_hash), name)
+    _session()[UPLOAD_KEY] = up
+    if select:
+        queue_values({K_DATASET: DATASET_UPLOAD})
+    return up
+
+
+def clear_uploaded() -> None:
+    """Forget the upload; the sidebar falls back to MovieLens-100K if it was selected."""
+    ss = _session()
+    ss.pop(UPLOAD_KEY, None)
+    if ss.get(K_DATASET) == DATASET_UPLOAD:
+        queue_values({K_DATASET: DEFAULT_DATASET})
+
+
+def queue_values(values: Mapping[str, Any]) -> None:
+    """Widget values to apply before the sidebar is drawn next (call ``st.rerun()`` after, unless in a callback)."""
+    ss = _session()
+    pending = dict(ss.get(_QUEUE_KEY, {}))
+    pending.update(values)
+    ss[_QUEUE_KEY] = pending
+
+
+def queue_config(cfg: LabConfig, notice: str | None = None) -> None:
+    """Load a whole configuration into the sidebar on the next run (for an uploaded configuration JSON)."""
+    values = widget_values(cfg)
+    # Members not in cfg are switched off by the member lists; their weights/params stay as they were.
+    queue_values(values)
+    if notice:
+        set_notice(notice)
+
+
+def queue_weights(weights: Mapping[str, float], notice: str | None = None) -> None:
+    """Move the weight sliders on the next run; keys are model names or member labels."""
+    values = {}
+    for name, w in weights.items():
+        model = str(name).split("(", 1)[0]
+        values[weight_key(model)] = _snap(float(w))
+    queue_values(values)
+    if notice:
+        set_notice(notice)
+
+
+def _snap(w: float) -> float:
+    """Weights on the slider's grid (the slider refuses values off its step)."""
+    return round(round(max(0.0, min(1.0, w)) / WEIGHT_STEP) * WEIGHT_STEP, 4)
+
+
+def apply_queued() -> dict[str, Any]:
+    """Write queued widget values into session state; the sidebar calls this before drawing its widgets."""
+    ss = _session()
+    pending = ss.pop(_QUEUE_KEY, None) or {}
+    for key, value in pending.items():
+        ss[key] = value
+    return pending
+
+
+def keep_across_pages(keys: Iterable[str], url_params: Mapping[str, Any]) -> None:
+    """Re-assert values of bound widgets whose URL parameter the page link dropped.
+
+    Streamlit 1.67 keeps a bound widget's value across a page switch only when the person changed it
+    in this session; a value that came from a shared link would reset to the default on the next page.
+    Assigning the session value to itself before the widget is drawn marks it as set by code, which
+    wins over the (missing) URL value and is written back to the URL.
+    """
+    ss = _session()
+    defaults = default_values()
+    for key in keys:
+        if key in ss and key not in url_params and not _same(ss[key], _widget_default(key, defaults)):
+            ss[key] = ss[key]
+
+
+def set_notice(message: str) -> None:
+    _session()[_NOTICE_KEY] = str(message)
+
+
+def pop_notice() -> str | None:
+    return _session().pop(_NOTICE_KEY, None)
+
+
+def set_last_config(cfg: LabConfig | None) -> None:
+    _session()[_LAST_CONFIG_KEY] = cfg
+
+
+def last_config() -> LabConfig | None:
+    """The configuration the sidebar returned in this run (None before it ran, or when it had no members)."""
+    value = _session().get(_LAST_CONFIG_KEY)
+    return value if isinstance(value, LabConfig) else None
+
+
+def remember(page: str, name: str, value: Any) -> None:
+    """Keep a page's own value for this session (e.g. the previous fused list of a user)."""
+    _session()[f"{_PAGE_PREFIX}{page}:{name}"] = value
+
+
+def recall(page: str, name: str, default: Any = None) -> Any:
+    return _session().get(f"{_PAGE_PREFIX}{page}:{name}", default)
