@@ -174,7 +174,10 @@ def _read_text_table(
         frame = pd.read_csv(
             io.StringIO(text),
             sep=delim,
-            header=0 if header else None,
+            # The header is read as a data line: otherwise pandas silently turns the first column into
+            # an index when every row has one field more than the header, instead of raising.
+            header=None,
+            index_col=False,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -203,9 +206,27 @@ def _read_text_table(
         raise DataError(
             f"{source}: cannot parse as {delim!r}-separated text (column unknown, row unknown): {msg}"
         ) from None
-    if not header:
+    if header:
+        names = _unique_names(frame.iloc[0].tolist())
+        frame = frame.iloc[1:].reset_index(drop=True)
+        frame.columns = names
+    else:
         frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+def _unique_names(raw: list[object]) -> list[str]:
+    """Header cells as column names: stripped, blanks named by position, repeats suffixed ".1", ".2"..."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for j, cell in enumerate(raw):
+        name = str(cell).strip() or f"column {j + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        seen.setdefault(name, 0)
+        names.append(name)
+    return names
 
 
 def _read_table(
