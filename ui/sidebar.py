@@ -18,6 +18,7 @@ from reco_core.fusion import METHODS, NORMALISERS
 from reco_core.models import MODELS, get_spec
 from ui import state
 from ui.state import LabConfig
+from ui.upload import plain
 from ui.widgets import BOUND, member_form
 
 LOGO = Path(__file__).resolve().parent.parent / "assets" / "logo.svg"
@@ -62,15 +63,20 @@ def render() -> LabConfig | None:
             for name, value in member_form(sb, model).items():
                 values[state.param_key(model, name)] = value
 
+    state.set_last_config(None)
+    try:
+        state.set_last_protocol(state.protocol_from_values(values, uploaded))
+    except RecoError as exc:
+        state.set_last_protocol(None)
+        sb.error(plain(str(exc)))
+        return None
     if not chosen:
         sb.info("Choose at least one member model to fuse.")
-        state.set_last_config(None)
         return None
     try:
         cfg = state.config_from_values(values, uploaded)
     except RecoError as exc:
-        sb.error(str(exc))
-        state.set_last_config(None)
+        sb.error(plain(str(exc)))
         return None
     if cfg.all_zero:
         sb.warning("All weights are zero: give at least one member a positive weight.")

@@ -60,6 +60,7 @@ KIND_LABELS: dict[ModelKind, str] = {
 UPLOAD_KEY = "lab:uploaded"  # an UploadedData, set by the "Your data" page
 _QUEUE_KEY = "lab:queued"  # widget values to apply before the sidebar is drawn
 _LAST_CONFIG_KEY = "lab:config"  # the LabConfig of the last sidebar render
+_LAST_PROTOCOL_KEY = "lab:protocol"  # its protocol, kept even when no member is chosen
 _NOTICE_KEY = "lab:notice"  # one message to show once on the next render (e.g. "weights loaded")
 _PAGE_PREFIX = "page:"  # remember()/recall() values of a page
 
@@ -397,8 +398,8 @@ def widget_values(cfg: LabConfig) -> dict[str, Any]:
     return out
 
 
-def config_from_values(values: Mapping[str, Any], uploaded: UploadedData | None = None) -> LabConfig:
-    """Build the LabConfig from widget values (missing keys take defaults); ConfigError if invalid."""
+def protocol_from_values(values: Mapping[str, Any], uploaded: UploadedData | None = None) -> Protocol:
+    """The data protocol described by widget values (missing keys take defaults); ConfigError if invalid."""
     d = default_values()
     get = lambda key: values.get(key, d.get(key))  # noqa: E731
     dataset = str(get(K_DATASET))
@@ -418,7 +419,7 @@ def config_from_values(values: Mapping[str, Any], uploaded: UploadedData | None 
     test_frac = float(get(K_TEST_FRAC))
     if not 0.0 < test_frac < 1.0:
         raise ConfigError(f"test fraction {test_frac!r} is not valid: choose a fraction between 0 and 1, e.g. 0.2")
-    protocol = Protocol(
+    return Protocol(
         dataset=data_name,
         threshold=None if pos == "any" else float(pos),
         kcore=int(get(K_KCORE)),
@@ -427,6 +428,13 @@ def config_from_values(values: Mapping[str, Any], uploaded: UploadedData | None 
         n_last=int(get(K_N_LAST)),
         seed=int(get(K_SEED)),
     )
+
+
+def config_from_values(values: Mapping[str, Any], uploaded: UploadedData | None = None) -> LabConfig:
+    """Build the LabConfig from widget values (missing keys take defaults); ConfigError if invalid."""
+    d = default_values()
+    get = lambda key: values.get(key, d.get(key))  # noqa: E731
+    protocol = protocol_from_values(values, uploaded)
     members, weights = [], []
     for kind, key in MEMBER_KEYS.items():
         names = get(key) or []
@@ -676,6 +684,16 @@ def pop_notice() -> str | None:
 
 def set_last_config(cfg: LabConfig | None) -> None:
     _session()[_LAST_CONFIG_KEY] = cfg
+
+
+def set_last_protocol(protocol: Protocol | None) -> None:
+    _session()[_LAST_PROTOCOL_KEY] = protocol
+
+
+def last_protocol() -> Protocol | None:
+    """The data protocol the sidebar describes in this run (set even when no member is chosen)."""
+    value = _session().get(_LAST_PROTOCOL_KEY)
+    return value if isinstance(value, Protocol) else None
 
 
 def last_config() -> LabConfig | None:

@@ -1,4 +1,4 @@
-"""Forms built from model configs: one input per ``ParamSpec`` (the model's own ranges and help).
+"""Forms built from model configs (one input per ``ParamSpec``), and the one-line error message helper.
 
 A new model appears in the sidebar with its form without touching this file: booleans become
 checkboxes, ``choices`` a selectbox, numbers with a bounded linear range a slider, other numbers
@@ -91,3 +91,10 @@ def member_form(container: Any, model: str) -> dict[str, Any]:
                 values[ps.name] = param_input(st, model, ps)
             st.form_submit_button("Apply", help="Refit this member with these settings")
     return values
+
+
+def show_error(error: BaseException | str, container: Any = None) -> None:
+    """A one-line ``st.error`` for a RecoError (escaped: the message may quote a person's file or input)."""
+    from ui.upload import plain
+
+    (container if container is not None else st).error(plain(str(error)))

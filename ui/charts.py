@@ -1,0 +1,379 @@
+"""Plotly figure builders for the dashboard, and ``show()`` that draws one with its alt text.
+
+Each builder takes plain arrays or small frames (never CSR matrices) and returns a figure with a title,
+axis labels and hover text. Figures stay light (no per-user scatter of thousands of points where a
+histogram says the same), so a rerun after a slider move stays fast.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from reco_core.metrics import METRICS
+
+# One colour per series, colour-blind safe (Okabe-Ito); the fusion is always drawn in the first.
+FUSION_COLOUR = "#0072B2"
+PALETTE = ("#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999", "#000000")
+FUSION_NAME = "fusion"
+_LAYOUT = dict(margin=dict(l=10, r=10, t=50, b=10), hoverlabel=dict(namelength=-1), legend_title_text="")
+
+
+def colour_map(names: Sequence[str]) -> dict[str, str]:
+    """Stable colours: the fusion blue, members from the palette in the order given."""
+    out, i = {}, 0
+    for n in names:
+        if n == FUSION_NAME:
+            out[n] = FUSION_COLOUR
+        else:
+            out[n] = PALETTE[i % len(PALETTE)]
+            i += 1
+    return out
+
+
+def metric_label(key: str) -> str:
+    """ "ndcg@10" -> "NDCG@10" using the metric registry's label."""
+    name, _, k = key.partition("@")
+    spec = METRICS.get(name)
+    label = spec.label if spec is not None else name
+    return f"{label}@{k}" if k else label
+
+
+def higher_is_better(key: str) -> bool:
+    spec = METRICS.get(key.partition("@")[0])
+    return True if spec is None else spec.higher_is_better
+
+
+def _finish(fig: go.Figure, title: str, x: str, y: str, height: int = 360) -> go.Figure:
+    fig.update_layout(title=dict(text=title), xaxis_title=x, yaxis_title=y, height=height, **_LAYOUT)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ overview
+
+
+def rating_histogram(values: np.ndarray, counts: np.ndarray) -> go.Figure:
+    """Bar per distinct rating value (``values`` with their ``counts``); many distinct values are binned."""
+    v = np.asarray(values, dtype=np.float64)
+    c = np.asarray(counts, dtype=np.float64)
+    if len(v) > 30:  # continuous values (e.g. implicit counts): bin them
+        c, edges = np.histogram(v, bins=30, weights=c)
+        v = (edges[:-1] + edges[1:]) / 2
+    share = c / max(c.sum(), 1)
+    fig = go.Figure(
+        go.Bar(
+            x=v,
+            y=c,
+            marker_color=FUSION_COLOUR,
+            customdata=share,
+            hovertemplate="rating %{x:g}<br>%{y:,} interactions (%{customdata:.1%})<extra></extra>",
+        )
+    )
+    return _finish(fig, "Ratings", "rating", "interactions")
+
+
+def long_tail(item_counts: np.ndarray, head_share: float = 0.2) -> go.Figure:
+    """Items sorted by popularity; the head (``head_share`` of items) shaded, with its share of interactions."""
+    c = np.sort(np.asarray(item_counts, dtype=np.int64))[::-1]
+    n = len(c)
+    rank = np.arange(1, n + 1)
+    cum = np.cumsum(c) / max(c.sum(), 1)
+    # Thin very long catalogues: the curve's shape is kept, the figure stays light.
+    step = max(1, n // 2000)
+    fig = go.Figure(
+        go.Scatter(
+            x=rank[::step],
+            y=c[::step],
+            mode="lines",
+            line=dict(color=FUSION_COLOUR),
+            fill="tozeroy",
+            customdata=cum[::step],
+            hovertemplate="item rank %{x:,}<br>%{y:,} interactions<br>top %{x:,} items hold %{customdata:.1%}"
+            "<extra></extra>",
+        )
+    )
+    head = max(1, round(head_share * n))
+    if n:
+        fig.add_vrect(x0=0.5, x1=head + 0.5, fillcolor="#E69F00", opacity=0.12, line_width=0)
+        fig.add_annotation(
+            x=head,
+            y=float(c[0]),
+            text=f"top {head_share:.0%} of items: {cum[head - 1]:.0%} of interactions",
+            showarrow=False,
+            xanchor="left",
+            yanchor="top",
+        )
+    return _finish(fig, "Long tail of item popularity", "items, most popular first", "interactions")
+
+
+def user_activity(user_counts: np.ndarray) -> go.Figure:
+    """Histogram of interactions per user (log-spaced bins: activity is heavy-tailed)."""
+    c = np.asarray(user_counts, dtype=np.float64)
+    c = c[c > 0]
+    if len(c) == 0:
+        return _finish(go.Figure(), "User activity", "interactions per user", "users")
+    edges = np.unique(np.round(np.geomspace(max(c.min(), 1), c.max() + 1, 30)))
+    counts, edges = np.histogram(c, bins=edges)
+    mids = np.sqrt(edges[:-1] * edges[1:])
+    labels = [f"{int(a)}-{int(b) - 1}" if b - a > 1 else f"{int(a)}" for a, b in itertools.pairwise(edges)]
+    fig = go.Figure(
+        go.Bar(
+            x=mids,
+            y=counts,
+            width=np.diff(edges) * 0.95,
+            marker_color="#009E73",
+            customdata=labels,
+            hovertemplate="%{customdata} interactions<br>%{y:,} users<extra></extra>",
+        )
+    )
+    fig.update_xaxes(type="log")
+    return _finish(fig, "User activity", "interactions per user (log scale)", "users")
+
+
+def genre_bars(names: Sequence[str], counts: Sequence[int], what: str = "items") -> go.Figure:
+    """Horizontal bars, most frequent genre on top."""
+    order = np.argsort(np.asarray(counts))
+    y = [names[i] for i in order]
+    x = [int(counts[i]) for i in order]
+    fig = go.Figure(
+        go.Bar(
+            x=x, y=y, orientation="h", marker_color="#CC79A7", hovertemplate="%{y}: %{x:,} " + what + "<extra></extra>"
+        )
+    )
+    return _finish(fig, "Genres", what, "genre", height=max(300, 22 * len(y) + 80))
+
+
+# ------------------------------------------------------------------------------------------ fusion lab
+
+
+def metric_bars(table: pd.DataFrame, keys: Sequence[str], title: str = "Members and the fusion") -> go.Figure:
+    """Grouped bars: one group per metric, one bar per row of ``table`` (index = model names, columns = keys)."""
+    names = list(table.index)
+    colours = colour_map(names)
+    fig = go.Figure()
+    labels = [metric_label(k) for k in keys]
+    for name in names:
+        vals = [float(table.loc[name, k]) if k in table.columns else np.nan for k in keys]
+        fig.add_trace(
+            go.Bar(
+                name=str(name),
+                x=labels,
+                y=vals,
+                marker_color=colours[name],
+                hovertemplate=f"{name}<br>" + "%{x}: %{y:.4f}<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="group")
+    return _finish(fig, title, "metric", "value (mean over users; coverage is global)", height=400)
+
+
+def per_user_distribution(values: Mapping[str, np.ndarray], key: str) -> go.Figure:
+    """Overlaid histograms of one per-user metric for a few series (e.g. fusion vs best member)."""
+    colours = colour_map(list(values))
+    fig = go.Figure()
+    all_vals = np.concatenate([np.asarray(v, dtype=np.float64) for v in values.values()]) if values else np.zeros(0)
+    hi = float(np.nanmax(all_vals)) if all_vals.size else 1.0
+    size = hi / 25 if hi > 0 else 0.04
+    for name, v in values.items():
+        v = np.asarray(v, dtype=np.float64)
+        fig.add_trace(
+            go.Histogram(
+                x=v,
+                name=f"{name} (mean {np.nanmean(v):.3f})" if v.size else name,
+                marker_color=colours[name],
+                opacity=0.6,
+                xbins=dict(start=0, end=hi + size, size=size),
+                hovertemplate=f"{name}<br>" + "%{x}: %{y:,} users<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="overlay")
+    return _finish(fig, f"Per-user {metric_label(key)}", metric_label(key), "users")
+
+
+def overlap_heatmap(matrix: np.ndarray, names: Sequence[str], k: int) -> go.Figure:
+    """Mean Jaccard overlap between members' top-k lists (1 on the diagonal)."""
+    m = np.asarray(matrix, dtype=np.float64)
+    fig = go.Figure(
+        go.Heatmap(
+            z=m,
+            x=list(names),
+            y=list(names),
+            zmin=0,
+            zmax=1,
+            colorscale="Blues",
+            text=np.round(m, 2),
+            texttemplate="%{text}",
+            hovertemplate="%{y} vs %{x}: mean overlap %{z:.2f}<extra></extra>",
+            colorbar=dict(title="overlap"),
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    return _finish(fig, f"How much members' top-{k} lists overlap (Jaccard, mean over users)", "member", "member")
+
+
+def share_bars(shares: Mapping[str, float], title: str) -> go.Figure:
+    names = list(shares)
+    colours = colour_map(names)
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=[shares[n] for n in names],
+            marker_color=[colours[n] for n in names],
+            hovertemplate="%{x}: %{y:.1%}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(tickformat=".0%")
+    return _finish(fig, title, "member", "share of slots")
+
+
+def segment_bars(frame: pd.DataFrame, key: str) -> go.Figure:
+    """Grouped bars of one metric by segment: ``frame`` columns segment, series, value (and optional n)."""
+    series = list(dict.fromkeys(frame["series"]))
+    colours = colour_map(series)
+    fig = go.Figure()
+    for s in series:
+        part = frame[frame["series"] == s]
+        n = part["n"] if "n" in part.columns else pd.Series([np.nan] * len(part))
+        fig.add_trace(
+            go.Bar(
+                name=s,
+                x=part["segment"],
+                y=part["value"],
+                marker_color=colours[s],
+                customdata=np.asarray(n),
+                hovertemplate=f"{s}<br>" + "%{x}: %{y:.4f}<br>%{customdata:,} users<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="group")
+    return _finish(fig, f"{metric_label(key)} by segment", "segment", metric_label(key))
+
+
+# ------------------------------------------------------------------------------------------ user explorer
+
+
+def contribution_bars(slots: Sequence[str], contributions: np.ndarray, members: Sequence[str], title: str) -> go.Figure:
+    """Stacked horizontal bars: for each fused slot (top first), each member's part of its fused score."""
+    c = np.asarray(contributions, dtype=np.float64)
+    colours = colour_map(list(members))
+    fig = go.Figure()
+    for j, m in enumerate(members):
+        fig.add_trace(
+            go.Bar(
+                name=m,
+                y=list(slots),
+                x=c[:, j],
+                orientation="h",
+                marker_color=colours[m],
+                hovertemplate=f"{m}<br>" + "%{y}<br>contribution %{x:.3f}<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(autorange="reversed")
+    return _finish(fig, title, "contribution to the fused score", "", height=max(300, 28 * len(slots) + 100))
+
+
+def score_curves(curves: Mapping[str, np.ndarray], title: str, y_label: str) -> go.Figure:
+    """One line per member: its scores for one user over the catalogue, sorted high to low."""
+    colours = colour_map(list(curves))
+    fig = go.Figure()
+    for name, v in curves.items():
+        v = np.asarray(v, dtype=np.float64)
+        v = np.sort(v[np.isfinite(v)])[::-1]
+        step = max(1, len(v) // 500)
+        fig.add_trace(
+            go.Scatter(
+                x=np.arange(1, len(v) + 1)[::step],
+                y=v[::step],
+                mode="lines",
+                name=name,
+                line=dict(color=colours[name]),
+                hovertemplate=f"{name}<br>" + "rank %{x:,}: %{y:.4f}<extra></extra>",
+            )
+        )
+    return _finish(fig, title, "items, best first", y_label)
+
+
+# ------------------------------------------------------------------------------------------ trade-offs
+
+
+def tradeoff_scatter(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    front: np.ndarray,
+    hover: Sequence[str],
+    current: tuple[float, float] | None = None,
+) -> go.Figure:
+    """Every weight vector as a point (x metric vs y metric); the Pareto front drawn and marked.
+
+    ``front`` is a boolean mask over rows; ``hover`` one text per row (the weights). Points carry their
+    row number in ``customdata`` so a click can be mapped back to the weights.
+    """
+    f = np.asarray(front, dtype=bool)
+    rows = np.arange(len(frame))
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=frame[x][~f],
+            y=frame[y][~f],
+            mode="markers",
+            name="weight vectors",
+            marker=dict(color="#999999", size=7, opacity=0.6),
+            customdata=rows[~f],
+            text=[hover[i] for i in rows[~f]],
+            hovertemplate="%{text}<br>" + f"{metric_label(x)} " + "%{x:.4f}<br>" + f"{metric_label(y)} " + "%{y:.4f}"
+            "<extra></extra>",
+        )
+    )
+    order = rows[f][np.argsort(frame[x].to_numpy()[f])]
+    fig.add_trace(
+        go.Scatter(
+            x=frame[x].to_numpy()[order],
+            y=frame[y].to_numpy()[order],
+            mode="lines+markers",
+            name="Pareto front",
+            marker=dict(color=FUSION_COLOUR, size=10, symbol="diamond"),
+            line=dict(color=FUSION_COLOUR),
+            customdata=order,
+            text=[hover[i] for i in order],
+            hovertemplate="<b>Pareto front</b><br>%{text}<br>"
+            + f"{metric_label(x)} "
+            + "%{x:.4f}<br>"
+            + f"{metric_label(y)} "
+            + "%{y:.4f}<extra></extra>",
+        )
+    )
+    if current is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[current[0]],
+                y=[current[1]],
+                mode="markers",
+                name="current weights",
+                marker=dict(color="#D55E00", size=14, symbol="star"),
+                hovertemplate="current weights<extra></extra>",
+            )
+        )
+    return _finish(fig, f"{metric_label(y)} against {metric_label(x)}", metric_label(x), metric_label(y), height=460)
+
+
+# ------------------------------------------------------------------------------------------ drawing
+
+
+def show(fig: go.Figure, alt: str, caption: str | None = None, **kwargs: Any) -> Any:
+    """Draw ``fig`` with an accessible description (``alt``) and an optional visible caption.
+
+    Extra keyword arguments go to ``st.plotly_chart`` (``key``, ``on_select``, ``selection_mode``...);
+    its return value is returned (the selection state when ``on_select`` is set).
+    """
+    import streamlit as st
+
+    out = st.plotly_chart(fig, alt=alt, width="stretch", config={"displaylogo": False}, **kwargs)
+    if caption:
+        st.caption(caption)
+    return out

@@ -1,0 +1,338 @@
+"""From a ``LabConfig`` to fitted members, a live session and the current fused result.
+
+    get_lab(cfg)            dataset -> split -> each member fitted -> EvalContext -> LiveSession (test)
+    current_result(lab, cfg)  re-fuse with the sidebar's weights, method, normaliser and k (cheap)
+    validation_lab(cfg)     the same on train minus validation, LiveSession on validation (weight search)
+
+Everything expensive is built once per small key (protocol fields, member spec) in the bounded stores
+of ``ui.cached`` and shared by every browser session; a weight change never refits or rescores. When
+something has to be built, an ``st.status`` box lists the steps (loading, splitting, each member's
+fit with its time, embeddings with a progress bar). A member that fails to fit is reported by name
+with ``st.error`` and left out; the others keep working.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from reco_core import experiment
+from reco_core.data import Dataset, ItemCatalog, LoadReport, UserTable
+from reco_core.errors import ConfigError, RecoError
+from reco_core.experiment import MemberSpec, Protocol
+from reco_core.live import LiveResult, LiveSession
+from reco_core.metrics import EvalContext
+from reco_core.models import Scorer
+from reco_core.splitting import Split
+from ui import cached, state
+from ui.state import LabConfig
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """One member's fit: the model, or the one-line reason it failed; seconds either way."""
+
+    spec: MemberSpec
+    model: Scorer | None
+    error: str | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Lab:
+    """Everything a page needs for one protocol and member set (shared, never mutated)."""
+
+    protocol: Protocol
+    part: str  # "test", or "valid" for the weight search
+    dataset: Dataset
+    split: Split
+    ctx: EvalContext
+    outcomes: tuple[FitOutcome, ...]
+    session: LiveSession | None  # None when no member fitted
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    @property
+    def members(self) -> dict[str, Scorer]:
+        """Fitted members by label, in the configuration's order."""
+        return {o.spec.label: o.model for o in self.outcomes if o.model is not None}
+
+    @property
+    def specs(self) -> tuple[MemberSpec, ...]:
+        return tuple(o.spec for o in self.outcomes if o.model is not None)
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return {o.spec.label: o.error or "" for o in self.outcomes if o.model is None}
+
+    @property
+    def fit_seconds(self) -> dict[str, float]:
+        return {o.spec.label: o.seconds for o in self.outcomes}
+
+    @property
+    def catalog(self) -> ItemCatalog:
+        return self.dataset.catalog
+
+    def weights_for(self, cfg: LabConfig) -> list[float]:
+        """The sidebar's weights of the fitted members, in the session's order (failed members left out)."""
+        by_label = cfg.weight_map
+        return [float(by_label.get(label, 0.0)) for label in self.members]
+
+
+# ------------------------------------------------------------------------------------------ keys
+
+
+def _dataset_key(p: Protocol) -> tuple:
+    return ("dataset", p.dataset, p.data_dir, p.threshold, p.kcore)
+
+
+def _split_key(p: Protocol, validation: bool) -> tuple:
+    return ("split", p, validation)
+
+
+def _member_key(p: Protocol, validation: bool, spec: MemberSpec) -> tuple:
+    return ("member", p, validation, spec)
+
+
+def _context_key(p: Protocol, validation: bool) -> tuple:
+    return ("context", p, validation)
+
+
+def _session_key(p: Protocol, validation: bool, specs: Sequence[MemberSpec]) -> tuple:
+    return ("session", p, validation, tuple(specs))
+
+
+# ------------------------------------------------------------------------------------------ builders
+
+
+def _load_dataset(protocol: Protocol) -> Dataset:
+    if protocol.dataset.startswith("upload:"):
+        up = state.get_uploaded()
+        if up is None or up.protocol_name != protocol.dataset:
+            raise ConfigError("the uploaded dataset is not in this session: upload it again on the Your data page")
+        return filter_dataset(up.dataset, protocol.threshold, protocol.kcore)
+    return experiment.load_dataset(protocol)
+
+
+def filter_dataset(ds: Dataset, threshold: float | None, kcore: int) -> Dataset:
+    """An uploaded dataset with the protocol's threshold and k-core applied (counted in a new report)."""
+    if threshold is None and kcore <= 1:
+        return ds
+    from reco_core.datasets import assemble_frame
+
+    frame = ds.interactions.to_frame()
+    report = LoadReport(source=ds.report.source, rows_read=len(frame))
+    out = assemble_frame(frame, report, ds.name, threshold, kcore)
+    pos = ds.catalog.items.index_of(out.interactions.items.ids)
+    cat = ds.catalog
+    catalog = ItemCatalog(
+        out.interactions.items, cat.title[pos], cat.year[pos], tuple(cat.genres[i] for i in pos), cat.text[pos]
+    )
+    users = None
+    if ds.users is not None:
+        upos = ds.users.users.index_of(out.interactions.users.ids)
+        users = UserTable(out.interactions.users, ds.users.frame.iloc[upos].reset_index(drop=True))
+    return Dataset(out.name, out.interactions, catalog, users, out.report)
+
+
+def _fit(spec: MemberSpec, split: Split, dataset: Dataset, seed: int, progress: Progress | None) -> FitOutcome:
+    start = time.perf_counter()
+    try:
+        model = experiment.fit_member(spec, split, dataset, seed, progress)
+        return FitOutcome(spec, model, None, time.perf_counter() - start)
+    except RecoError as exc:
+        return FitOutcome(spec, None, str(exc), time.perf_counter() - start)
+    except MemoryError:
+        return FitOutcome(spec, None, f"{spec.label} ran out of memory: try a smaller dataset", 0.0)
+
+
+def _context(split: Split, dataset: Dataset, progress: Progress | None) -> EvalContext:
+    """Evaluation context with text vectors (for ild_text); without them if the text model is unavailable."""
+    try:
+        return experiment.eval_context(split, dataset, with_text=True, progress=progress)
+    except RecoError:
+        return experiment.eval_context(split, dataset, with_text=False)
+
+
+class _Steps:
+    """The ``st.status`` box shown while something is built (created on the first step only)."""
+
+    def __init__(self, container: Any, title: str) -> None:
+        self._container = container
+        self._title = title
+        self._status: Any = None
+        self._bar: Any = None
+
+    def step(self, message: str) -> None:
+        if self._status is None:
+            self._status = self._container.status(self._title, expanded=True)
+        self._bar = None
+        self._status.write(message)
+
+    def progress(self, fraction: float, message: str) -> None:
+        if self._status is None:
+            self.step(message)
+        if self._bar is None:
+            self._bar = self._status.progress(0.0, text=message)
+        self._bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
+
+    def done(self, label: str) -> None:
+        if self._status is not None:
+            self._status.update(label=label, state="complete", expanded=False)
+
+    def failed(self, label: str) -> None:
+        if self._status is not None:
+            self._status.update(label=label, state="error", expanded=True)
+
+
+def _build(protocol: Protocol, specs: Sequence[MemberSpec], validation: bool, container: Any) -> Lab:
+    part = "valid" if validation else "test"
+    stores = cached.stores()
+    title = "Preparing the weight search (validation split)" if validation else "Preparing the lab"
+    steps = _Steps(container if container is not None else st, title)
+    started = time.perf_counter()
+
+    def load() -> Dataset:
+        steps.step(f"Loading {protocol.dataset}…")
+        return _load_dataset(protocol)
+
+    def split_it() -> Split:
+        steps.step("Splitting " + ("train into train and validation…" if validation else "into train and test…"))
+        return experiment.make_split(dataset, protocol, validation=validation)
+
+    def context() -> EvalContext:
+        steps.step("Embedding item texts for the text-diversity metric…")
+        return _context(split, dataset, steps.progress)
+
+    try:
+        dataset = stores["dataset"].get_or_build(_dataset_key(protocol), load)
+        split = stores["split"].get_or_build(_split_key(protocol, validation), split_it)
+        outcomes = []
+        for spec in specs:
+
+            def fit(spec: MemberSpec = spec) -> FitOutcome:
+                steps.step(f"Fitting {spec.label}…")
+                out = _fit(spec, split, dataset, protocol.seed, steps.progress)
+                steps.step(f"{spec.label}: " + (f"fitted in {out.seconds:.1f} s" if out.model else "failed"))
+                return out
+
+            outcomes.append(stores["member"].get_or_build(_member_key(protocol, validation, spec), fit))
+        ctx = stores["context"].get_or_build(_context_key(protocol, validation), context)
+
+        def make_session() -> Lab:
+            fitted = {o.spec.label: o.model for o in outcomes if o.model is not None}
+            session = None
+            if fitted:
+                steps.step(f"Scoring {part} users with every member…")
+                session = LiveSession(fitted, split, ctx, part=part, max_k=state.MAX_K)
+            return Lab(protocol, part, dataset, split, ctx, tuple(outcomes), session)
+
+        lab = stores["session"].get_or_build(_session_key(protocol, validation, specs), make_session)
+    except RecoError as exc:
+        steps.failed(f"Could not prepare the lab: {exc}")
+        raise
+    steps.done(f"Ready in {time.perf_counter() - started:.1f} s")
+    return lab
+
+
+def get_lab(cfg: LabConfig, progress_container: Any = None, report_failures: bool = True) -> Lab:
+    """The lab for ``cfg`` (test part), built once per protocol and member set.
+
+    Shows build progress in ``progress_container`` (default: the page) and an ``st.error`` per member
+    that failed to fit. Raises RecoError when the data cannot be loaded or split, or no member fitted.
+    """
+    lab = _build(cfg.protocol, cfg.members, False, progress_container)
+    _after(lab, report_failures)
+    return lab
+
+
+def validation_lab(cfg: LabConfig, progress_container: Any = None, report_failures: bool = True) -> Lab:
+    """The lab on train minus validation with a LiveSession on the validation part (for the weight search)."""
+    lab = _build(cfg.protocol, cfg.members, True, progress_container)
+    _after(lab, report_failures)
+    return lab
+
+
+def _after(lab: Lab, report_failures: bool) -> None:
+    if report_failures:
+        for label, reason in lab.failed.items():
+            st.error(f"Member {label} could not be fitted and is left out: {reason}")
+    if lab.session is None:
+        raise ConfigError("no member could be fitted: change the members or their settings in the sidebar")
+
+
+def current_result(lab: Lab, cfg: LabConfig) -> LiveResult:
+    """Re-fuse with the sidebar's weights, method, normaliser, k and rrf_k (no refit, no rescoring).
+
+    Raises ConfigError (e.g. all weights zero) with a one-line message for the page to show.
+    """
+    if lab.session is None:
+        raise ConfigError("no member could be fitted: change the members or their settings in the sidebar")
+    weights = lab.weights_for(cfg)
+    if not any(w > 0 for w in weights):
+        raise ConfigError("all weights are zero: give at least one member a positive weight in the sidebar")
+    with lab.lock:
+        return lab.session.update(weights, cfg.method, cfg.normaliser, cfg.k, cfg.rrf_k)
+
+
+def get_dataset(protocol: Protocol, progress_container: Any = None) -> Dataset:
+    """Only the dataset (the Overview page draws it before anything is fitted)."""
+    stores = cached.stores()
+    steps = _Steps(progress_container if progress_container is not None else st, "Loading data")
+
+    def load() -> Dataset:
+        steps.step(f"Loading {protocol.dataset}…")
+        return _load_dataset(protocol)
+
+    ds = stores["dataset"].get_or_build(_dataset_key(protocol), load)
+    steps.done(f"Loaded {ds.name}")
+    return ds
+
+
+def dataset_key(protocol: Protocol) -> str:
+    """A short string naming the protocol's dataset (for st.cache_data keys)."""
+    return repr(_dataset_key(protocol))
+
+
+# ------------------------------------------------------------------------------------------ small helpers for pages
+
+
+def item_titles(lab: Lab, item_idx: np.ndarray) -> list[str]:
+    """Titles (with year when known) of item indices; -1 padding -> ""."""
+    cat = lab.catalog
+    out = []
+    for i in np.asarray(item_idx).reshape(-1):
+        if i < 0:
+            out.append("")
+            continue
+        title = str(cat.title[i])
+        year = cat.year[i]
+        if year == year and year is not None and f"({int(year)})" not in title:  # year == year: not NaN
+            title = f"{title} ({int(year)})"
+        out.append(title)
+    return out
+
+
+def item_genres(lab: Lab, item_idx: np.ndarray) -> list[str]:
+    cat = lab.catalog
+    return [", ".join(cat.genres[i]) if i >= 0 else "" for i in np.asarray(item_idx).reshape(-1)]
+
+
+def item_frame(lab: Lab, item_idx: np.ndarray) -> pd.DataFrame:
+    """Item id, title and genres of item indices (text only, for tables)."""
+    idx = np.asarray(item_idx).reshape(-1)
+    return pd.DataFrame(
+        {
+            "item": lab.split.train.items.ids_of(idx),
+            "title": item_titles(lab, idx),
+            "genres": item_genres(lab, idx),
+        }
+    )
