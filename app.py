@@ -103,14 +103,16 @@ except RecoError as exc:
 
 best = result.best_member
 best_eval = current.session.member_evaluation(best, cfg.k) if best else None
+fused_keys = set(result.evaluation.keys())
+best_keys = set(best_eval.keys()) if best_eval is not None else set()
 tiles = st.columns(len(HEADLINE))
 for col, name in zip(tiles, HEADLINE, strict=True):
     key = f"{name}@{cfg.k}"
-    if key not in result.evaluation.keys():
+    if key not in fused_keys:
         continue
     value = result.evaluation.value(key)
     delta = None
-    if best_eval is not None and key in best_eval.keys():
+    if best_eval is not None and key in best_keys:
         delta = f"{value - best_eval.value(key):+.4f} vs {best}"
     col.metric(
         charts.metric_label(key),
