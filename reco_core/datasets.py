@@ -434,12 +434,19 @@ def _timestamps(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:
         return _check_numbers(numeric, s, col, source, "timestamp", fix)
     text = _as_text(s)
     parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
-    bad = parsed.isna().to_numpy()
+    not_date = parsed.isna().to_numpy()
+    bad = not_date & np.isnan(numeric)
     if bad.any():
         rows = np.flatnonzero(bad)
         raise DataError(
             f"{source}: column {col!r}, {_describe_rows(rows)}: timestamp {_clip(text.iloc[rows[0]])} is neither a"
             f" number nor an ISO 8601 date; {fix}"
+        )
+    if not_date.any():
+        rows = np.flatnonzero(not_date)
+        raise DataError(
+            f"{source}: column {col!r}, {_describe_rows(rows)}: timestamp {_clip(text.iloc[rows[0]])} is a number"
+            f" while row {int(np.flatnonzero(~not_date)[0]) + 1} is a date; use one kind in the whole column"
         )
     seconds = ((parsed - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64)
     return _check_numbers(seconds, s, col, source, "timestamp", fix)
