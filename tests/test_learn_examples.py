@@ -214,3 +214,16 @@ def test_pick_example_user_prefers_a_typical_user() -> None:
     assert le.pick_example_user(n_test, n_train, seed=0) == pos
     with pytest.raises(ConfigError):
         le.pick_example_user(np.array([]), np.array([]))
+
+
+def test_every_fusion_method_and_normaliser_has_a_formula() -> None:
+    # The Learn page explains each registered method and normaliser; a new one needs its formula here.
+    from reco_core.fusion import METHODS, NORMALISERS
+
+    assert set(METHODS) <= set(le.METHOD_FORMULAS)
+    assert set(NORMALISERS) <= set(le.NORMALISER_FORMULAS)
+
+
+def test_rrf_accepts_a_fractional_constant() -> None:
+    ex = le.rrf_example({"a": np.array([2, 1], np.float32)}, {"a": 1}, [], rrf_k=0.5, depth=2)
+    assert ex.table["fused score"].tolist() == pytest.approx([1 / 1.5, 1 / 2.5])

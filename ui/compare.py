@@ -102,7 +102,7 @@ def add(store: dict[str, SavedConfig], entry: SavedConfig, overwrite: bool = Fal
     store[entry.name] = entry
 
 
-def _metric_order(key: str) -> tuple[int, int, str]:
+def metric_order(key: str) -> tuple[int, int, str]:
     name, _, k = key.partition("@")
     order = list(METRICS)
     return (order.index(name) if name in order else len(order), int(k) if k.isdigit() else 0, key)
@@ -113,7 +113,7 @@ def metric_keys(entries: Iterable[SavedConfig]) -> list[str]:
     keys: set[str] = set()
     for e in entries:
         keys.update(e.metrics)
-    return sorted(keys, key=_metric_order)
+    return sorted(keys, key=metric_order)
 
 
 def comparison_frame(entries: Sequence[SavedConfig], keys: Sequence[str] | None = None) -> pd.DataFrame:

@@ -34,6 +34,28 @@ from reco_core.ranking import Ranking, top_k
 
 EMPTY_SLOT = "(empty slot)"
 
+# LaTeX for each fusion method and normaliser (keys as in reco_core.fusion's registries); the Learn page
+# falls back to the registry's own description for a method added later without a formula here.
+METHOD_FORMULAS: dict[str, str] = {
+    "wsum": r"s(u,i) = \sum_m w_m \, \mathrm{norm}\big(s_m(u,i)\big)",
+    "vote": r"v(u,i) = \sum_m w_m \, \mathbb{1}\left[i \in L_m^{N}(u)\right]",
+    "rrf": r"s(u,i) = \sum_{m:\, i \in L_m^{N}(u)} \frac{w_m}{k_{\mathrm{rrf}} + \mathrm{rank}_m(u,i)}",
+    "borda": r"s(u,i) = \sum_m w_m \, p_m(i),\quad p_m(i) = \begin{cases} |C| - \mathrm{rank}_m(u,i) + 1 &"
+    r" i \in L_m^{N}(u) \\ \left(|C| - |L_m^{N}(u)| + 1\right)/2 & \text{otherwise} \end{cases}",
+    "combsum": r"s(u,i) = \sum_{m:\, i \in L_m^{N}(u)} w_m \, \mathrm{norm}\big(s_m(u,i)\big)",
+    "combmnz": r"s(u,i) = \big|\{m : i \in L_m^{N}(u)\}\big| \cdot \sum_{m:\, i \in L_m^{N}(u)} w_m \,"
+    r" \mathrm{norm}\big(s_m(u,i)\big)",
+    "interleave": r"\text{slot } j \text{ goes to the member furthest below its share: }"
+    r" \arg\max_m \big(j\, w_m - \mathrm{slots}_m(j-1)\big)",
+    "team_draft": r"\text{as interleaving; members tied for a slot are ordered by a seeded coin flip}",
+}
+NORMALISER_FORMULAS: dict[str, str] = {
+    "none": r"\mathrm{norm}(s) = s",
+    "minmax": r"\mathrm{norm}(s_i) = \frac{s_i - \min_j s_j}{\max_j s_j - \min_j s_j}",
+    "zscore": r"\mathrm{norm}(s_i) = \frac{s_i - \mu}{\sigma}",
+    "rank": r"\mathrm{norm}(s_i) = \frac{\mathrm{rank}(s_i)}{n} \quad (\text{best} = 1)",
+}
+
 
 def _labels(item_labels: Sequence[str] | None, idx: np.ndarray) -> list[str]:
     if item_labels is None:
@@ -65,7 +87,7 @@ class RRFExample:
     table: pd.DataFrame
     members: tuple[str, ...]
     weights: dict[str, float]
-    rrf_k: int
+    rrf_k: float
     depth: int
     fused_top: np.ndarray  # the fused top-n item indices (what the Fusion Lab lists for this user)
 
@@ -74,7 +96,7 @@ def rrf_example(
     member_scores: Mapping[str, np.ndarray],
     weights: Mapping[str, float],
     exclude: Sequence[int] | np.ndarray,
-    rrf_k: int = 60,
+    rrf_k: float = 60,
     depth: int = 100,
     show: int = 10,
     per_member: int = 3,
@@ -88,8 +110,8 @@ def rrf_example(
     """
     if not member_scores:
         raise ConfigError("no members to fuse: pick at least one model in the sidebar")
-    if rrf_k < 0 or int(rrf_k) != rrf_k:
-        raise ConfigError(f"rrf_k={rrf_k!r} is not valid: give a whole number >= 0 (60 is the usual choice)")
+    if not np.isfinite(rrf_k) or rrf_k < 0:
+        raise ConfigError(f"rrf_k={rrf_k!r} is not valid: give a number >= 0 (60 is the usual choice)")
     if depth < 1 or show < 1:
         raise ConfigError(f"depth={depth} and show={show} must both be at least 1")
     members = tuple(member_scores)
@@ -144,7 +166,7 @@ def rrf_example(
         table[f"1/(k+rank) · {m}"] = recip
         table[f"weighted · {m}"] = w[m] * recip
     table["fused score"] = fused[cand_idx]
-    return RRFExample(pd.DataFrame(table), members, w, int(rrf_k), int(depth), order[:show].astype(np.int64))
+    return RRFExample(pd.DataFrame(table), members, w, float(rrf_k), int(depth), order[:show].astype(np.int64))
 
 
 @dataclass(frozen=True)
