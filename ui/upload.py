@@ -30,8 +30,7 @@ from reco_core.errors import ConfigError, DataError, RecoError
 
 MAX_ROWS = 1_000_000  # per file; MovieLens-1M is the largest thing the live dashboard is sized for
 MAX_COLUMNS = 200
-MAX_UPLOAD_MB = 200  # the uploader's own limit; .streamlit/config.toml may set a lower server-wide one
-UPLOAD_TYPES = ("csv", "tsv", "txt", "dat", "inter", "parquet")
+UPLOAD_TYPES = ("csv", "tsv", "txt", "dat", "inter", "item", "user", "parquet", "pq")
 DELIMITERS = (",", "\t", ";", "|")
 _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe", "::": "double colon"}
 _PARQUET_MAGIC = b"PAR1"
