@@ -95,11 +95,15 @@ class TwoTowerNet(torch.nn.Module):
     def users(self, idx: torch.Tensor) -> torch.Tensor:
         return self.user_id[idx] + self.user_feature_part(self.user_features[idx])
 
+    def item_feature_part(self) -> torch.Tensor:
+        if self.item_proj is None:
+            return torch.zeros_like(self.item_id)
+        return self.item_features @ self.item_proj
+
     def items(self) -> torch.Tensor:
-        out = self.item_id
-        if self.item_proj is not None:
-            out = out + self.item_features @ self.item_proj
-        return out
+        if self.item_proj is None:
+            return self.item_id
+        return self.item_id + self.item_feature_part()
 
 
 def _softmax_loss(u: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -183,14 +187,22 @@ class TwoTowerState:
 
 
 def export_state(net: TwoTowerNet, matrix: sp.csr_matrix) -> TwoTowerState:
-    """Tower outputs as arrays; users without training items keep only their feature part."""
+    """Tower outputs as arrays; users and items without training interactions keep only their feature part.
+
+    A cold user's id embedding never saw a gradient, and a cold item's only ever saw "not this one"
+    from other users' positives: either is noise, so the features alone place them (for ``neural``,
+    without features, a cold item is scored by its bias alone).
+    """
     with torch.no_grad():
         users = net.users(torch.arange(net.user_id.shape[0])).numpy().copy()
-        cold = np.diff(matrix.indptr) == 0
-        if cold.any():
-            # Their id embedding never saw a gradient: use the feature part alone, not random noise.
-            users[cold] = net.user_feature_part(net.user_features[torch.from_numpy(np.flatnonzero(cold))]).numpy()
+        cold_users = np.diff(matrix.indptr) == 0
+        if cold_users.any():
+            rows = torch.from_numpy(np.flatnonzero(cold_users))
+            users[cold_users] = net.user_feature_part(net.user_features[rows]).numpy()
         items = net.items().numpy().copy()
+        cold_items = np.bincount(matrix.indices, minlength=items.shape[0]) == 0
+        if cold_items.any():
+            items[cold_items] = net.item_feature_part().numpy()[cold_items]
         bias = net.item_bias.numpy().copy()
     return TwoTowerState(users.astype(np.float32), items.astype(np.float32), bias.astype(np.float32))
 
