@@ -151,25 +151,44 @@ def genre_bars(names: Sequence[str], counts: Sequence[int], what: str = "items")
 # ------------------------------------------------------------------------------------------ fusion lab
 
 
-def metric_bars(table: pd.DataFrame, keys: Sequence[str], title: str = "Members and the fusion") -> go.Figure:
-    """Grouped bars: one group per metric, one bar per row of ``table`` (index = model names, columns = keys)."""
+def metric_bars(
+    table: pd.DataFrame, keys: Sequence[str], title: str = "Members and the fusion", relative: bool = True
+) -> go.Figure:
+    """Grouped bars: one group per metric, one bar per row of ``table`` (index = model names, columns = keys).
+
+    With ``relative`` each metric is divided by its best value over the rows (the best model is 1.0;
+    for a lower-is-better metric the best is the lowest and others are best / value), so metrics on
+    different scales (novelty is in bits) share one axis; the hover shows the actual values.
+    """
     names = list(table.index)
     colours = colour_map(names)
     fig = go.Figure()
     labels = [metric_label(k) for k in keys]
-    for name in names:
-        vals = [float(table.loc[name, k]) if k in table.columns else np.nan for k in keys]
+    raw = np.array([[float(table.loc[n, k]) if k in table.columns else np.nan for k in keys] for n in names])
+    shown = raw.copy()
+    if relative and raw.size:
+        for j, key in enumerate(keys):
+            col = raw[:, j]
+            if higher_is_better(key):
+                best = np.nanmax(col) if np.isfinite(col).any() else np.nan
+                shown[:, j] = col / best if best and np.isfinite(best) else np.nan
+            else:
+                best = np.nanmin(col) if np.isfinite(col).any() else np.nan
+                shown[:, j] = np.where(col > 0, best / np.where(col > 0, col, 1), np.nan)
+    for i, name in enumerate(names):
         fig.add_trace(
             go.Bar(
                 name=str(name),
                 x=labels,
-                y=vals,
+                y=shown[i],
+                customdata=raw[i],
                 marker_color=colours[name],
-                hovertemplate=f"{name}<br>" + "%{x}: %{y:.4f}<extra></extra>",
+                hovertemplate=f"{name}<br>" + "%{x}: %{customdata:.4f}<extra></extra>",
             )
         )
     fig.update_layout(barmode="group")
-    return _finish(fig, title, "metric", "value (mean over users; coverage is global)", height=400)
+    y_title = "relative to the best model (best = 1)" if relative else "value"
+    return _finish(fig, title, "metric (mean over users; coverage is over all lists)", y_title, height=420)
 
 
 def per_user_distribution(values: Mapping[str, np.ndarray], key: str) -> go.Figure:
@@ -231,8 +250,10 @@ def share_bars(shares: Mapping[str, float], title: str) -> go.Figure:
     return _finish(fig, title, "member", "share of slots")
 
 
-def segment_bars(frame: pd.DataFrame, key: str) -> go.Figure:
-    """Grouped bars of one metric by segment: ``frame`` columns segment, series, value (and optional n)."""
+def segment_bars(
+    frame: pd.DataFrame, key: str, title: str | None = None, y_label: str | None = None, n_label: str = "users"
+) -> go.Figure:
+    """Grouped bars of one value by segment: ``frame`` columns segment, series, value (and optional n)."""
     series = list(dict.fromkeys(frame["series"]))
     colours = colour_map(series)
     fig = go.Figure()
@@ -246,11 +267,15 @@ def segment_bars(frame: pd.DataFrame, key: str) -> go.Figure:
                 y=part["value"],
                 marker_color=colours[s],
                 customdata=np.asarray(n),
-                hovertemplate=f"{s}<br>" + "%{x}: %{y:.4f}<br>%{customdata:,} users<extra></extra>",
+                hovertemplate=f"{s}<br>"
+                + "%{x}: %{y:.4f}"
+                + ("<br>%{customdata:,} " + n_label if "n" in part else "")
+                + "<extra></extra>",
             )
         )
     fig.update_layout(barmode="group")
-    return _finish(fig, f"{metric_label(key)} by segment", "segment", metric_label(key))
+    label = metric_label(key)
+    return _finish(fig, title or f"{label} by segment", "segment", y_label or label)
 
 
 # ------------------------------------------------------------------------------------------ user explorer

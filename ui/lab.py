@@ -28,8 +28,9 @@ from reco_core.data import Dataset, ItemCatalog, LoadReport, UserTable
 from reco_core.errors import ConfigError, RecoError
 from reco_core.experiment import MemberSpec, Protocol
 from reco_core.live import LiveResult, LiveSession
-from reco_core.metrics import EvalContext
+from reco_core.metrics import EvalContext, Evaluation
 from reco_core.models import Scorer
+from reco_core.ranking import Ranking
 from reco_core.splitting import Split
 from ui import cached, state
 from ui.state import LabConfig
@@ -336,3 +337,152 @@ def item_frame(lab: Lab, item_idx: np.ndarray) -> pd.DataFrame:
             "genres": item_genres(lab, idx),
         }
     )
+
+
+# ------------------------------------------------------------------------------------------ analyses the pages draw
+# Plain numpy over a LiveResult and the session's member lists; nothing here refits or rescores.
+
+FUSION = "fusion"
+SEGMENTS = ("light", "medium", "heavy")
+
+
+def member_evaluations(lab: Lab, k: int) -> dict[str, Evaluation]:
+    """Each fitted member's own evaluation at k (computed once per member and k by the session)."""
+    assert lab.session is not None
+    with lab.lock:
+        return {name: lab.session.member_evaluation(name, k) for name in lab.session.members}
+
+
+def metric_table(lab: Lab, result: LiveResult | None, k: int) -> pd.DataFrame:
+    """Rows: the fusion (when there is a result) then each member; columns: every metric key at k."""
+    rows = {}
+    if result is not None:
+        rows[FUSION] = result.evaluation.values()
+    for name, ev in member_evaluations(lab, k).items():
+        rows[name] = ev.values()
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def rankings_at(lab: Lab, result: LiveResult | None, k: int) -> dict[str, Ranking]:
+    """The fused top-k (when there is a result) and each member's top-k, all for the session's users."""
+    assert lab.session is not None
+    out: dict[str, Ranking] = {}
+    if result is not None:
+        out[FUSION] = result.ranking.head(k)
+    for name in lab.session.members:
+        out[name] = lab.session.member_ranking(name).head(k)
+    return out
+
+
+def activity_segments(lab: Lab, user_idx: np.ndarray) -> np.ndarray:
+    """Segment index (0 light, 1 medium, 2 heavy) of each user by training-activity tercile.
+
+    Terciles are taken over the session's users, so each segment holds about a third of them.
+    """
+    counts = lab.split.train.user_counts()[np.asarray(user_idx)]
+    if len(counts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    cuts = np.quantile(counts, [1 / 3, 2 / 3])
+    return np.searchsorted(cuts, counts, side="right").astype(np.int64)
+
+
+def segment_table(lab: Lab, evaluations: dict[str, Evaluation], key: str) -> pd.DataFrame:
+    """Mean of a per-user metric by activity segment for each series: columns segment, series, value, n."""
+    rows = []
+    for series, ev in evaluations.items():
+        if key not in ev.per_user:
+            continue
+        seg = activity_segments(lab, ev.user_idx)
+        for s, label in enumerate(SEGMENTS):
+            mask = seg == s
+            values = ev.per_user[key][mask]
+            rows.append((label, series, float(values.mean()) if values.size else np.nan, int(mask.sum())))
+    return pd.DataFrame(rows, columns=["segment", "series", "value", "n"])
+
+
+def activity_ranges(lab: Lab, user_idx: np.ndarray) -> dict[str, str]:
+    """ "light" -> "3-45 training interactions", ... for the captions."""
+    counts = lab.split.train.user_counts()[np.asarray(user_idx)]
+    seg = activity_segments(lab, user_idx)
+    out = {}
+    for s, label in enumerate(SEGMENTS):
+        c = counts[seg == s]
+        out[label] = f"{int(c.min())}-{int(c.max())}" if c.size else "none"
+    return out
+
+
+def head_items(lab: Lab, head_frac: float = 0.2) -> np.ndarray:
+    """Boolean mask of the head: the most popular ``head_frac`` of items by training interactions."""
+    counts = lab.split.train.item_counts()
+    n_head = max(1, round(head_frac * len(counts)))
+    order = np.argsort(-counts, kind="stable")
+    mask = np.zeros(len(counts), dtype=bool)
+    mask[order[:n_head]] = True
+    return mask
+
+
+def tail_share(lab: Lab, rankings: dict[str, Ranking], head_frac: float = 0.2) -> pd.DataFrame:
+    """Share of recommended slots holding head vs tail items, per series (padding left out)."""
+    head = head_items(lab, head_frac)
+    rows = []
+    for series, r in rankings.items():
+        items = r.item_idx[r.item_idx >= 0]
+        h = float(head[items].mean()) if items.size else np.nan
+        rows.append((series, h, 1 - h if items.size else np.nan))
+    counts = lab.split.train.item_counts()
+    train_head = float(counts[head].sum() / max(counts.sum(), 1))
+    rows.append(("training interactions", train_head, 1 - train_head))
+    return pd.DataFrame(rows, columns=["series", "head", "tail"]).set_index("series")
+
+
+def genre_share(lab: Lab, rankings: dict[str, Ranking]) -> pd.DataFrame:
+    """Per genre: share of recommended slots whose item has it, per series, and the training share."""
+    gm = lab.catalog.genre_matrix()
+    names = lab.catalog.genre_names
+    if gm.shape[1] == 0:
+        return pd.DataFrame()
+    out = {}
+    for series, r in rankings.items():
+        items = r.item_idx[r.item_idx >= 0]
+        counts = np.bincount(items, minlength=gm.shape[0]).astype(np.float64)
+        out[series] = np.asarray(gm.T @ counts).ravel() / max(len(items), 1)
+    train_counts = lab.split.train.item_counts().astype(np.float64)
+    out["training interactions"] = np.asarray(gm.T @ train_counts).ravel() / max(train_counts.sum(), 1)
+    return pd.DataFrame(out, index=names)
+
+
+def ablation_table(lab: Lab, cfg: LabConfig, keys: Sequence[str], full: Evaluation | None = None) -> pd.DataFrame:
+    """The fusion with each member removed: its metrics and their change against the full fusion (``full``,
+    the current result's evaluation; recomputed when not given)."""
+    assert lab.session is not None
+    weights = lab.weights_for(cfg)
+    with lab.lock:
+        if full is None:
+            full = lab.session.update(weights, cfg.method, cfg.normaliser, cfg.k, cfg.rrf_k).evaluation
+        without = lab.session.ablation(weights, cfg.method, cfg.normaliser, cfg.k, cfg.rrf_k)
+    rows = []
+    for name, ev in without.items():
+        row: dict[str, Any] = {"without": name}
+        for key in keys:
+            if ev is None:
+                row[key] = np.nan
+                row[f"change in {key}"] = np.nan
+                continue
+            value = ev.value(key)
+            row[key] = value
+            row[f"change in {key}"] = value - full.value(key)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("without")
+
+
+def recommendations_csv(lab: Lab, ranking: Ranking) -> str:
+    """user, rank, item, title, genres, score as CSV text; every text cell made formula-safe."""
+    from reco_core.runs import safe_csv_cell
+
+    frame = ranking.to_frame(lab.split.train.users, lab.split.train.items)
+    idx = lab.split.train.items.index_of(frame["item"].astype(str))
+    frame.insert(3, "title", item_titles(lab, idx))
+    frame.insert(4, "genres", item_genres(lab, idx))
+    for col in ("user", "item", "title", "genres"):
+        frame[col] = frame[col].map(safe_csv_cell)
+    return frame.to_csv(index=False)
