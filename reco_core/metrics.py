@@ -40,7 +40,7 @@ import scipy.sparse as sp
 from reco_core.data import Interactions, ItemCatalog
 from reco_core.errors import ConfigError
 from reco_core.ranking import Ranking, check_k
-from reco_core.stats import bootstrap_ci
+from reco_core.stats import bootstrap_intervals
 
 # --------------------------------------------------------------------------------------------------
 # Context
@@ -637,18 +637,21 @@ class Evaluation:
     def summary(self, n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> pd.DataFrame:
         """Columns metric, value, ci_low, ci_high.
 
-        Per-user metrics: percentile bootstrap over users of the mean (the same resamples for every
-        metric, since ``bootstrap_ci`` is seeded identically). Global metrics (coverage, gini,
-        personalisation) get NaN bounds: they describe the whole set of lists, and resampling users
-        with replacement duplicates lists, which biases them, so an interval would mislead.
+        Per-user metrics: percentile bootstrap over users of the mean, every metric over the same
+        user resamples (``stats.bootstrap_intervals``; equal to ``bootstrap_ci`` per metric). Global
+        metrics (coverage, gini, personalisation) get NaN bounds: they describe the whole set of
+        lists, and resampling users with replacement duplicates lists, which biases them, so an
+        interval would mislead.
         """
-        rows = []
-        for key in self.keys():
-            if key in self.per_user:
-                low, high = bootstrap_ci(self.per_user[key], n_boot=n_boot, seed=seed, ci=ci)
-            else:
-                low = high = float("nan")
-            rows.append((key, self.value(key), low, high))
+        keys = self.keys()
+        user_keys = [key for key in keys if key in self.per_user]
+        bounds: dict[str, tuple[float, float]] = {}
+        if user_keys:
+            low, high = bootstrap_intervals(
+                np.stack([self.per_user[key] for key in user_keys]), n_boot=n_boot, seed=seed, ci=ci
+            )
+            bounds = {key: (float(lo), float(hi)) for key, lo, hi in zip(user_keys, low, high, strict=True)}
+        rows = [(key, self.value(key), *bounds.get(key, (float("nan"), float("nan")))) for key in keys]
         return pd.DataFrame(rows, columns=["metric", "value", "ci_low", "ci_high"])
 
     def subset(self, mask: np.ndarray) -> Evaluation:

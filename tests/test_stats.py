@@ -34,7 +34,19 @@ def test_bootstrap_chunks_do_not_change_the_resamples(monkeypatch):
     v = np.random.default_rng(0).random(50)
     whole = stats.bootstrap_means(v, 100, seed=3)
     monkeypatch.setattr(stats, "_CHUNK_CELLS", 70)  # one resample per chunk
-    np.testing.assert_array_equal(stats.bootstrap_means(v, 100, seed=3), whole)
+    np.testing.assert_allclose(stats.bootstrap_means(v, 100, seed=3), whole, rtol=0, atol=1e-12)
+
+
+def test_bootstrap_intervals_equal_bootstrap_ci_row_by_row():
+    rng = np.random.default_rng(4)
+    rows = np.stack([rng.random(120), rng.integers(0, 2, 120), rng.random(120) ** 3])
+    low, high = stats.bootstrap_intervals(rows, n_boot=300, seed=9)
+    for r in range(3):
+        lo, hi = bootstrap_ci(rows[r], n_boot=300, seed=9)
+        assert low[r] == pytest.approx(lo, abs=1e-12) and high[r] == pytest.approx(hi, abs=1e-12)
+    # The resampled means are the means of actual resamples: same draws as indexing by hand.
+    idx = np.random.default_rng(9).integers(0, 120, (300, 120))
+    np.testing.assert_allclose(stats.bootstrap_means(rows, 300, seed=9), rows[:, idx].mean(axis=2), atol=1e-12)
 
 
 @pytest.mark.parametrize(
