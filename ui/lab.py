@@ -23,14 +23,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from reco_core import experiment
+from reco_core import experiment, explain
 from reco_core.data import Dataset, ItemCatalog, LoadReport, UserTable
 from reco_core.errors import ConfigError, RecoError
 from reco_core.experiment import MemberSpec, Protocol
+from reco_core.fusion import FusionResult, fuse, normalise
 from reco_core.live import LiveResult, LiveSession
 from reco_core.metrics import EvalContext, Evaluation
 from reco_core.models import Scorer
-from reco_core.ranking import Ranking
+from reco_core.ranking import Ranking, top_k
 from reco_core.splitting import Split
 from ui import cached, state
 from ui.state import LabConfig
@@ -486,3 +487,173 @@ def recommendations_csv(lab: Lab, ranking: Ranking) -> str:
     for col in ("user", "item", "title", "genres"):
         frame[col] = frame[col].map(safe_csv_cell)
     return frame.to_csv(index=False)
+
+
+# ------------------------------------------------------------------------------------------ one user (explorer)
+
+
+@dataclass(frozen=True)
+class UserView:
+    """One person's fused list and what explains it.
+
+    ``user_index`` is None for a profile the models have not seen (edited or new). ``scores``: each
+    member's raw score row (float32 [n_items]; the profile's own items -inf, NaN = cannot score).
+    ``fusion`` holds one row (the fused top-k, contributions per member); ``held_out`` the user's test
+    items (empty for a new profile).
+    """
+
+    user_index: int | None
+    history: np.ndarray
+    scores: dict[str, np.ndarray]
+    fusion: FusionResult
+    held_out: np.ndarray
+
+    @property
+    def items(self) -> np.ndarray:
+        return self.fusion.ranking.item_idx[0]
+
+    def member_list(self, name: str, k: int) -> np.ndarray:
+        """The member's own top-k (profile items excluded), -1 padded."""
+        return top_k(self.scores[name][None, :], k).item_idx[0]
+
+
+def _fuse_rows(lab: Lab, cfg: LabConfig, scores: dict[str, np.ndarray]) -> FusionResult:
+    weights = lab.weights_for(cfg)
+    if not any(w > 0 for w in weights):
+        raise ConfigError("all weights are zero: give at least one member a positive weight in the sidebar")
+    names = list(scores)
+    return fuse(
+        [scores[n][None, :] for n in names],
+        None,
+        weights,
+        cfg.method,
+        cfg.normaliser,
+        cfg.k,
+        lab.split.train.n_items,
+        np.zeros(1, dtype=np.int32),
+        cfg.rrf_k,
+        cfg.protocol.seed,
+        top_n=lab.session.top_n if lab.session is not None else 100,
+        member_names=names,
+    )
+
+
+def _masked(row: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    out = np.array(row, dtype=np.float32, copy=True).reshape(-1)
+    out[np.asarray(exclude, dtype=np.int64)] = -np.inf
+    return out
+
+
+def user_view(lab: Lab, cfg: LabConfig, user_index: int) -> UserView:
+    """The fused list of a known user (any user, not only evaluated ones), as the live session ranks it."""
+    u = int(user_index)
+    history = lab.split.train.items_of(u)
+    with lab.lock:
+        scores = {name: _masked(model.score(np.array([u]))[0], history) for name, model in lab.members.items()}
+    held = lab.split.test.items_of(u) if lab.part == "test" else lab.split.valid.items_of(u)  # type: ignore[union-attr]
+    return UserView(u, history, scores, _fuse_rows(lab, cfg, scores), held)
+
+
+def profile_view(
+    lab: Lab,
+    cfg: LabConfig,
+    items: Sequence[int],
+    ratings: Sequence[float] | None = None,
+    text: str | None = None,
+    held_out: np.ndarray | None = None,
+) -> UserView:
+    """The fused list of a profile the models have not seen: liked ``items`` (optional ``ratings``), and for
+    members that read text (``score_text``) an optional free-text description.
+
+    A member that reads text scores the description when one is given (otherwise the items); the others
+    score the items. A member that cannot score the profile (no items) contributes nothing.
+    """
+    hist = np.asarray(list(items), dtype=np.int64)
+    values = None if ratings is None else np.asarray(list(ratings), dtype=np.float32)
+    has_text = bool(text and text.strip())
+    if hist.size == 0 and not has_text:
+        raise ConfigError("the profile is empty: pick at least one movie, or describe what you like")
+    scores = {}
+    with lab.lock:
+        for name, model in lab.members.items():
+            if has_text and hasattr(model, "score_text"):
+                row = model.score_text(str(text))
+            elif hist.size:
+                row = model.score_profile(hist, values)
+            else:
+                row = np.full(lab.split.train.n_items, np.nan, dtype=np.float32)
+            scores[name] = _masked(row, hist)
+    return UserView(
+        None, hist, scores, _fuse_rows(lab, cfg, scores), np.zeros(0, dtype=np.int64) if held_out is None else held_out
+    )
+
+
+def slot_table(lab: Lab, view: UserView, because: int = 2) -> pd.DataFrame:
+    """One row per fused slot: rank, title, genres, held-out hit, which member brought it, its share of the
+    fused score per member, and "because you liked" (from the member that brought it, if it can tell)."""
+    contrib = explain.contributions(view.fusion, 0)
+    names = list(view.fusion.member_names)
+    k = view.fusion.ranking.k
+    own = {n: set(view.member_list(n, k).tolist()) for n in names}
+    rows = []
+    for rank, part in contrib.groupby("rank", sort=True):
+        item = int(part["item"].iloc[0])
+        by_member = part.set_index("member")
+        placed = by_member.index[by_member["placed"]].tolist()
+        listed = [n for n in names if item in own[n]]
+        if placed:
+            brought, why = placed[0], "placed it (interleaving)"
+        else:
+            brought = str(by_member["contribution"].idxmax())
+            share = by_member.loc[brought, "share"]
+            why = f"{share:.0%} of the score" if share == share else "largest part"
+        if len(listed) == 1 and len(names) > 1:
+            why += f"; only in {listed[0]}'s own top-{k}"
+        elif not listed:
+            why += f"; in no member's own top-{k}"
+        row: dict[str, Any] = {
+            "rank": int(rank),
+            "title": item_titles(lab, np.array([item]))[0],
+            "genres": item_genres(lab, np.array([item]))[0],
+            "held out": bool(np.isin(item, view.held_out)),
+            "brought in by": f"{brought} ({why})",
+        }
+        for n in names:
+            row[f"{n} share"] = float(by_member.loc[n, "share"]) if n in by_member.index else np.nan
+        row["because you liked"] = _because(lab, view, item, brought, because)
+        row["item"] = item
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _because(lab: Lab, view: UserView, item: int, first: str, n: int) -> str:
+    """ "Title A, Title B" from the first member (in preference order) that can relate items; "" if none."""
+    if view.history.size == 0:
+        return ""
+    members = lab.members
+    order = [first, *[m for m in members if m != first]]
+    for name in order:
+        model = members.get(name)
+        if model is None:
+            continue
+        try:
+            pairs = explain.because_you_liked(model, view.history, item, n)
+        except RecoError:
+            continue
+        pairs = [(i, s) for i, s in pairs if s > 0]
+        if pairs:
+            return "; ".join(item_titles(lab, np.array([i for i, _ in pairs]))) + f" ({name})"
+    return ""
+
+
+def normalised_rows(view: UserView, normaliser: str) -> dict[str, np.ndarray]:
+    """Each member's row after the normaliser (profile items and unscorable items NaN)."""
+    out = {}
+    for name, row in view.scores.items():
+        out[name] = normalise(row[None, :], normaliser)[0]
+    return out
+
+
+def signature(cfg: LabConfig) -> tuple:
+    """What moves a user's fused list without refitting: weights, method, normaliser, k, rrf_k."""
+    return (cfg.weights, cfg.method, cfg.normaliser, cfg.k, cfg.rrf_k)

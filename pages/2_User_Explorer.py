@@ -1,0 +1,300 @@
+"""User Explorer: one person's history, their fused list and why, each member's own list, what a weight
+move changed, raw vs normalised scores, and what-if profiles (edited, or new from movies or words).
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from reco_core.errors import RecoError, UnknownIdError
+from ui import charts, lab, sidebar, state
+from ui.upload import plain
+from ui.widgets import BOUND, show_error
+
+PAGE = "explorer"
+USER_KEY = "user"  # bound to the URL: ?user=42 opens this user
+
+st.set_page_config(page_title="User Explorer · Reco Fusion Lab", page_icon="🔀", layout="wide")
+cfg = sidebar.render()
+st.title("User Explorer")
+st.caption("One person at a time: what they rated, what the fusion recommends and why, and what-if profiles.")
+
+if cfg is None:
+    st.info("Choose at least one member in the sidebar.")
+    st.stop()
+try:
+    current = lab.get_lab(cfg)
+except RecoError as exc:
+    show_error(exc)
+    st.stop()
+
+train = current.split.train
+users = train.users
+counts = train.user_counts()
+eval_users = current.session.users
+
+
+# ------------------------------------------------------------------ picking a user
+def pick(which: str) -> None:
+    """Button callbacks run before the script, so they may set the bound user-id input."""
+    if which == "random":
+        draws = int(state.recall(PAGE, "draws", 0)) + 1
+        state.remember(PAGE, "draws", draws)
+        rng = np.random.default_rng(cfg.protocol.seed + draws)  # reproducible sequence per session
+        u = int(rng.choice(eval_users))
+    elif which == "most":
+        u = int(np.argmax(counts))
+    else:
+        active = np.flatnonzero(counts > 0)
+        u = int(active[np.argmin(counts[active])])
+    st.session_state[USER_KEY] = str(users.ids[u])
+
+
+state.keep_across_pages([USER_KEY], st.query_params)
+if not st.session_state.get(USER_KEY) and USER_KEY not in st.query_params:
+    st.session_state[USER_KEY] = str(users.ids[int(eval_users[0])])
+c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
+user_id = c1.text_input("User id", key=USER_KEY, help="An id from the dataset, e.g. 1", **BOUND)
+c2.button("Random user", on_click=pick, args=("random",), width="stretch")
+c3.button("Most active", on_click=pick, args=("most",), width="stretch")
+c4.button("Least active", on_click=pick, args=("least",), width="stretch")
+
+user_index: int | None = None
+try:
+    user_index = int(users.index_of([user_id.strip()], what="user")[0])
+except UnknownIdError as exc:
+    show_error(exc)
+
+view = None
+if user_index is not None:
+    try:
+        view = lab.user_view(current, cfg, user_index)
+    except RecoError as exc:  # e.g. all weights zero; the history and the what-if tabs still work
+        show_error(exc)
+
+
+def titled(items: np.ndarray) -> pd.DataFrame:
+    frame = lab.item_frame(current, items)
+    return frame[["title", "genres", "item"]]
+
+
+# ------------------------------------------------------------------ history
+if user_index is not None:
+    history = train.items_of(user_index)
+    ratings = train.matrix[user_index].toarray().ravel()[history]
+    held = view.held_out if view is not None else np.zeros(0, dtype=np.int64)
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Training interactions", f"{len(history):,}")
+    m2.metric(f"Held out ({current.part})", f"{len(held):,}")
+    m3.metric("Activity rank", f"{int((counts > counts[user_index]).sum()) + 1:,} of {len(counts):,}")
+    with st.expander(f"History of user {plain(user_id)} ({len(history)} items)", expanded=False):
+        hist = titled(history)
+        hist.insert(1, "rating", ratings)
+        st.dataframe(hist.sort_values(["rating", "title"], ascending=[False, True]), hide_index=True, width="stretch")
+
+
+# ------------------------------------------------------------------ tabs (only the open one is computed)
+def slot_labels(table: pd.DataFrame) -> list[str]:
+    # Plotly reads a few HTML tags in labels; escape so a title shows as its characters.
+    return [
+        html.escape(f"{r}. {t[:40]}{' ✓' if h else ''}")
+        for r, t, h in zip(table["rank"], table["title"], table["held out"], strict=True)
+    ]
+
+
+def show_list(v: lab.UserView, heading: str, with_changes: bool) -> None:
+    table = lab.slot_table(current, v)
+    if table.empty:
+        st.info("No item could be ranked for this profile.")
+        return
+    names = list(v.fusion.member_names)
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(f"**{heading}** (✓ = a held-out item: a hit)")
+        cols = ["rank", "title", "held out", "brought in by", "because you liked", "genres"]
+        shares = {
+            f"{n} share": st.column_config.ProgressColumn(f"{n}", format="percent", min_value=0, max_value=1)
+            for n in names
+        }
+        st.dataframe(
+            table[cols + list(shares)],
+            hide_index=True,
+            width="stretch",
+            column_config={"held out": st.column_config.CheckboxColumn("hit"), **shares},
+        )
+    with right:
+        contrib = v.fusion.contributions[0][: len(table)]
+        charts.show(
+            charts.contribution_bars(slot_labels(table), contrib, names, "Each member's part of each slot"),
+            alt="Stacked horizontal bars: for each recommended slot, each member's contribution to its fused score.",
+            caption="For score fusion: weight × normalised score; for rank fusion: each list's points.",
+        )
+    st.markdown("**Each member's own list**")
+    cols = st.columns(len(names))
+    for col, name in zip(cols, names, strict=True):
+        items = v.member_list(name, cfg.k)
+        items = items[items >= 0]
+        frame = pd.DataFrame(
+            {"title": lab.item_titles(current, items), "hit": np.isin(items, v.held_out)},
+            index=pd.RangeIndex(1, len(items) + 1, name="rank"),
+        )
+        col.markdown(f"*{plain(name)}*")
+        col.dataframe(frame, width="stretch", column_config={"hit": st.column_config.CheckboxColumn("hit")})
+    if with_changes:
+        show_changes(v)
+
+
+def show_changes(v: lab.UserView) -> None:
+    """What the last weight (or method) move changed in this user's list; kept in session state."""
+    sig = lab.signature(cfg)
+    last = state.recall(PAGE, "last")
+    items = [int(x) for x in v.items if x >= 0]
+    if last is None or last["user"] != v.user_index or last["k"] != cfg.k:
+        last = {"user": v.user_index, "k": cfg.k, "sig": sig, "items": items, "diff": None}
+    elif last["sig"] != sig:
+        last = {"user": v.user_index, "k": cfg.k, "sig": sig, "items": items, "diff": lab_diff(last["items"], items)}
+    state.remember(PAGE, "last", last)
+    st.markdown("**What the last weight move changed**")
+    diff = last["diff"]
+    if diff is None:
+        st.caption("Move a weight (or change the method) in the sidebar to see which items enter, leave or move.")
+        return
+    if diff.unchanged:
+        st.caption("The last change left this list exactly as it was.")
+        return
+    t = lambda i: lab.item_titles(current, np.array([i]))[0]  # noqa: E731
+    lines = [f"entered: {t(i)}" for i in diff.entered]
+    lines += [f"left: {t(i)}" for i in diff.left]
+    lines += [f"moved {old} → {new}: {t(i)}" for i, old, new in diff.moved]
+    st.dataframe(pd.DataFrame({"change": lines}), hide_index=True, width="stretch")
+
+
+def lab_diff(before: list[int], after: list[int]):
+    from reco_core.explain import diff_lists
+
+    return diff_lists(np.asarray(before), np.asarray(after))
+
+
+def scores_tab(v: lab.UserView) -> None:
+    raw = {n: np.where(np.isfinite(r), r, np.nan) for n, r in v.scores.items()}
+    norm = lab.normalised_rows(v, cfg.normaliser)
+    a, b = st.columns(2)
+    with a:
+        charts.show(
+            charts.score_curves(raw, "Raw scores, best first", "raw score"),
+            alt="Line chart of each member's raw scores for this user, sorted from best to worst.",
+            caption="Raw scores live on different scales: a sum of similarities, a dot product, a cosine...",
+        )
+    with b:
+        charts.show(
+            charts.score_curves(
+                norm, f"After the {state.normaliser_label(cfg.normaliser).lower()} normaliser", "normalised score"
+            ),
+            alt="Line chart of each member's normalised scores for this user, sorted from best to worst.",
+            caption="What the weighted sum adds up. A member whose curve stays high for many items pushes "
+            "more of its items into the fused list.",
+        )
+    items = v.items[v.items >= 0]
+    frame = pd.DataFrame({"title": lab.item_titles(current, items)})
+    for n in raw:
+        frame[f"{n} raw"] = raw[n][items]
+        frame[f"{n} normalised"] = norm[n][items]
+    st.markdown("**The fused list's items, member by member**")
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={c: st.column_config.NumberColumn(format="%.4f") for c in frame.columns[1:]},
+    )
+
+
+def item_options() -> list[int]:
+    return list(range(train.n_items))
+
+
+def item_name(i: int) -> str:
+    return lab.item_titles(current, np.array([i]))[0]
+
+
+def edit_tab() -> None:
+    if user_index is None:
+        st.info("Pick a known user to edit their profile, or start a new user in the next tab.")
+        return
+    history = train.items_of(user_index)
+    st.caption(
+        "Change what this user liked and see every member's list and the fusion respond "
+        "(each member scores the edited profile as a new user)."
+    )
+    a, b = st.columns(2)
+    removed = a.multiselect("Remove liked movies", history.tolist(), format_func=item_name, key=f"{PAGE}:remove")
+    others = np.setdiff1d(np.arange(train.n_items), history).tolist()
+    added = b.multiselect("Add liked movies", others, format_func=item_name, key=f"{PAGE}:add")
+    if not removed and not added:
+        st.caption("Nothing changed yet: remove or add a movie above.")
+        return
+    keep = np.setdiff1d(history, np.asarray(removed, dtype=np.int64))
+    items = np.concatenate([keep, np.asarray(added, dtype=np.int64)])
+    ratings_row = train.matrix[user_index].toarray().ravel()
+    top = float(ratings_row.max()) if ratings_row.size else 1.0
+    ratings = np.where(np.isin(items, keep), ratings_row[items], top)  # an added movie counts as a top rating
+    try:
+        held = view.held_out if view is not None else None
+        edited = lab.profile_view(current, cfg, items.tolist(), ratings.tolist(), held_out=held)
+    except RecoError as exc:
+        show_error(exc)
+        return
+    show_list(edited, "Fused list for the edited profile", with_changes=False)
+
+
+def new_user_tab() -> None:
+    st.caption(
+        "A person the models have never seen: pick a few movies, describe what you like, or both. "
+        "The text member reads the description (all-MiniLM-L6-v2, offline); the others read the movies."
+    )
+    picked = st.multiselect(
+        "Movies you like", item_options(), format_func=item_name, key=f"{PAGE}:new_items", max_selections=50
+    )
+    text = st.text_input(
+        "Or describe what you like",
+        key=f"{PAGE}:new_text",
+        max_chars=300,
+        placeholder="e.g. funny animated films for children",
+    )
+    has_text_member = any(hasattr(m, "score_text") for m in current.members.values())
+    if text and not has_text_member:
+        st.caption("No member reads text (add the 'text' item model in the sidebar): the description is ignored.")
+    if not picked and not (text and has_text_member):
+        st.caption("Pick a movie or write a description to see recommendations.")
+        return
+    try:
+        fresh = lab.profile_view(current, cfg, picked, text=text if has_text_member else None)
+    except RecoError as exc:
+        show_error(exc)
+        return
+    show_list(fresh, "Fused list for the new user", with_changes=False)
+
+
+TABS = ("Recommendations", "Scores: raw vs normalised", "Edit this profile", "A new user")
+tabs = st.tabs(list(TABS), key=f"{PAGE}:view", on_change="rerun", bind="query-params")
+if tabs[0].open:
+    with tabs[0]:
+        if view is not None:
+            show_list(view, f"Fused top-{cfg.k} for user {plain(user_id)}", with_changes=True)
+        else:
+            st.info("Pick a known user (and give a member a positive weight) to see their list.")
+if tabs[1].open:
+    with tabs[1]:
+        if view is not None:
+            scores_tab(view)
+        else:
+            st.info("Pick a known user to see their scores.")
+if tabs[2].open:
+    with tabs[2]:
+        edit_tab()
+if tabs[3].open:
+    with tabs[3]:
+        new_user_tab()
