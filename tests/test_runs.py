@@ -157,3 +157,10 @@ def test_an_external_run_evaluates_like_our_own_ranking(tmp_path):
     back, _ = read_run(path, users, items, k=3)
     ctx = EvalContext(6, np.arange(6))
     assert evaluate(back, test, ctx, ks=(3,)).values() == evaluate(ranking, test, ctx, ks=(3,)).values()
+
+
+def test_parquet_runs_are_read_like_csv(tmp_path):
+    path = tmp_path / "run.parquet"
+    pd.DataFrame({"user_id": [2, 2], "item_id": [50, 30], "score": [0.2, 0.8]}).to_parquet(path)
+    ranking, report = read_run(path, USERS, ITEMS, k=2)
+    assert lists(ranking)[1] == ["30", "50"] and report.rows_used == 2
