@@ -18,6 +18,7 @@ not a row), so "row 3" is the third record under the header.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import importlib.util
 import io
@@ -157,10 +158,20 @@ def _decode(raw: bytes, source: str, suffix: str) -> str:
 
 
 def _read_text_table(
-    raw: bytes, source: str, suffix: str, header: bool, max_rows: int, sep: str | None = None
+    raw: bytes,
+    source: str,
+    suffix: str,
+    header: bool,
+    max_rows: int,
+    sep: str | None = None,
+    encoding: str = "utf-8",
+    quoting: int = csv.QUOTE_MINIMAL,
 ) -> pd.DataFrame:
-    """Parse delimited text into a frame of strings (nothing converted yet, so nothing is lost)."""
-    text = _decode(raw, source, suffix)
+    """Parse delimited text into a frame of strings (nothing converted yet, so nothing is lost).
+
+    Users' files must be UTF-8; ``encoding``/``quoting`` exist for MovieLens's own files (latin-1, unquoted).
+    """
+    text = _decode(raw, source, suffix) if encoding == "utf-8" else raw.decode(encoding)
     if not text.strip():
         raise DataError(f"{source}: the file is empty (column: none, row: none); give a file with a header and rows")
     n_lines = text.count("\n") + (not text.endswith("\n"))
@@ -182,6 +193,7 @@ def _read_text_table(
             keep_default_na=False,
             na_filter=False,
             skipinitialspace=True,
+            quoting=quoting,
             engine="c",
         )
     except pd.errors.EmptyDataError:
@@ -869,43 +881,54 @@ def _split_title_year(titles: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return title, year
 
 
+def _read_movielens_file(
+    path: Path, sep: str, names: list[str], encoding: str = "latin-1", replace: tuple[bytes, bytes] | None = None
+) -> pd.DataFrame:
+    """A headerless GroupLens file as strings with ``names``; too few columns is a DataError naming the file."""
+    raw = path.read_bytes()
+    if replace:
+        # '::' becomes a tab so the fast C parser can read it; MovieLens titles contain no tabs.
+        raw = raw.replace(*replace)
+    frame = _read_text_table(raw, str(path), "", False, 50_000_000, sep, encoding, csv.QUOTE_NONE)
+    if frame.shape[1] < len(names):
+        raise DataError(
+            f"{path}: {frame.shape[1]} column(s) in row 1, expected {len(names)} ({', '.join(names)});"
+            " use the original GroupLens file"
+        )
+    frame = frame.iloc[:, : len(names)]
+    frame.columns = names
+    return frame
+
+
 def _read_grouplens_100k(folder: Path) -> tuple[_Tidy, pd.DataFrame, pd.DataFrame]:
     """u.data (tab, no header), u.item (pipe, latin-1, 19 genre flags), u.user (pipe)."""
-    data = pd.read_csv(folder / "u.data", sep="\t", header=None, dtype=str, keep_default_na=False)
-    data.columns = ["user", "item", "rating", "timestamp"][: data.shape[1]]
+    data = _read_movielens_file(folder / "u.data", "\t", ["user", "item", "rating", "timestamp"])
     tidy = _tidy_interactions(data, str(folder / "u.data"), None)
-    raw = pd.read_csv(folder / "u.item", sep="|", header=None, dtype=str, encoding="latin-1", keep_default_na=False)
-    if raw.shape[1] != 5 + len(ML_GENRES):
-        raise DataError(
-            f"{folder / 'u.item'}: {raw.shape[1]} columns, expected {5 + len(ML_GENRES)} (id, title, dates, url and"
-            " 19 genre flags), row 1; use the original GroupLens file"
-        )
-    title, year = _split_title_year(raw[1])
-    date_year = pd.to_datetime(raw[2], format="%d-%b-%Y", errors="coerce").dt.year.to_numpy(dtype=np.float64)
+    flags_names = [f"flag_{g}" for g in ML_GENRES]
+    raw = _read_movielens_file(folder / "u.item", "|", ["item", "title", "date", "video", "url", *flags_names])
+    title, year = _split_title_year(raw["title"])
+    date_year = pd.to_datetime(raw["date"], format="%d-%b-%Y", errors="coerce").dt.year.to_numpy(dtype=np.float64)
     year = np.where(np.isnan(year), date_year, year)
-    flags = raw.iloc[:, 5:].to_numpy() == "1"
+    flags = raw[flags_names].to_numpy() == "1"
     genres = [tuple(g for g, f in zip(ML_GENRES, row, strict=True) if f and g != "unknown") for row in flags]
-    items = pd.DataFrame({"item": raw[0].str.strip().to_numpy(dtype=object), "title": title, "year": year})
+    items = pd.DataFrame({"item": _ids(raw, "item", str(folder / "u.item")), "title": title, "year": year})
     items["genres"] = genres
     items["text"] = None
-    u = pd.read_csv(folder / "u.user", sep="|", header=None, dtype=str, keep_default_na=False)
+    u = _read_movielens_file(folder / "u.user", "|", ["user", "age", "gender", "occupation"])
     users = pd.DataFrame(
         {
-            "user": u[0].str.strip().to_numpy(dtype=object),
-            "age": pd.to_numeric(u[1], errors="coerce").to_numpy(dtype=np.float64),
-            "gender": u[2].to_numpy(dtype=object),
-            "occupation": u[3].to_numpy(dtype=object),
+            "user": _ids(u, "user", str(folder / "u.user")),
+            "age": pd.to_numeric(u["age"], errors="coerce").to_numpy(dtype=np.float64),
+            "gender": u["gender"].to_numpy(dtype=object),
+            "occupation": u["occupation"].to_numpy(dtype=object),
         }
     )
     return tidy, items, users
 
 
 def _read_dat(path: Path, names: list[str]) -> pd.DataFrame:
-    """GroupLens '::'-separated latin-1 file; '::' is swapped for a tab so the fast C parser can read it."""
-    text = path.read_bytes().decode("latin-1").replace("::", "\t")
-    frame = pd.read_csv(io.StringIO(text), sep="\t", header=None, dtype=str, keep_default_na=False, quoting=3)
-    frame.columns = names[: frame.shape[1]]
-    return frame
+    """GroupLens '::'-separated latin-1 file (MovieLens-1M)."""
+    return _read_movielens_file(path, "\t", names, replace=(b"::", b"\t"))
 
 
 def _read_grouplens_1m(folder: Path) -> tuple[_Tidy, pd.DataFrame, pd.DataFrame]:

