@@ -1,0 +1,145 @@
+"""Command line: python -m reco_core evaluate | evaluate-run | fuse | optimise | explain.
+
+Every bad argument or file ends in one line on stderr that names it, and exit code 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import numpy as np
+import pandas as pd
+
+from reco_core.errors import ConfigError, RecoError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument on one line (its default prints usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _parse_ks(text: str) -> list[int]:
+    try:
+        ks = [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--k {text!r} is not valid: give whole numbers such as 10 or 5,10,20") from None
+    if not ks or min(ks) < 1:
+        raise ConfigError(f"--k {text!r} is not valid: give whole numbers of at least 1")
+    return sorted(set(ks))
+
+
+def _add_protocol(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data and split")
+    g.add_argument("--dataset", default="ml-100k", help="ml-100k, ml-1m, synthetic-1m... (default ml-100k)")
+    g.add_argument(
+        "--data-dir", default=None, help="a folder holding the dataset's files (RecBole or GroupLens layout)"
+    )
+    g.add_argument("--interactions", default=None, help="your own interactions file (CSV, TSV or Parquet)")
+    g.add_argument("--items", default=None, help="an items file (item, title, genres separated by |)")
+    g.add_argument("--users", default=None, help="a users file (user, age, gender, occupation)")
+    g.add_argument("--train", default=None, help="a training file: use with --test for a split you supply")
+    g.add_argument("--test", default=None, help="a test file: use with --train")
+    g.add_argument("--split", default="random", choices=["random", "temporal", "leave-last"])
+    g.add_argument("--test-frac", type=float, default=0.2)
+    g.add_argument("--n-last", type=int, default=1, help="held-out items per user for --split leave-last")
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--threshold", type=float, default=None, help="ratings >= this are positives (default: all)")
+    g.add_argument("--kcore", type=int, default=0, help="keep users and items with at least this many interactions")
+    g.add_argument("--no-text-metrics", action="store_true", help="skip ild_text (avoids computing text embeddings)")
+
+
+def _add_output(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--k", default="10", help="list length(s), e.g. 10 or 5,10,20")
+    p.add_argument("--format", default="table", choices=["table", "json", "csv"])
+    p.add_argument("--ci", action="store_true", help="add bootstrap 95%% intervals")
+
+
+def _add_fusion(p: argparse.ArgumentParser, weights: bool = True) -> None:
+    p.add_argument("--models", required=True, help="comma-separated members, e.g. als,itemknn,text")
+    if weights:
+        p.add_argument("--weights", default=None, help="comma-separated weights (default: equal)")
+    p.add_argument("--method", default="wsum", help="wsum, vote, rrf, borda, combsum, combmnz, interleave, team_draft")
+    p.add_argument("--norm", default="minmax", help="none, minmax, zscore, rank")
+    p.add_argument("--rrf-k", type=int, default=60)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m reco_core", description="Reco Fusion Lab engine")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ev = sub.add_parser("evaluate", help="fit models and evaluate them on a split")
+    ev.add_argument("--models", default="pop,itemknn,als,ease", help="comma-separated registry names")
+    _add_protocol(ev)
+    _add_output(ev)
+
+    run = sub.add_parser("evaluate-run", help="judge another system's run file against a split")
+    run.add_argument("--run", required=True, help="CSV/TSV with user, item and rank or score columns")
+    _add_protocol(run)
+    _add_output(run)
+
+    fu = sub.add_parser("fuse", help="fuse members and compare with the best single member")
+    _add_fusion(fu)
+    _add_protocol(fu)
+    _add_output(fu)
+
+    op = sub.add_parser("optimise", help="search fusion weights on validation, report on test")
+    _add_fusion(op, weights=False)
+    op.add_argument("--metric", default="ndcg@10", help="objective, e.g. ndcg@10")
+    op.add_argument("--floor", default=None, help="a constraint, e.g. coverage@10=0.3")
+    op.add_argument("--step", type=float, default=0.1, help="simplex grid step")
+    op.add_argument("--valid-frac", type=float, default=0.1)
+    _add_protocol(op)
+    _add_output(op)
+
+    ex = sub.add_parser("explain", help="one user's fused list with each member's contribution")
+    ex.add_argument("--user", required=True, help="external user id")
+    _add_fusion(ex)
+    _add_protocol(ex)
+    ex.add_argument("--k", default="10")
+    return parser
+
+
+def _emit(frame: pd.DataFrame, fmt: str, extra: dict[str, Any] | None = None) -> None:
+    if fmt == "json":
+        payload = {"results": json.loads(frame.reset_index().to_json(orient="records"))}
+        payload.update(extra or {})
+        print(json.dumps(payload, indent=2))
+    elif fmt == "csv":
+        print(frame.to_csv(float_format="%.6f"), end="")
+    else:
+        with pd.option_context(
+            "display.max_columns", None, "display.width", 200, "display.float_format", "{:.4f}".format
+        ):
+            print(frame.to_string())
+        for key, value in (extra or {}).items():
+            print(f"{key}: {value}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from reco_core import cli_commands  # heavy imports only after the arguments are known to be valid
+
+    try:
+        frame, extra = cli_commands.COMMANDS[args.command](args)
+    except RecoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"error: cannot read {exc.filename!r}: {exc.strerror}; check the path", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if frame is not None:
+        _emit(frame, getattr(args, "format", "table"), extra)
+    return 0
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    sys.exit(main())

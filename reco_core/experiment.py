@@ -1,0 +1,220 @@
+"""One call from a protocol and a list of members to fitted models, sessions and results.
+
+This is the layer the CLI and the dashboard share: load -> split -> fit members -> live session
+-> evaluate. It owns no algorithm; it wires the modules together and turns failures into
+RecoErrors that name the member or argument at fault.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reco_core import datasets, splitting
+from reco_core.data import Dataset
+from reco_core.errors import ConfigError, FitError, RecoError
+from reco_core.metrics import EvalContext, Evaluation, evaluate
+from reco_core.models import Context, Scorer, get_spec, make_model
+from reco_core.ranking import check_k, top_k
+from reco_core.splitting import Split
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How data becomes a split: which dataset, which positives, which split, which seed."""
+
+    dataset: str = "ml-100k"
+    data_dir: str | None = None
+    threshold: float | None = None
+    kcore: int = 0
+    split: str = "random"
+    test_frac: float = 0.2
+    n_last: int = 1
+    seed: int = 42
+    valid_frac: float = 0.1  # carved from train only when weights are searched
+
+    def describe(self) -> str:
+        pos = "every rating is a positive" if self.threshold is None else f"ratings >= {self.threshold:g} are positives"
+        how = {
+            "random": f"per-user random {1 - self.test_frac:.0%}/{self.test_frac:.0%} split",
+            "temporal": f"global temporal cut, last {self.test_frac:.0%} of time as test",
+            "leave-last": f"per-user leave-last-{self.n_last} split",
+        }.get(self.split, self.split)
+        core = f", {self.kcore}-core" if self.kcore else ""
+        return f"{self.dataset}: {pos}{core}; {how}; seed {self.seed}"
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """A member of a fusion: a registered model name and its non-default parameters."""
+
+    model: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, model: str, params: Mapping[str, Any] | None = None) -> MemberSpec:
+        spec = get_spec(model)  # validates the name early, with the list of choices
+        return cls(spec.name, tuple(sorted((params or {}).items())))
+
+    @property
+    def label(self) -> str:
+        if not self.params:
+            return self.model
+        return f"{self.model}(" + ", ".join(f"{k}={v}" for k, v in self.params) + ")"
+
+    def build(self, seed: int | None = None) -> Scorer:
+        params = dict(self.params)
+        if seed is not None:
+            params.setdefault("seed", seed)
+        return make_model(self.model, **params)
+
+
+def parse_members(text: str | Sequence[str]) -> list[MemberSpec]:
+    """ "als,itemknn,text" (or a list) -> MemberSpecs; duplicates and unknown names raise ConfigError."""
+    names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n and n.strip()]
+    if not names:
+        raise ConfigError("no models given: name at least one, e.g. --models als,itemknn")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"model list {','.join(names)} names a model twice: give each once")
+    return [MemberSpec.of(n) for n in names]
+
+
+def load_dataset(protocol: Protocol) -> Dataset:
+    """The protocol's dataset, with threshold and k-core applied (both counted in the report)."""
+    if protocol.dataset.startswith("synthetic"):
+        return datasets.load(protocol.dataset, threshold=protocol.threshold, kcore=protocol.kcore)
+    return datasets.load(
+        protocol.dataset, data_dir=protocol.data_dir, threshold=protocol.threshold, kcore=protocol.kcore
+    )
+
+
+def make_split(dataset: Dataset, protocol: Protocol, validation: bool = False) -> Split:
+    """The protocol's split; with ``validation`` the train part is further split into train and valid."""
+    split = splitting.make_split(
+        dataset.interactions,
+        protocol.split,
+        test_frac=protocol.test_frac,
+        seed=protocol.seed,
+        n_last=protocol.n_last,
+    )
+    if validation:
+        split = splitting.with_validation(split, valid_frac=protocol.valid_frac, seed=protocol.seed)
+    return split
+
+
+def model_context(dataset: Dataset, progress: Progress | None = None) -> Context:
+    return Context(catalog=dataset.catalog, users=dataset.users, progress=progress)
+
+
+def fit_member(
+    member: MemberSpec, split: Split, dataset: Dataset, seed: int, progress: Progress | None = None
+) -> Scorer:
+    """Fit one member on ``split.train``; any failure becomes a FitError that names the member."""
+    model = member.build(seed)
+    try:
+        return model.fit(split.train, model_context(dataset, progress))
+    except RecoError:
+        raise
+    except Exception as exc:  # a model's own bug or a library failure: name it, keep the others going
+        raise FitError(f"model {member.label!r} failed to fit: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass
+class FittedMembers:
+    """Members that fitted, members that failed (label -> one-line reason), and fit seconds."""
+
+    models: dict[str, Scorer] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def fit_members(
+    members: Sequence[MemberSpec],
+    split: Split,
+    dataset: Dataset,
+    seed: int,
+    progress: Progress | None = None,
+) -> FittedMembers:
+    """Fit every member; one that fails is reported by name while the others are kept."""
+    out = FittedMembers()
+    for i, member in enumerate(members):
+        if progress:
+            progress(i / max(len(members), 1), f"fitting {member.label}")
+        start = time.perf_counter()
+        try:
+            out.models[member.label] = fit_member(member, split, dataset, seed)
+        except RecoError as exc:
+            out.failed[member.label] = str(exc)
+        out.seconds[member.label] = time.perf_counter() - start
+    if progress:
+        progress(1.0, "members fitted")
+    return out
+
+
+def item_vectors(dataset: Dataset, progress: Progress | None = None) -> np.ndarray:
+    """L2-normalised text embeddings of the catalogue (disk-cached), for ild_text and explanations."""
+    from reco_core.embeddings import encode_texts  # loads torch models lazily
+
+    return encode_texts(list(dataset.catalog.text), progress=progress)
+
+
+def eval_context(
+    split: Split, dataset: Dataset, with_text: bool = True, progress: Progress | None = None
+) -> EvalContext:
+    vectors = item_vectors(dataset, progress) if with_text else None
+    return EvalContext.from_train(split.train, dataset.catalog, vectors)
+
+
+def evaluate_scorer(
+    model: Scorer, split: Split, ctx: EvalContext, ks: Sequence[int] = (10,), part: str = "test", block_size: int = 2048
+) -> Evaluation:
+    """Rank every evaluated user (training items excluded) in blocks and evaluate against ``part``."""
+    target = split.test if part == "test" else split.valid
+    if target is None:
+        raise ConfigError(f"the split has no {part} part: add a validation fraction to evaluate on it")
+    users = split.eval_users(part)
+    if len(users) == 0:
+        raise ConfigError(f"the {part} part is empty: no user has held-out items; use a larger test fraction")
+    k = max(ks)
+    check_k(k, split.train.n_items)
+    # When evaluating on valid, the train part already excludes valid items; exclude test ones too? No:
+    # valid is carved from train, so test items stay unseen and may be recommended, as in any protocol.
+    rankings = [
+        top_k(scores, k, rows, exclude=split.train.matrix) for rows, scores in model.score_blocks(users, block_size)
+    ]
+    ranking = _concat_rankings(rankings)
+    return evaluate(ranking, target, ctx, ks=ks)
+
+
+def _concat_rankings(parts: list) -> Any:
+    from reco_core.ranking import Ranking
+
+    return Ranking(
+        np.concatenate([p.user_idx for p in parts]),
+        np.concatenate([p.item_idx for p in parts]),
+        np.concatenate([p.score for p in parts]),
+    )
+
+
+def evaluation_table(evaluations: Mapping[str, Evaluation], with_ci: bool = False, seed: int = 0) -> pd.DataFrame:
+    """Models as rows, metrics as columns (means / global values); with ``with_ci`` also 95% bounds."""
+    rows = []
+    for name, ev in evaluations.items():
+        row: dict[str, Any] = {"model": name}
+        if with_ci:
+            summ = ev.summary(seed=seed)
+            for _, r in summ.iterrows():
+                row[r["metric"]] = r["value"]
+                row[f"{r['metric']} lo"] = r["ci_low"]
+                row[f"{r['metric']} hi"] = r["ci_high"]
+        else:
+            row.update(ev.values())
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
