@@ -14,6 +14,7 @@ from ui import state, upload
 
 pytestmark = pytest.mark.slow
 
+EXPLORER = "pages/2_User_Explorer.py"
 COMPARE = "pages/4_Compare.py"
 LEARN = "pages/5_Learn.py"
 YOUR_DATA = "pages/6_Your_data.py"
@@ -91,6 +92,31 @@ def test_broken_configuration_upload_gives_an_error(warm_lab) -> None:
     at.run()
     assert_clean(at)
     assert "not valid json" in messages(at)
+
+
+# ------------------------------------------------------------------------------------------ user explorer
+
+
+def test_unknown_user_id_gives_an_error(warm_lab) -> None:
+    at = open_page(EXPLORER)
+    assert_clean(at)
+    at.text_input(key="user").set_value("no-such-user").run()
+    assert_clean(at)
+    assert any("unknown user" in v.replace("\\", "").lower() for v in values(at.error))
+    # A known id clears the message.
+    at.text_input(key="user").set_value("1").run()
+    assert_clean(at)
+    assert not at.error
+
+
+def test_explorer_buttons_pick_users(warm_lab) -> None:
+    at = open_page(EXPLORER)
+    button(at, "Most active").click().run()
+    assert_clean(at)
+    assert at.text_input(key="user").value == "405"  # ML-100K's most active user in the default training split
+    button(at, "Least active").click().run()
+    assert_clean(at)
+    assert at.text_input(key="user").value != "405"
 
 
 # ------------------------------------------------------------------------------------------ compare
