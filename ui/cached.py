@@ -32,6 +32,7 @@ MAX_SPLITS = 4
 MAX_CONTEXTS = 4
 MAX_MEMBERS = 24
 MAX_SESSIONS = 4
+MAX_SWEEPS = 16  # weight-sweep tables (a few hundred rows each)
 
 
 class BoundedStore:
@@ -98,6 +99,7 @@ def stores() -> dict[str, BoundedStore]:
         "context": BoundedStore(MAX_CONTEXTS),
         "member": BoundedStore(MAX_MEMBERS),
         "session": BoundedStore(MAX_SESSIONS),
+        "sweep": BoundedStore(MAX_SWEEPS),
     }
 
 

@@ -60,6 +60,7 @@ class Lab:
     ctx: EvalContext
     outcomes: tuple[FitOutcome, ...]
     session: LiveSession | None  # None when no member fitted
+    key: tuple = field(default=(), compare=False, repr=False)  # its store key (protocol, part, member specs)
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @property
@@ -235,9 +236,10 @@ def _build(protocol: Protocol, specs: Sequence[MemberSpec], validation: bool, co
             if fitted:
                 steps.step(f"Scoring {part} users with every member…")
                 session = LiveSession(fitted, split, ctx, part=part, max_k=state.MAX_K)
-            return Lab(protocol, part, dataset, split, ctx, tuple(outcomes), session)
+            return Lab(protocol, part, dataset, split, ctx, tuple(outcomes), session, key)
 
-        lab = stores["session"].get_or_build(_session_key(protocol, validation, specs), make_session)
+        key = _session_key(protocol, validation, specs)
+        lab = stores["session"].get_or_build(key, make_session)
     except RecoError as exc:
         steps.failed(f"Could not prepare the lab: {exc}")
         raise
@@ -657,3 +659,40 @@ def normalised_rows(view: UserView, normaliser: str) -> dict[str, np.ndarray]:
 def signature(cfg: LabConfig) -> tuple:
     """What moves a user's fused list without refitting: weights, method, normaliser, k, rrf_k."""
     return (cfg.weights, cfg.method, cfg.normaliser, cfg.k, cfg.rrf_k)
+
+
+# ------------------------------------------------------------------------------------------ weight sweeps
+
+
+def sweep(lab: Lab, cfg: LabConfig, step: float, progress_container: Any = None) -> pd.DataFrame:
+    """Every weight vector of the simplex grid at ``step`` evaluated on the lab's part (all metrics at k).
+
+    One row per point: ``w:<member>`` columns, then every metric. Stored per (lab, step, method,
+    normaliser, k, rrf_k); a progress bar is shown while it is computed.
+    """
+    from reco_core import search
+
+    if lab.session is None:
+        raise ConfigError("no member could be fitted: change the members or their settings in the sidebar")
+    key = ("sweep", lab.key, float(step), cfg.method, cfg.normaliser, cfg.k, float(cfg.rrf_k))
+    steps = _Steps(progress_container if progress_container is not None else st, "Sweeping the weights")
+
+    def build() -> pd.DataFrame:
+        steps.step(f"Fusing and evaluating every weight vector at step {step:g}…")
+        with lab.lock:
+            found = search.search_weights(
+                lab.session,  # type: ignore[arg-type]
+                f"ndcg@{cfg.k}",
+                None,
+                step,
+                cfg.method,
+                cfg.normaliser,
+                cfg.k,
+                rrf_k=cfg.rrf_k,
+                progress=steps.progress,
+            )
+        return found.table
+
+    table = cached.store("sweep").get_or_build(key, build)
+    steps.done(f"Swept {len(table)} weight vectors")
+    return table
