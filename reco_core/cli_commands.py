@@ -17,6 +17,7 @@ from reco_core.data import Dataset
 from reco_core.errors import ConfigError, FitError
 from reco_core.experiment import FittedMembers, MemberSpec, Protocol
 from reco_core.metrics import EvalContext, evaluate
+from reco_core.ranking import Ranking
 from reco_core.splitting import Split
 
 Result = tuple[pd.DataFrame | None, dict[str, Any]]
@@ -103,21 +104,11 @@ def cmd_evaluate_run(args: argparse.Namespace) -> Result:
 
     ks = _ks(args)
     dataset, split, notes = data_and_split(args)
-    ranking, report = read_run(args.run, split.train.users, split.train.items, max(ks))
-    users = split.eval_users()
-    keep = np.isin(ranking.user_idx, users)
-    from reco_core.ranking import Ranking
-
+    # Training items are dropped from the run before the cut at k, as our own ranker excludes them,
+    # so an external system is judged on the same footing. Users the run never lists score 0.
+    ranking, report = read_run(args.run, split.train.users, split.train.items, max(ks), exclude=split.train.matrix)
+    keep = np.isin(ranking.user_idx, split.eval_users())
     ranking = Ranking(ranking.user_idx[keep], ranking.item_idx[keep], ranking.score[keep])
-    missing = np.setdiff1d(users, ranking.user_idx)
-    if len(missing):
-        notes.append(f"{len(missing)} evaluated users have no list in the run and score 0")
-        pad_items = np.full((len(missing), ranking.k), -1, dtype=np.int32)
-        ranking = Ranking(
-            np.concatenate([ranking.user_idx, missing.astype(np.int32)]),
-            np.concatenate([ranking.item_idx, pad_items]),
-            np.concatenate([ranking.score, np.full(pad_items.shape, np.nan, np.float32)]),
-        )
     notes.append(report.summary())
     ev = evaluate(ranking, split.test, _ctx(args, split, dataset), ks=ks)
     name = str(args.run)
