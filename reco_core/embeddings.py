@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -51,6 +52,7 @@ SENTENCE_MODELS: dict[str, Callable[[], Path]] = {DEFAULT_MODEL: _minilm_path}
 # fallback when the disk cache cannot be written.
 _MEMORY_MAX_ENTRIES = 8
 _MEMORY: OrderedDict[str, np.ndarray] = OrderedDict()
+_MEMORY_LOCK = threading.Lock()  # dashboard sessions run in threads of one process
 
 
 class CacheWarning(UserWarning):
@@ -59,7 +61,8 @@ class CacheWarning(UserWarning):
 
 def clear_memory_cache() -> None:
     """Forget the in-memory embeddings (the disk cache is untouched)."""
-    _MEMORY.clear()
+    with _MEMORY_LOCK:
+        _MEMORY.clear()
 
 
 @functools.lru_cache(maxsize=2)
@@ -183,10 +186,20 @@ def _write_cache(npy: Path, meta: Path, arr: np.ndarray, model_name: str) -> boo
 
 
 def _remember(key: str, arr: np.ndarray) -> None:
-    _MEMORY[key] = arr
-    _MEMORY.move_to_end(key)
-    while len(_MEMORY) > _MEMORY_MAX_ENTRIES:
-        _MEMORY.popitem(last=False)
+    with _MEMORY_LOCK:
+        _MEMORY[key] = arr
+        _MEMORY.move_to_end(key)
+        while len(_MEMORY) > _MEMORY_MAX_ENTRIES:
+            _MEMORY.popitem(last=False)
+
+
+def _recall(key: str) -> np.ndarray | None:
+    """A copy of the remembered array (callers may edit it), or None."""
+    with _MEMORY_LOCK:
+        if key not in _MEMORY:
+            return None
+        _MEMORY.move_to_end(key)
+        return _MEMORY[key].copy()
 
 
 def encode_texts(
@@ -207,11 +220,11 @@ def encode_texts(
     if model_name not in SENTENCE_MODELS:
         raise ConfigError(f"unknown text model {model_name!r}: choose one of {', '.join(sorted(SENTENCE_MODELS))}")
     key = texts_key(items, model_name)
-    if key in _MEMORY:
-        _MEMORY.move_to_end(key)
+    remembered = _recall(key)
+    if remembered is not None:
         if progress is not None:
             progress(1.0, "embeddings loaded from memory")
-        return _MEMORY[key].copy()
+        return remembered
     folder = Path(cache_dir) if cache_dir is not None else paths.cache_dir() / "embeddings"
     stem = f"{model_name}-{key[:40]}"
     npy, meta = folder / f"{stem}.npy", folder / f"{stem}.json"

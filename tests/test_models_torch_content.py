@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from reco_core import embeddings
 from reco_core.data import Interactions, ItemCatalog, UserTable
@@ -289,3 +291,36 @@ def test_demographic_buckets_with_missing_values() -> None:
     assert as_dict[0] == {"age=unknown", "gender=unknown", "occupation=unknown"}
     assert as_dict[1] == {"age=25-34", "gender=f", "occupation=unknown"}
     assert as_dict[2] == {"age=unknown", "gender=unknown", "occupation=unknown"}  # "9" is not in the table
+
+
+def test_concurrent_fits_match_sequential_and_restore_threads() -> None:
+    train, ctx = random_data()
+    cfg = NeuralConfig(**FAST)
+    before = torch.get_num_threads()
+    alone = NeuralTwoTower(cfg).fit(train, ctx).score(np.arange(train.n_users))
+    with ThreadPoolExecutor(2) as pool:
+        futures = [
+            pool.submit(lambda: NeuralTwoTower(cfg).fit(train, ctx).score(np.arange(train.n_users))) for _ in range(2)
+        ]
+        results = [f.result() for f in futures]
+    for r in results:
+        np.testing.assert_array_equal(r, alone)
+    assert torch.get_num_threads() == before
+
+
+def test_cold_items_are_placed_by_features_alone(fake_item_text: None) -> None:
+    train, ctx = random_data()
+    # Rebuild with one extra catalogue item that nobody interacted with.
+    frame = train.to_frame()
+    items = [*train.items.ids, "cold"]
+    cold_train = interactions(
+        list(frame[["user", "item", "value"]].itertuples(index=False)), list(train.users.ids), items
+    )
+    cat = catalog(items, [*ctx.catalog.genres, ("Drama",)])
+    cold_ctx = Context(catalog=cat, users=ctx.users)
+    neural = NeuralTwoTower(NeuralConfig(**FAST)).fit(cold_train, cold_ctx)
+    np.testing.assert_array_equal(neural.item_embeddings()[-1], 0.0)
+    hybrid = HybridTwoTower(HybridConfig(**FAST)).fit(cold_train, cold_ctx)
+    v = hybrid.item_embeddings()
+    assert np.abs(v[-1]).sum() > 0, "the cold item's features must place it"
+    assert np.isfinite(hybrid.score(np.arange(cold_train.n_users))).all()

@@ -24,6 +24,7 @@ highest rating seen in training, when the training ratings go above 1.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,21 +45,31 @@ class MFConfig(ModelConfig):
     init_std: float = param(0.1, low=1e-4, high=1.0, log=True, help="Std of the normal initial factors.")
 
 
+# torch's thread count is process-wide: two fits in two threads (two dashboard sessions) must not
+# change it under each other, so torch work inside ``torch_threads`` is serialised by this lock.
+_TORCH_LOCK = threading.RLock()
+
+
 class torch_threads:
     """Context manager: run torch with ``n`` intra-op threads, then restore the previous count.
 
-    One thread makes the float reductions' order, and so the result, the same on every run.
+    One thread makes the float reductions' order, and so the result, the same on every run. Holds a
+    process-wide lock for its duration, so concurrent fits cannot change each other's thread count.
     """
 
     def __init__(self, n: int = 1) -> None:
         self.n = n
 
     def __enter__(self) -> None:
+        _TORCH_LOCK.acquire()
         self.previous = torch.get_num_threads()
         torch.set_num_threads(self.n)
 
     def __exit__(self, *exc: object) -> None:
-        torch.set_num_threads(self.previous)
+        try:
+            torch.set_num_threads(self.previous)
+        finally:
+            _TORCH_LOCK.release()
 
 
 @register
