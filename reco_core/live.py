@@ -1,0 +1,446 @@
+"""The live loop: move a weight, see every user's fused list and every metric change at once.
+
+A :class:`LiveSession` scores each member once for the evaluated users (training items masked to -inf),
+keeps each member's top-N list and, lazily, each normaliser's normalised blocks (normalising does not
+depend on the weights). :meth:`LiveSession.update` then only re-combines, re-ranks and re-evaluates.
+
+Memory: members x users x items float32 (3 x 943 x 1,682 is 19 MB; each normaliser used adds as much
+again plus a byte per cell). For large catalogues, pass a user sample (``users=sample_users(...)``);
+a session that would need more than ``max_bytes`` refuses with a ScaleError that says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from reco_core.data import Interactions
+from reco_core.errors import ConfigError, ScaleError
+from reco_core.fusion import (
+    DEFAULT_TOP_N,
+    FusionResult,
+    NormalisedScores,
+    check_method,
+    check_normaliser,
+    check_weights,
+    fuse,
+    normalise_members,
+)
+from reco_core.metrics import EvalContext, Evaluation, evaluate
+from reco_core.models.base import Scorer
+from reco_core.ranking import Ranking, check_k, mask_rows, top_k
+from reco_core.splitting import Split
+from reco_core.stats import PairedComparison, paired_comparison
+
+__all__ = ["LiveResult", "LiveSession", "Overlap", "sample_users"]
+
+DEFAULT_MAX_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    """One update: the fused ranking, its evaluation, the fusion details and the best single member.
+
+    ``comparison`` (fused versus the best member on ``ndcg@k``, per-user paired Wilcoxon and bootstrap
+    interval of the mean difference, ``mean_diff = fused - best``) is computed on first access: the
+    bootstrap costs more than the whole update, and a slider move does not always need it.
+    """
+
+    ranking: Ranking
+    evaluation: Evaluation
+    fusion: FusionResult
+    best_member: str
+    best_evaluation: Evaluation
+    metric: str
+    seconds: float
+    _lazy: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def comparison(self) -> PairedComparison:
+        return self.compare(self.metric)
+
+    def compare(self, key: str) -> PairedComparison:
+        """Fused versus the best member on any per-user metric key (computed once per key)."""
+        if key not in self._lazy:
+            if key not in self.evaluation.per_user or key not in self.best_evaluation.per_user:
+                raise ConfigError(
+                    f"{key!r} is not a per-user metric of this evaluation: choose one of "
+                    f"{', '.join(self.evaluation.per_user)}"
+                )
+            self._lazy[key] = paired_comparison(
+                self.best_evaluation.per_user[key], self.evaluation.per_user[key], metric=key
+            )
+        return self._lazy[key]
+
+    def comparison_sentence(self, key: str | None = None) -> str:
+        return self.compare(key or self.metric).sentence(self.best_member, "fused")
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """``jaccard``: members x members mean Jaccard of their top-k lists over users (diagonal 1).
+
+    ``share`` (when a fused list is given): per member, ``in_list`` = fraction of the fused slots whose
+    item is in that member's top-k; ``only_in_list`` = in that member's top-k and no other's. The row
+    ``(none)`` holds the slots whose item is in no member's top-k (result-level fusion can promote items
+    from deeper in the lists).
+    """
+
+    k: int
+    jaccard: pd.DataFrame
+    share: pd.DataFrame | None
+
+
+def sample_users(split: Split, n: int, part: str = "test", seed: int = 0) -> np.ndarray:
+    """A seeded sample of ``n`` evaluated users (sorted), for sessions over large catalogues."""
+    users = split.eval_users(part)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ConfigError(f"n={n!r} users is not valid: give a whole number of at least 1")
+    if n >= len(users):
+        return users
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(users, size=int(n), replace=False)).astype(np.int32)
+
+
+def _same_matrix(a: Interactions, b: Interactions) -> bool:
+    if a is b:
+        return True
+    ma, mb = a.matrix, b.matrix
+    return (
+        ma.shape == mb.shape
+        and ma.nnz == mb.nnz
+        and np.array_equal(ma.indptr, mb.indptr)
+        and np.array_equal(ma.indices, mb.indices)
+    )
+
+
+class LiveSession:
+    """Members' scores for the evaluated users, computed once; ``update`` fuses and evaluates.
+
+    ``top_n`` is the length of each member's list (result-level methods and vote see only these);
+    ``max_k`` the largest k ``update`` accepts; both are capped at the catalogue size.
+
+    ``part="test"`` evaluates on ``split.test``; ``part="valid"`` on ``split.valid``, and then
+    ``split.train`` is train minus validation: the members must have been fitted on exactly that
+    matrix (checked), so weights searched here never see the validation items.
+    """
+
+    def __init__(
+        self,
+        members: Mapping[str, Scorer | None],
+        split: Split,
+        ctx: EvalContext,
+        part: str = "test",
+        users: np.ndarray | None = None,
+        top_n: int = DEFAULT_TOP_N,
+        max_k: int = 50,
+        block_size: int = 2048,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        if not members:
+            raise ConfigError("a live session needs at least one member: give {name: fitted model}")
+        self.split = split
+        self.ctx = ctx
+        self.part = self._check_part(part, split)
+        self.target: Interactions = split.test if self.part == "test" else split.valid  # type: ignore[assignment]
+        self.train = split.train
+        self.n_items = split.train.n_items
+        if ctx.n_items != self.n_items:
+            raise ConfigError(
+                f"EvalContext is for {ctx.n_items} items but the split has {self.n_items}: "
+                "build it with EvalContext.from_train(split.train)"
+            )
+        self._names = tuple(str(n) for n in members)
+        for name, model in members.items():
+            self._check_member(str(name), model)
+        self.users = self._check_users(users)
+        for name, value, lo in (("top_n", top_n, 1), ("max_k", max_k, 1), ("block_size", block_size, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+                raise ConfigError(f"{name}={value!r} is not valid: give a whole number of at least {lo}")
+        # Both are capped at the catalogue size: a 40-item catalogue cannot hold a list of 50.
+        self.top_n = int(min(top_n, self.n_items))
+        max_k = int(min(max_k, self.n_items))
+        if max_k > self.top_n:
+            raise ConfigError(
+                f"max_k={max_k} is larger than top_n={self.top_n}: the members' lists must hold max_k items"
+            )
+        self.max_k = int(max_k)
+        need = len(self._names) * len(self.users) * self.n_items * 4
+        if need > max_bytes:
+            raise ScaleError(
+                f"a live session over {len(self._names)} members x {len(self.users):,} users x {self.n_items:,} items "
+                f"needs {need / 1024**3:.1f} GiB (limit {max_bytes / 1024**3:.1f} GiB): pass a user sample, "
+                "users=sample_users(split, n)"
+            )
+        self._row = np.full(self.train.n_users, -1, dtype=np.int64)
+        self._row[self.users] = np.arange(len(self.users))
+        self._blocks: dict[str, np.ndarray] = {}
+        self._rankings: dict[str, Ranking] = {}
+        for name in self._names:
+            model = members[name]
+            assert model is not None
+            block = np.empty((len(self.users), self.n_items), dtype=np.float32)
+            for start in range(0, len(self.users), block_size):
+                rows = self.users[start : start + block_size]
+                part_block = np.array(model.score(rows), dtype=np.float32, copy=True)
+                block[start : start + len(rows)] = mask_rows(part_block, self.train.matrix, rows)
+            self._blocks[name] = block
+            self._rankings[name] = top_k(block, self.top_n, self.users)
+        self._normalised: dict[str, NormalisedScores] = {}
+        self._member_evals: dict[tuple[str, int], Evaluation] = {}
+        self._fusion_cache: dict = {}
+
+    # -- validation ------------------------------------------------------------------------------
+    @staticmethod
+    def _check_part(part: str, split: Split) -> str:
+        key = str(part).strip().lower()
+        if key not in ("test", "valid"):
+            raise ConfigError(f"part={part!r} is not valid: choose test or valid")
+        if key == "valid" and split.valid is None:
+            raise ConfigError("part='valid' but the split has no validation part: split with a validation fraction")
+        return key
+
+    def _check_member(self, name: str, model: Scorer | None) -> None:
+        if model is None:
+            raise ConfigError(f"member {name!r} is missing (it failed to fit): remove it or fix its fit")
+        if not isinstance(model, Scorer):
+            raise ConfigError(f"member {name!r} is a {type(model).__name__}, not a model: give fitted Scorers")
+        if not model.fitted:
+            raise ConfigError(f"member {name!r} is not fitted: fit it on split.train first")
+        assert model.train is not None
+        if model.train.n_items != self.n_items:
+            raise ConfigError(
+                f"member {name!r} scores {model.train.n_items} items but the split has {self.n_items}: "
+                "fuse only members fitted on this dataset's catalogue"
+            )
+        if not _same_matrix(model.train, self.train):
+            fix = (
+                "for part='valid' fit it on train minus validation (this split's train), so search never sees "
+                "validation items"
+                if self.part == "valid"
+                else "fit it on this split's train"
+            )
+            raise ConfigError(
+                f"member {name!r} was fitted on {model.train.nnz:,} interactions but the split's train has "
+                f"{self.train.nnz:,}: {fix}"
+            )
+
+    def _check_users(self, users: np.ndarray | None) -> np.ndarray:
+        evaluated = self.split.eval_users(self.part)
+        if users is None:
+            if len(evaluated) == 0:
+                raise ConfigError(f"no user has held-out items in {self.part}: use a larger held-out fraction")
+            return evaluated
+        arr = np.asarray(users)
+        if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
+            raise ConfigError("users must be a non-empty 1-d array of user indices")
+        if arr.min() < 0 or arr.max() >= self.train.n_users:
+            raise ConfigError(f"user indices must be in 0..{self.train.n_users - 1}")
+        if len(np.unique(arr)) != len(arr):
+            raise ConfigError("users holds an index twice: give each user once")
+        without = int((~np.isin(arr, evaluated)).sum())
+        if without:
+            raise ConfigError(
+                f"{without} of the {len(arr)} users have nothing held out in {self.part}: "
+                "pick users from split.eval_users(part)"
+            )
+        return arr.astype(np.int32)
+
+    def _weights(self, weights: Sequence[float] | Mapping[str, float]) -> np.ndarray:
+        if isinstance(weights, Mapping):
+            unknown = [str(n) for n in weights if n not in self._names]
+            if unknown:
+                raise ConfigError(f"weights name unknown member {unknown[0]!r}: members are {', '.join(self._names)}")
+            missing = [n for n in self._names if n not in weights]
+            if missing:
+                raise ConfigError(f"no weight for member {missing[0]!r}: give every member a weight (0 leaves it out)")
+            weights = [weights[n] for n in self._names]
+        return check_weights(weights, len(self._names), self._names)
+
+    def _check_k(self, k: int) -> int:
+        check_k(k, self.n_items)
+        if k > self.max_k:
+            raise ConfigError(f"k={k} is larger than this session's max_k={self.max_k}: choose k <= {self.max_k}")
+        return int(k)
+
+    # -- what the dashboard reads -----------------------------------------------------------------
+    @property
+    def members(self) -> tuple[str, ...]:
+        return self._names
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    def member_ranking(self, name: str) -> Ranking:
+        """A member's top-N list (training items excluded) for the session's users."""
+        return self._rankings[self._check_name(name)]
+
+    def _check_name(self, name: str) -> str:
+        if name not in self._rankings:
+            raise ConfigError(f"unknown member {name!r}: members are {', '.join(self._names)}")
+        return name
+
+    def member_evaluation(self, name: str, k: int = 10) -> Evaluation:
+        """A member's own evaluation at k (all metrics), computed once per (member, k)."""
+        key = (self._check_name(name), self._check_k(k))
+        if key not in self._member_evals:
+            self._member_evals[key] = evaluate(self._rankings[name].head(k), self.target, self.ctx, ks=(k,))
+        return self._member_evals[key]
+
+    def best_member(self, k: int = 10, metric: str | None = None) -> str:
+        """The member with the highest mean ``metric`` (default ndcg@k); ties go to the earlier member."""
+        key = metric or f"ndcg@{k}"
+        values = [self.member_evaluation(n, k).value(key) for n in self._names]
+        return self._names[int(np.argmax(values))]
+
+    def normalised(self, normaliser: str) -> NormalisedScores:
+        """Every member's normalised block, computed once per normaliser."""
+        key = check_normaliser(normaliser)
+        if key not in self._normalised:
+            self._normalised[key] = normalise_members([self._blocks[n] for n in self._names], key)
+        return self._normalised[key]
+
+    def _row_of(self, user_index: int) -> int:
+        u = int(user_index)
+        row = self._row[u] if 0 <= u < len(self._row) else -1
+        if row < 0:
+            raise ConfigError(f"user index {user_index} is not in this session: choose one of its evaluated users")
+        return int(row)
+
+    def user_scores(self, user_index: int) -> dict[str, np.ndarray]:
+        """Each member's raw score row for one user (float32 [n_items]; training items -inf, NaN = cannot score)."""
+        row = self._row_of(user_index)
+        return {n: self._blocks[n][row].copy() for n in self._names}
+
+    def user_normalised_scores(self, user_index: int, normaliser: str) -> dict[str, np.ndarray]:
+        """Each member's normalised row for one user; training items and unscorable items are NaN."""
+        row = self._row_of(user_index)
+        norm = self.normalised(normaliser)
+        out = {}
+        for name, values, absent in zip(self._names, norm.values, norm.absent, strict=True):
+            r = values[row].copy()
+            r[absent[row]] = np.nan
+            out[name] = r
+        return out
+
+    # -- the loop --------------------------------------------------------------------------------
+    def fuse(
+        self,
+        weights: Sequence[float] | Mapping[str, float],
+        method: str = "wsum",
+        normaliser: str = "minmax",
+        k: int = 10,
+        rrf_k: float = 60,
+        seed: int = 0,
+    ) -> FusionResult:
+        """Only the fusion (no evaluation): the fused top-k and its contributions."""
+        w = self._weights(weights)
+        k = self._check_k(k)
+        spec = check_method(method)
+        norm = self.normalised(normaliser) if spec.level == "score" else None
+        return fuse(
+            None,
+            [self._rankings[n] for n in self._names],
+            w,
+            spec.name,
+            normaliser,
+            k,
+            self.n_items,
+            self.users,
+            rrf_k,
+            seed,
+            top_n=self.top_n,
+            member_names=self._names,
+            normalised=norm,
+            cache=self._fusion_cache,
+        )
+
+    def update(
+        self,
+        weights: Sequence[float] | Mapping[str, float],
+        method: str = "wsum",
+        normaliser: str = "minmax",
+        k: int = 10,
+        rrf_k: float = 60,
+        seed: int = 0,
+    ) -> LiveResult:
+        """Re-combine, re-rank and re-evaluate (every metric at k) with new weights or method."""
+        start = time.perf_counter()
+        result = self.fuse(weights, method, normaliser, k, rrf_k, seed)
+        evaluation = evaluate(result.ranking, self.target, self.ctx, ks=(k,))
+        best = self.best_member(k)
+        seconds = time.perf_counter() - start
+        return LiveResult(
+            result.ranking, evaluation, result, best, self.member_evaluation(best, k), f"ndcg@{k}", seconds
+        )
+
+    def ablation(
+        self,
+        weights: Sequence[float] | Mapping[str, float],
+        method: str = "wsum",
+        normaliser: str = "minmax",
+        k: int = 10,
+        rrf_k: float = 60,
+        seed: int = 0,
+    ) -> dict[str, Evaluation | None]:
+        """Evaluation of the fusion with each member removed (its weight set to 0, which fusion treats as
+        absent). None where the remaining members all have weight 0, so nothing is left to fuse."""
+        w = self._weights(weights)
+        out: dict[str, Evaluation | None] = {}
+        for i, name in enumerate(self._names):
+            rest = w.copy()
+            rest[i] = 0.0
+            if not (rest > 0).any():
+                out[name] = None
+                continue
+            result = self.fuse(rest, method, normaliser, k, rrf_k, seed)
+            out[name] = evaluate(result.ranking, self.target, self.ctx, ks=(k,))
+        return out
+
+    def overlap(self, k: int = 10, fused: LiveResult | FusionResult | Ranking | None = None) -> Overlap:
+        """Pairwise mean Jaccard of the members' top-k lists, and where a fused list's items come from."""
+        k = self._check_k(k)
+        lists = [self._rankings[n].item_idx[:, :k] for n in self._names]
+        m = len(lists)
+        jac = np.eye(m)
+        for a in range(m):
+            for b in range(a + 1, m):
+                jac[a, b] = jac[b, a] = _mean_jaccard(lists[a], lists[b])
+        jaccard = pd.DataFrame(jac, index=list(self._names), columns=list(self._names))
+        share = None
+        if fused is not None:
+            ranking = fused if isinstance(fused, Ranking) else fused.ranking
+            if not np.array_equal(ranking.user_idx, self.users):
+                raise ConfigError("the fused ranking is for other users than this session: fuse with this session")
+            items = ranking.item_idx[:, :k]
+            valid = items >= 0
+            inside = np.stack([_contains(items, x) for x in lists], axis=-1)  # [n, k, m]
+            n_slots = max(int(valid.sum()), 1)
+            only = inside & (inside.sum(axis=-1, keepdims=True) == 1)
+            share = pd.DataFrame(
+                {
+                    "in_list": [float(inside[..., j].sum()) / n_slots for j in range(m)],
+                    "only_in_list": [float(only[..., j].sum()) / n_slots for j in range(m)],
+                },
+                index=list(self._names),
+            )
+            nowhere = float((valid & ~inside.any(axis=-1)).sum()) / n_slots
+            share.loc["(none)"] = [nowhere, nowhere]
+        return Overlap(k, jaccard, share)
+
+
+def _contains(items: np.ndarray, lists: np.ndarray) -> np.ndarray:
+    """[n, k] bool: items[u, j] is in lists[u] (padding never matches)."""
+    return ((items[:, :, None] == lists[:, None, :]) & (items[:, :, None] >= 0)).any(axis=2)
+
+
+def _mean_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    inter = _contains(a, b).sum(axis=1)
+    union = (a >= 0).sum(axis=1) + (b >= 0).sum(axis=1) - inter
+    ok = union > 0
+    return float((inter[ok] / union[ok]).mean()) if ok.any() else float("nan")
