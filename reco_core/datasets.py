@@ -799,26 +799,6 @@ def _has_rating(frame: pd.DataFrame, columns: Mapping[str, str | None] | None, h
     return any(_norm(c) in _ALIASES["interactions"]["rating"] for c in frame.columns)
 
 
-def assemble_frame(
-    frame: pd.DataFrame,
-    report: LoadReport,
-    name: str,
-    threshold: float | None = None,
-    kcore: int = 0,
-) -> Dataset:
-    """A Dataset from a tidy frame made by ``read_interactions_frame`` (possibly filtered, with the report
-    updated for what was removed); zeros, duplicates, threshold and k-core are resolved and counted here."""
-    ts = frame["timestamp"].to_numpy(dtype=np.float64) if "timestamp" in frame else None
-    tidy = _Tidy(
-        frame["user"].to_numpy(dtype=object),
-        frame["item"].to_numpy(dtype=object),
-        frame["value"].to_numpy(dtype=np.float64),
-        ts,
-        report,
-    )
-    return _assemble(tidy, name, threshold, kcore)
-
-
 # ------------------------------------------------------------------------------------------- MovieLens
 
 
@@ -1421,17 +1401,55 @@ def load(
         ds = synthetic_size(key)
         if threshold is None and kcore <= 1:
             return ds
-        frame = ds.interactions.to_frame()
-        report = LoadReport(source=ds.report.source, rows_read=len(frame))
-        filtered = assemble_frame(frame, report, ds.name, threshold, kcore)
-        return Dataset(
-            ds.name,
-            filtered.interactions,
-            _subset_catalog(ds.catalog, filtered.interactions.items),
-            None,
-            filtered.report,
-        )
+        return filter_dataset(ds, threshold, kcore)
     raise ConfigError(f"dataset {name!r} is unknown; choose one of {', '.join(dataset_names())}, or use load_files")
+
+
+def filter_dataset(ds: Dataset, threshold: float | None = None, kcore: int = 0) -> Dataset:
+    """``ds`` with the threshold and k-core applied in index space (no strings), each drop counted in a new
+    report whose ``rows_read`` is ``ds``'s kept rows; catalogue and user table follow the kept ids."""
+    threshold, kcore = _check_filters(threshold, kcore)
+    inter = ds.interactions
+    m = inter.matrix
+    rows = np.repeat(np.arange(inter.n_users, dtype=np.int64), np.diff(m.indptr))
+    cols = m.indices.astype(np.int64)
+    report = LoadReport(source=ds.report.source, rows_read=inter.nnz, notes=list(ds.report.notes))
+    keep = np.ones(inter.nnz, dtype=bool)
+    if threshold is not None:
+        keep = m.data >= threshold
+        report.drop(f"rating below the threshold {threshold:g}", int((~keep).sum()))
+    if kcore > 1:
+        idx = np.flatnonzero(keep)
+        survive = _kcore_keep(rows[idx], cols[idx], kcore)
+        report.drop(
+            f"{kcore}-core filter (users and items with fewer than {kcore} interactions, repeated until stable)",
+            int((~survive).sum()),
+        )
+        keep[idx[~survive]] = False
+    if not keep.any():
+        raise DataError(f"{ds.name}: no interactions are left ({report.summary()}); lower the threshold or k-core")
+    used_u = np.unique(rows[keep])
+    used_i = np.unique(cols[keep])
+    # A subset of a sorted IdMap is still sorted, so the kept ids keep their relative order.
+    users, items = IdMap(inter.users.ids[used_u]), IdMap(inter.items.ids[used_i])
+    new_row = np.full(inter.n_users, -1, dtype=np.int64)
+    new_row[used_u] = np.arange(len(used_u))
+    new_col = np.full(inter.n_items, -1, dtype=np.int64)
+    new_col[used_i] = np.arange(len(used_i))
+    r, c = new_row[rows[keep]], new_col[cols[keep]]
+    shape = (len(users), len(items))
+    matrix = _csr(r, c, m.data[keep], shape, np.float32)
+    ts, t = None, inter.timestamps
+    if t is not None and np.array_equal(t.indptr, m.indptr) and np.array_equal(t.indices, m.indices):
+        ts = _csr(r, c, t.data[keep], shape, np.float64)
+    elif t is not None:
+        report.notes.append("Timestamps did not share the ratings' pattern and were left out.")
+    report.rows_kept = int(keep.sum())
+    catalog = _subset_catalog(ds.catalog, items)
+    user_table = None
+    if ds.users is not None:
+        user_table = UserTable(users, ds.users.frame.iloc[used_u].reset_index(drop=True))
+    return Dataset(ds.name, Interactions(users, items, matrix, ts), catalog, user_table, report)
 
 
 def _subset_catalog(catalog: ItemCatalog, items: IdMap) -> ItemCatalog:

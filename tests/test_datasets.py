@@ -390,8 +390,14 @@ def test_synthetic_named_sizes():
     assert datasets.SYNTHETIC_SIZES["20m"] == (138_493, 26_744, 20_000_263)
     with pytest.raises(ConfigError, match="100k, 1m, 10m, 20m"):
         datasets.synthetic_size("5m")
-    filtered = datasets.load("synthetic-100k", threshold=4)
+    filtered = datasets.load("synthetic-100k", threshold=4, kcore=10)
     assert filtered.report.balanced() and filtered.interactions.matrix.data.min() >= 4
+    assert filtered.report.rows_read == 100_000 and len(filtered.report.dropped) == 2
+    kept = filtered.interactions
+    assert kept.user_counts().min() >= 10 and kept.item_counts().min() >= 10
+    assert len(filtered.users.frame) == kept.n_users and len(filtered.catalog.title) == kept.n_items
+    first = kept.items.ids[0]
+    assert filtered.catalog.title[0] == ds.catalog.title[int(ds.interactions.items.index_of(first)[0])]
 
 
 def test_numbers_mixed_with_dates_name_the_row(tmp_path):
