@@ -122,7 +122,8 @@ class LiveSession:
     """Members' scores for the evaluated users, computed once; ``update`` fuses and evaluates.
 
     ``top_n`` is the length of each member's list (result-level methods and vote see only these);
-    ``max_k`` the largest k ``update`` accepts; both are capped at the catalogue size.
+    ``max_k`` the largest k ``update`` accepts (default min(50, top_n)); both are capped at the
+    catalogue size.
 
     ``part="test"`` evaluates on ``split.test``; ``part="valid"`` on ``split.valid``, and then
     ``split.train`` is train minus validation: the members must have been fitted on exactly that
@@ -137,7 +138,7 @@ class LiveSession:
         part: str = "test",
         users: np.ndarray | None = None,
         top_n: int = DEFAULT_TOP_N,
-        max_k: int = 50,
+        max_k: int | None = None,
         block_size: int = 2048,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
@@ -158,6 +159,8 @@ class LiveSession:
         for name, model in members.items():
             self._check_member(str(name), model)
         self.users = self._check_users(users)
+        if max_k is None:
+            max_k = min(50, int(top_n)) if isinstance(top_n, (int, np.integer)) and not isinstance(top_n, bool) else 50
         for name, value, lo in (("top_n", top_n, 1), ("max_k", max_k, 1), ("block_size", block_size, 1)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
                 raise ConfigError(f"{name}={value!r} is not valid: give a whole number of at least {lo}")
