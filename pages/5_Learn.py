@@ -21,7 +21,11 @@ from ui.upload import plain
 from ui.widgets import show_error
 
 PAGE = "learn"
-KIND_WORDS = {"user": "collaborative (learns from who interacted with what)", "item": "content (reads the items)"}
+KIND_WORDS = {
+    "user": "Collaborative models learn from who interacted with what.",
+    "item": "Content models read the items themselves (genres, titles).",
+    "hybrid": "Hybrid models fuse features inside one model (feature-level fusion).",
+}
 
 st.set_page_config(page_title="Learn · Reco Fusion Lab", page_icon="🔀", layout="wide")
 cfg = sidebar.render()
@@ -38,28 +42,38 @@ tab_models, tab_fusion, tab_metrics, tab_examples, tab_conv = st.tabs(
     ["Models", "Fusion", "Metrics", "Worked examples", "Conventions"]
 )
 
+
 # ------------------------------------------------------------------------------------------ models
+def param_table(params: list) -> pd.DataFrame:
+    """A model's hyperparameters: name, default, allowed values, meaning."""
+    rows = []
+    for ps in params:
+        if ps.choices is not None:
+            allowed = ", ".join(map(str, ps.choices))
+        elif ps.low is not None and ps.high is not None:
+            allowed = f"{ps.low:g} to {ps.high:g}" + (" (log scale)" if ps.log else "")
+        else:
+            allowed = ""
+        rows.append({"parameter": ps.name, "default": str(ps.default), "allowed": allowed, "meaning": ps.help})
+    return pd.DataFrame(rows)
+
+
 with tab_models:
     chosen = {m.model for m in cfg.members} if cfg else set()
     st.markdown(
         "Every model turns a user into one score per item; the fusion combines those scores (or the ranked "
         "lists made from them). Hyperparameters are the ones the sidebar's *Member settings* show."
     )
-    for name, spec in MODELS.items():
-        mark = " · in the current fusion" if name in chosen else ""
-        with st.expander(f"{spec.label} ({name}) — {KIND_WORDS.get(spec.kind, spec.kind)}{mark}"):
-            st.write(plain(spec.description or "No description."))
-            rows = []
-            for ps in spec.config_cls.params():
-                if ps.choices is not None:
-                    allowed = ", ".join(map(str, ps.choices))
-                elif ps.low is not None or ps.high is not None:
-                    allowed = f"{ps.low:g} to {ps.high:g}" if ps.low is not None and ps.high is not None else ""
-                    allowed += " (log scale)" if ps.log else ""
-                else:
-                    allowed = ""
-                rows.append({"parameter": ps.name, "default": str(ps.default), "allowed": allowed, "meaning": ps.help})
-            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    for kind, words in KIND_WORDS.items():
+        specs = [(name, spec) for name, spec in MODELS.items() if spec.kind == kind]
+        if not specs:
+            continue
+        st.markdown(f"**{words}**")
+        for name, spec in specs:
+            mark = " · in the current fusion" if name in chosen else ""
+            with st.expander(f"{spec.label} ({name}){mark}"):
+                st.write(plain(spec.description or "No description."))
+                st.dataframe(param_table(spec.config_cls.params()), hide_index=True, width="stretch")
 
 # ------------------------------------------------------------------------------------------ fusion
 with tab_fusion:
@@ -185,9 +199,13 @@ with tab_examples:
                 item_labels=titles,
             )
             table = ex.table.drop(columns=["item_idx"])
-            fmt = {c: st.column_config.NumberColumn(format="%.5f") for c in table.columns if "·" in c or "score" in c}
-            for m in ex.members:
-                fmt[f"rank · {m}"] = st.column_config.NumberColumn(format="%d")
+            for m in ex.members:  # "—": not in that member's list (an empty cell would read as a missing value)
+                table[f"rank · {m}"] = table[f"rank · {m}"].map(lambda r: "—" if pd.isna(r) else str(int(r)))
+            fmt = {
+                c: st.column_config.NumberColumn(format="%.5f")
+                for c in table.columns
+                if not c.startswith("rank") and ("·" in c or "score" in c)
+            }
             st.dataframe(table, hide_index=True, width="stretch", column_config=fmt)
             st.caption(
                 f"Rows: the RRF top {cfg.k} and each member's own top 3. An empty rank means the item is not in that "

@@ -1,0 +1,134 @@
+"""The real browser: headless Chromium drives every page of a running `streamlit run app.py`.
+
+It checks what only a browser shows: each page renders without an exception element, moving a weight slider
+with the keyboard changes a fused metric's displayed value, uploading a broken file shows the loader's
+message, and every page leaves a screenshot in test-artifacts/screenshots/. Timeouts are generous (the first
+page fits the members: up to 90 s on a busy 2-core machine) but bounded, so the whole module stays under
+about four minutes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"  # gitignored; the README's copies live in docs/screenshots
+
+FIRST_LOAD_MS = 150_000  # the first page builds the lab (dataset, split, three members, embeddings)
+PAGE_MS = 60_000
+CHANGE_MS = 30_000
+READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+EXCEPTION = '[data-testid="stException"]'
+
+
+def page_paths() -> dict[str, str]:
+    """Page file -> URL path, as Streamlit derives it ("pages/1_Fusion_Lab.py" -> "Fusion_Lab")."""
+    out = {"app.py": ""}
+    for p in sorted((ROOT / "pages").glob("*.py")):
+        out[f"pages/{p.name}"] = re.sub(r"^\d+_", "", p.stem)
+    return out
+
+
+@pytest.fixture(scope="module")
+def page(streamlit_server: str, browser) -> Iterator[object]:
+    """One browser tab for the module; the first navigation waits for the lab to be built."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    tab = context.new_page()
+    tab.set_default_timeout(PAGE_MS)
+    goto(tab, streamlit_server, "Fusion_Lab", FIRST_LOAD_MS)  # warm the server's caches once
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def wait_ready(tab, timeout_ms: int = PAGE_MS) -> None:
+    """The script finished its run (Streamlit sets data-test-script-state on the app root)."""
+    tab.wait_for_selector(READY, timeout=timeout_ms)
+
+
+def goto(tab, base: str, path: str, timeout_ms: int = PAGE_MS) -> None:
+    tab.goto(f"{base}/{path}", wait_until="domcontentloaded", timeout=timeout_ms)
+    wait_ready(tab, timeout_ms)
+
+
+def assert_no_exception(tab, where: str) -> None:
+    n = tab.locator(EXCEPTION).count()
+    assert n == 0, f"{where} shows {n} exception(s): {tab.locator(EXCEPTION).first.inner_text()[:500]}"
+
+
+def shot(tab, name: str) -> Path:
+    path = SCREENSHOTS / f"{name}.png"
+    tab.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def metric_value(tab, label: str) -> str:
+    tile = tab.locator('[data-testid="stMetric"]').filter(
+        has=tab.locator('[data-testid="stMetricLabel"]', has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))
+    )
+    return tile.first.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def test_every_page_renders_without_exception(page, streamlit_server: str) -> None:
+    for file, path in page_paths().items():
+        goto(page, streamlit_server, path)
+        name = Path(file).stem
+        assert_no_exception(page, file)
+        shot(page, name if path else "0_Overview")
+
+
+def test_weight_slider_changes_a_fused_metric(page, streamlit_server: str) -> None:
+    goto(page, streamlit_server, "Fusion_Lab")
+    before = metric_value(page, "NDCG@10")
+    slider = page.get_by_role("slider", name="Weight of itemknn")
+    slider.focus()
+    for _ in range(8):  # 0.40 -> 0.00 in steps of 0.05: the fusion moves towards ALS and text
+        slider.press("ArrowLeft")
+    page.wait_for_function(
+        """([label, before]) => {
+            const tiles = Array.from(document.querySelectorAll('[data-testid="stMetric"]'));
+            const tile = tiles.find(t => t.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim() === label);
+            const value = tile?.querySelector('[data-testid="stMetricValue"]')?.innerText.trim();
+            return value !== undefined && value !== before;
+        }""",
+        arg=["NDCG@10", before],
+        timeout=CHANGE_MS,
+    )
+    wait_ready(page)
+    assert_no_exception(page, "Fusion Lab after a weight change")
+    after = metric_value(page, "NDCG@10")
+    assert after != before
+    assert re.search(r"[?&]w\.itemknn=0(\.0*)?(&|$)", page.url), page.url  # the weight is mirrored in the URL
+    shot(page, "1_Fusion_Lab_after_weight_change")
+
+
+def test_learn_worked_example_renders(page, streamlit_server: str) -> None:
+    goto(page, streamlit_server, "Learn")
+    page.get_by_role("tab", name="Worked examples").click()
+    page.get_by_text("Reciprocal rank fusion, step by step").wait_for(state="visible")
+    page.locator('[data-testid="stMetric"]', has_text="NDCG = DCG / IDCG").first.wait_for(state="visible")
+    assert page.locator(".katex").count() >= 2  # the formulas rendered as LaTeX, not as source text
+    assert_no_exception(page, "Learn, worked examples")
+    shot(page, "5_Learn_worked_examples")
+
+
+def test_broken_upload_shows_the_message(page, streamlit_server: str) -> None:
+    goto(page, streamlit_server, "Your_data")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
+        files=[{"name": "broken.csv", "mimeType": "text/csv", "buffer": b"user,item\n1,2\n3,4,5\n"}]
+    )
+    alert = page.locator('[data-testid="stAlert"]').filter(has_text="broken.csv")
+    alert.first.wait_for(state="visible", timeout=CHANGE_MS)
+    wait_ready(page)
+    text = alert.first.inner_text()
+    assert "line 3" in text and "3 fields" in text
+    assert_no_exception(page, "Your data after a broken upload")
+    shot(page, "6_Your_data_broken_upload")
