@@ -112,27 +112,24 @@ def show_list(v: lab.UserView, heading: str, with_changes: bool) -> None:
         st.info("No item could be ranked for this profile.")
         return
     names = list(v.fusion.member_names)
-    left, right = st.columns([3, 2])
-    with left:
-        st.markdown(f"**{heading}** (✓ = a held-out item: a hit)")
-        cols = ["rank", "title", "held out", "brought in by", "because you liked", "genres"]
-        shares = {
-            f"{n} share": st.column_config.ProgressColumn(f"{n}", format="percent", min_value=0, max_value=1)
-            for n in names
-        }
-        st.dataframe(
-            table[cols + list(shares)],
-            hide_index=True,
-            width="stretch",
-            column_config={"held out": st.column_config.CheckboxColumn("hit"), **shares},
-        )
-    with right:
-        contrib = v.fusion.contributions[0][: len(table)]
-        charts.show(
-            charts.contribution_bars(slot_labels(table), contrib, names, "Each member's part of each slot"),
-            alt="Stacked horizontal bars: for each recommended slot, each member's contribution to its fused score.",
-            caption="For score fusion: weight × normalised score; for rank fusion: each list's points.",
-        )
+    st.markdown(f"**{heading}** (hit = a held-out item)")
+    cols = ["rank", "title", "held out", "brought in by", "because you liked", "genres"]
+    shares = {
+        f"{n} share": st.column_config.ProgressColumn(f"{n}", format="percent", min_value=0, max_value=1) for n in names
+    }
+    st.dataframe(
+        table[cols + list(shares)],
+        hide_index=True,
+        width="stretch",
+        column_config={"held out": st.column_config.CheckboxColumn("hit"), **shares},
+    )
+    contrib = v.fusion.contributions[0][: len(table)]
+    charts.show(
+        charts.contribution_bars(slot_labels(table), contrib, names, "Each member's part of each slot (✓ = hit)"),
+        alt="Stacked horizontal bars: for each recommended slot, each member's contribution to its fused score.",
+        caption="Score fusion: weight × normalised score; rank fusion: each list's points; interleaving: who "
+        "placed the slot.",
+    )
     st.markdown("**Each member's own list**")
     cols = st.columns(len(names))
     for col, name in zip(cols, names, strict=True):

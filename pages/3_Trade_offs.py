@@ -65,7 +65,7 @@ st.subheader("The weight sweep")
 st.warning(
     "Exploratory: these points are evaluated on the **test** users. Use them to see the shape of the "
     "trade-off; for weights you can report, run the search on validation below.",
-    icon="🔎",
+    icon=":material/science:",
 )
 sizes = {s: search.grid_size(len(names), s) for s in STEPS}
 usable = [s for s in STEPS if sizes[s] <= MAX_SWEEP_POINTS] or [STEPS[0]]

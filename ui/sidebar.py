@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -80,8 +81,20 @@ def render() -> LabConfig | None:
         return None
     if cfg.all_zero:
         sb.warning("All weights are zero: give at least one member a positive weight.")
+    _share_link(sb, cfg)
     state.set_last_config(cfg)
     return cfg
+
+
+def _share_link(sb: Any, cfg: LabConfig) -> None:
+    """A link that reproduces this configuration on this page (the address bar holds the same after any change;
+    right after a page switch Streamlit may show the bare page address until the next interaction)."""
+    base = str(st.context.url or "").split("?", 1)[0]  # empty without a browser (AppTest): no link then
+    if not base:
+        return
+    query = urlencode(cfg.to_query_params(), doseq=True)
+    with sb.expander("Link to this view"):
+        st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
 
 
 def _data_section(sb: Any, uploaded: state.UploadedData | None) -> dict[str, Any]:
