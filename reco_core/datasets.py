@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -807,15 +807,9 @@ class _Unavailable(Exception):
 
 
 @dataclass(frozen=True)
-class _Source:
-    label: str
-    fix: str
-    find: Callable[[], Path]
-    read: Callable[[Path], tuple[_Tidy, pd.DataFrame, pd.DataFrame]]
-
-
-@dataclass(frozen=True)
 class _MovieLens:
+    """One MovieLens release: where its wheel copy and download live, and a reader per layout."""
+
     name: str
     wheel_package: str
     wheel_subdir: str
@@ -825,7 +819,7 @@ class _MovieLens:
     recbole_prefix: str
     grouplens_files: tuple[str, ...]
     read_grouplens: Callable[[Path], tuple[_Tidy, pd.DataFrame, pd.DataFrame]]
-    postprocess: Callable[[_Tidy, pd.DataFrame, pd.DataFrame], None] = field(default=lambda t, i, u: None)
+    read_recbole: Callable[[Path], tuple[_Tidy, pd.DataFrame, pd.DataFrame]]
 
 
 def _recbole_frame(path: Path) -> pd.DataFrame:
@@ -967,6 +961,7 @@ _MOVIELENS: dict[str, _MovieLens] = {
         recbole_prefix="ml-100k",
         grouplens_files=("u.data", "u.item", "u.user"),
         read_grouplens=_read_grouplens_100k,
+        read_recbole=lambda folder: _read_recbole(folder, "ml-100k"),
     ),
     "ml-1m": _MovieLens(
         name="ml-1m",
@@ -978,6 +973,7 @@ _MOVIELENS: dict[str, _MovieLens] = {
         recbole_prefix="ml-1m",
         grouplens_files=("ratings.dat", "movies.dat", "users.dat"),
         read_grouplens=_read_grouplens_1m,
+        read_recbole=lambda folder: _ml1m_recbole(folder, "ml-1m"),
     ),
 }
 
@@ -987,9 +983,7 @@ def _layout_reader(spec: _MovieLens, folder: Path) -> Callable[[], tuple[_Tidy, 
     for candidate in (folder, folder / spec.name):
         recbole = [candidate / f"{spec.recbole_prefix}.{ext}" for ext in ("inter", "item", "user")]
         if all(p.is_file() for p in recbole):
-            if spec.name == "ml-1m":
-                return lambda c=candidate: _ml1m_recbole(c, spec.recbole_prefix)
-            return lambda c=candidate: _read_recbole(c, spec.recbole_prefix)
+            return lambda c=candidate: spec.read_recbole(c)
         if all((candidate / f).is_file() for f in spec.grouplens_files):
             return lambda c=candidate: spec.read_grouplens(c)
     return None
