@@ -126,7 +126,7 @@ if entries:
         for k in chosen
     }
     st.dataframe(frame, column_config=column_config, width="stretch")
-    if best:
+    if len(entries) >= 2 and best:
         st.caption(
             "Best per metric: "
             + "; ".join(f"{charts.metric_label(k)}: {plain(n)}" for k, n in best.items())
@@ -136,8 +136,11 @@ if entries:
         fig = charts.metric_bars(frame, chosen, title="Saved configurations across metrics")
         charts.show(
             fig,
-            alt="Grouped bar chart: for each chosen metric, one bar per saved configuration "
+            alt="Grouped bar chart: for each chosen metric, one bar per saved configuration, relative to the best "
+            "configuration on that metric; values: "
             + "; ".join(f"{n}: " + ", ".join(f"{k} {frame.loc[n, k]:.3f}" for k in chosen) for n in frame.index),
+            caption="Each metric is divided by the best configuration's value (best = 1), so metrics on different "
+            "scales share one axis; hover for the actual values, or read them in the table.",
         )
 
     # -- a paired test between two snapshots

@@ -120,6 +120,16 @@ def test_learn_worked_example_renders(page, streamlit_server: str) -> None:
     shot(page, "5_Learn_worked_examples")
 
 
+def test_compare_saves_the_current_configuration(page, streamlit_server: str) -> None:
+    goto(page, streamlit_server, "Compare")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("Saved configurations (1)").wait_for(state="visible", timeout=CHANGE_MS)
+    wait_ready(page)
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1
+    assert_no_exception(page, "Compare after saving")
+    shot(page, "4_Compare_saved")
+
+
 def test_broken_upload_shows_the_message(page, streamlit_server: str) -> None:
     goto(page, streamlit_server, "Your_data")
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
