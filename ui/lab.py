@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from reco_core import experiment, explain
-from reco_core.data import Dataset, ItemCatalog, LoadReport, UserTable
+from reco_core import datasets, experiment, explain
+from reco_core.data import Dataset, ItemCatalog
 from reco_core.errors import ConfigError, RecoError
 from reco_core.experiment import MemberSpec, Protocol
 from reco_core.fusion import FusionResult, fuse, normalise
@@ -121,29 +121,9 @@ def _load_dataset(protocol: Protocol) -> Dataset:
         up = state.get_uploaded()
         if up is None or up.protocol_name != protocol.dataset:
             raise ConfigError("the uploaded dataset is not in this session: upload it again on the Your data page")
-        return filter_dataset(up.dataset, protocol.threshold, protocol.kcore)
+        # The protocol's threshold and k-core apply to an upload as to any dataset (each drop counted).
+        return datasets.filter_dataset(up.dataset, protocol.threshold, protocol.kcore)
     return experiment.load_dataset(protocol)
-
-
-def filter_dataset(ds: Dataset, threshold: float | None, kcore: int) -> Dataset:
-    """An uploaded dataset with the protocol's threshold and k-core applied (counted in a new report)."""
-    if threshold is None and kcore <= 1:
-        return ds
-    from reco_core.datasets import assemble_frame
-
-    frame = ds.interactions.to_frame()
-    report = LoadReport(source=ds.report.source, rows_read=len(frame))
-    out = assemble_frame(frame, report, ds.name, threshold, kcore)
-    pos = ds.catalog.items.index_of(out.interactions.items.ids)
-    cat = ds.catalog
-    catalog = ItemCatalog(
-        out.interactions.items, cat.title[pos], cat.year[pos], tuple(cat.genres[i] for i in pos), cat.text[pos]
-    )
-    users = None
-    if ds.users is not None:
-        upos = ds.users.users.index_of(out.interactions.users.ids)
-        users = UserTable(out.interactions.users, ds.users.frame.iloc[upos].reset_index(drop=True))
-    return Dataset(out.name, out.interactions, catalog, users, out.report)
 
 
 def _fit(spec: MemberSpec, split: Split, dataset: Dataset, seed: int, progress: Progress | None) -> FitOutcome:
