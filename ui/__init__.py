@@ -1,19 +1,61 @@
 """The dashboard's shared layer: Streamlit glue between the widgets and the engine (``reco_core``).
 
-Every page starts with::
+Every page starts the same way::
 
     import streamlit as st
-    from ui import sidebar
+    from reco_core.errors import RecoError
+    from ui import lab, sidebar
+    from ui.widgets import show_error
+
     st.set_page_config(page_title="...", layout="wide")
-    cfg = sidebar.render()          # LabConfig | None (None: nothing to fuse; the sidebar says why)
+    cfg = sidebar.render()                 # LabConfig | None (None: nothing to fuse; the sidebar says why)
+    if cfg is None:
+        st.stop()
+    try:
+        current = lab.get_lab(cfg)         # fitted members + LiveSession, built once, shared, bounded
+        result = lab.current_result(current, cfg)   # re-fuse only: weights, method, normaliser, k
+    except RecoError as exc:               # e.g. all weights zero: one line, never a traceback
+        show_error(exc)
 
-Modules:
+Modules and their public API:
 
-- ``ui.state``: ``LabConfig`` (protocol, members, weights, method, normaliser, k, rrf_k; ``to_json`` /
-  ``from_json``, ``to_query_params`` / ``from_query_params``, ``describe()``, ``with_weights()``), the
-  widget/URL keys, ``UploadedData`` and ``set_uploaded`` / ``get_uploaded`` / ``clear_uploaded`` for the
-  "Your data" page, ``queue_config`` / ``queue_weights`` to move the sidebar from a page (then
-  ``st.rerun()``, or call them from a widget callback), ``remember`` / ``recall`` for a page's own values.
-- ``ui.sidebar``: ``render() -> LabConfig | None``.
-- ``ui.widgets``: hyperparameter inputs and forms built from a model's ``ModelConfig.params()``.
+- ``ui.state``: the only place that knows widget, URL and session keys.
+  ``LabConfig(protocol, members, weights, method, normaliser, k, rrf_k)`` (frozen) with ``labels``,
+  ``weight_map``, ``shares``, ``all_zero``, ``describe()``, ``with_weights()``, ``to_json(extra)`` /
+  ``from_json(text)``, ``to_query_params()`` / ``from_query_params(params, uploaded)``;
+  ``widget_values(cfg)`` / ``config_from_values(values)``; ``UploadedData(dataset, content_hash, name)``
+  with ``set_uploaded(dataset, content_hash, name, select=True)`` / ``get_uploaded()`` /
+  ``clear_uploaded()`` (session key ``UPLOAD_KEY``); ``queue_config(cfg, notice)`` /
+  ``queue_weights({model or label: w}, notice)`` move the sidebar on the next run (call them from a
+  widget callback, or call ``st.rerun()`` after); ``set_notice(msg)`` shows one message in the sidebar;
+  ``last_config()`` / ``last_protocol()``; ``remember(page, name, value)`` / ``recall(page, name)``
+  for a page's own session values; ``keep_across_pages(keys, st.query_params)`` for a page's own
+  URL-bound widgets.
+- ``ui.sidebar``: ``render() -> LabConfig | None``: data and protocol (a form), members by kind,
+  one weight slider per member, fusion method / normaliser / rrf k / k, a settings form per member,
+  a "link to this view". Widgets are keyed, bound to the URL and kept across pages.
+- ``ui.lab``: ``get_lab(cfg, progress_container=None) -> Lab`` (test part) and ``validation_lab(cfg)``
+  (members refitted on train minus validation, session on validation); ``current_result(lab, cfg) ->
+  LiveResult``; ``get_dataset(protocol)``; ``Lab`` (dataset, split, ctx, session, ``members``,
+  ``failed``, ``weights_for(cfg)``, ``lock`` to hold while calling the shared session); analyses for
+  pages: ``metric_table``, ``member_evaluations``, ``rankings_at``, ``segment_table``, ``tail_share``,
+  ``genre_share``, ``ablation_table``, ``recommendations_csv`` (formula-safe), ``sweep(lab, cfg, step)``;
+  one user: ``user_view(lab, cfg, user_index)``, ``profile_view(lab, cfg, items, ratings, text)``,
+  ``slot_table(lab, view)``, ``normalised_rows(view, normaliser)``; ``item_titles`` / ``item_frame``.
+- ``ui.cached``: every cache, bounded: ``stores()`` (one ``st.cache_resource`` holding LRU
+  ``BoundedStore``s of datasets, splits, contexts, members, sessions, sweeps; emptied by
+  ``st.cache_resource.clear()``), ``overview_stats`` (``st.cache_data``).
+- ``ui.charts``: plotly builders with titles, axis labels and hover text (``metric_bars``,
+  ``per_user_distribution``, ``overlap_heatmap``, ``share_bars``, ``segment_bars``,
+  ``contribution_bars``, ``score_curves``, ``tradeoff_scatter``, overview plots), ``metric_label(key)``,
+  ``higher_is_better(key)``, and ``show(fig, alt, caption, **plotly_chart_kwargs)`` which draws a
+  figure with its accessible description.
+- ``ui.widgets``: hyperparameter inputs and forms built from ``ModelConfig.params()``, ``BOUND`` (the
+  bind/persist arguments of every shared widget) and ``show_error(exc)`` (escaped one-line st.error).
+
+Streamlit 1.67 notes (checked in a real browser): ``bind="query-params"`` and
+``persist_state="session"`` exist; a value that only came from a shared link is dropped by the first
+page link, which ``state.keep_across_pages`` repairs; ``st.tabs(..., on_change="rerun")`` exposes
+``tab.open`` so pages compute only the open tab; ``st.plotly_chart(on_select=callback,
+selection_mode="points")`` gives the clicked points (with their ``customdata``).
 """
