@@ -91,7 +91,7 @@ def show_table(table: ParsedTable) -> None:
     for note in table.notes:
         st.warning(plain(note))
     # st.dataframe draws cells as text (never HTML), so a hostile cell is shown, not run.
-    st.dataframe(table.frame.head(8), hide_index=True, width="stretch")
+    st.dataframe(table.frame.head(5), hide_index=True, width="stretch")
 
 
 def mapping_widgets(table: ParsedTable, roles: tuple[str, ...], required: set[str], digest: str) -> ColumnMapping:
@@ -141,7 +141,7 @@ if items_file is not None:
             key=f"upload:genre_sep:{items_digest}",
         )
 
-st.subheader("3. Check")
+st.subheader(f"{3 if items is not None else 2}. Check")
 try:
     inter_map.validate(inter.columns, inter.name)
     if items is not None and item_map is not None:

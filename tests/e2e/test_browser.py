@@ -142,3 +142,14 @@ def test_broken_upload_shows_the_message(page, streamlit_server: str) -> None:
     assert "line 3" in text and "3 fields" in text
     assert_no_exception(page, "Your data after a broken upload")
     shot(page, "6_Your_data_broken_upload")
+
+    # A good file replaces it: the mapping is pre-filled and the load report accounts for every row.
+    rows = "\n".join(f"{u},{(u * 7 + j) % 60},{1 + (u + j) % 5}" for u in range(30) for j in range(6))
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
+        files=[{"name": "ratings.csv", "mimeType": "text/csv", "buffer": f"userId,movieId,rating\n{rows}\n".encode()}]
+    )
+    page.locator('[data-testid="stMetric"]', has_text="Rows read").first.wait_for(state="visible", timeout=CHANGE_MS)
+    wait_ready(page)
+    assert metric_value(page, "Rows read") == "180"
+    assert_no_exception(page, "Your data after a good upload")
+    shot(page, "6_Your_data_report")
