@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reco_core import datasets, experiment, splitting
+from reco_core import datasets, experiment, explain, fusion, search, splitting
 from reco_core.data import Dataset
 from reco_core.errors import ConfigError, FitError
 from reco_core.experiment import FittedMembers, MemberSpec, Protocol
+from reco_core.live import LiveResult, LiveSession
 from reco_core.metrics import EvalContext, evaluate
 from reco_core.ranking import Ranking
 from reco_core.splitting import Split
@@ -115,7 +116,107 @@ def cmd_evaluate_run(args: argparse.Namespace) -> Result:
     return experiment.evaluation_table({name: ev}, with_ci=args.ci, seed=args.seed), _extra(notes)
 
 
+def _weights(args: argparse.Namespace, names: list[str]) -> list[float]:
+    if getattr(args, "weights", None) is None:
+        return [1.0 / len(names)] * len(names)
+    try:
+        weights = [float(w) for w in str(args.weights).split(",")]
+    except ValueError:
+        raise ConfigError(f"--weights {args.weights!r} is not valid: give numbers such as 0.5,0.3,0.2") from None
+    if len(weights) != len(names):
+        raise ConfigError(
+            f"--weights gives {len(weights)} numbers for {len(names)} models ({', '.join(names)}): give one each"
+        )
+    return weights
+
+
+def _session(args: argparse.Namespace, validation: bool = False, part: str = "test") -> tuple[LiveSession, list[str]]:
+    """Fit the --models members and open a live session on ``part`` (members fitted on that split's train)."""
+    # Names are checked before any fitting, so a typo costs nothing.
+    fusion.check_method(args.method)
+    fusion.check_normaliser(args.norm)
+    members = experiment.parse_members(args.models)
+    dataset, split, notes = data_and_split(args, validation=validation)
+    fitted = _fit(members, split, dataset, args.seed)
+    if fitted.failed:
+        # A fusion with a member missing is a different fusion: say so rather than silently renormalise.
+        raise FitError("; ".join(f"{k}: {v}" for k, v in fitted.failed.items()))
+    session = LiveSession(fitted.models, split, _ctx(args, split, dataset), part=part)
+    session.dataset = dataset  # type: ignore[attr-defined]  (kept for explain's titles)
+    return session, notes
+
+
+def _fusion_table(session: LiveSession, result: LiveResult, k: int) -> pd.DataFrame:
+    evals = {name: session.member_evaluation(name, k) for name in session.members}
+    evals["fused"] = result.evaluation
+    return experiment.evaluation_table(evals)
+
+
+def cmd_fuse(args: argparse.Namespace) -> Result:
+    k = max(_ks(args))
+    session, notes = _session(args)
+    weights = _weights(args, list(session.members))
+    result = session.update(weights, args.method, args.norm, k, args.rrf_k, seed=args.seed)
+    extra = _extra(notes)
+    extra["fusion"] = f"{args.method} / {args.norm}, weights " + ", ".join(
+        f"{n}={w:g}" for n, w in zip(session.members, weights, strict=True)
+    )
+    extra["versus best member"] = result.comparison_sentence()
+    return _fusion_table(session, result, k), extra
+
+
+def cmd_optimise(args: argparse.Namespace) -> Result:
+    k = max(_ks(args))
+    valid_session, notes = _session(args, validation=True, part="valid")
+    test_session, _ = _session(args)
+    out = search.optimise(
+        valid_session,
+        test_session,
+        metric=args.metric,
+        floor=args.floor,
+        step=args.step,
+        method=args.method,
+        normaliser=args.norm,
+        rrf_k=args.rrf_k,
+        seed=args.seed,
+    )
+    extra = _extra(notes)
+    extra["search"] = out.message
+    if out.weights is None or out.test is None:
+        return out.search.table.head(10), extra
+    extra["chosen weights (on validation)"] = ", ".join(f"{n}={w:.2f}" for n, w in out.weights.items())
+    extra["on test, versus best member"] = out.test.comparison_sentence(args.metric if "@" in args.metric else None)
+    return _fusion_table(test_session, out.test, k), extra
+
+
+def cmd_explain(args: argparse.Namespace) -> Result:
+    k = max(_ks(args))
+    session, notes = _session(args)
+    dataset = session.dataset  # type: ignore[attr-defined]
+    user_index = int(session.train.users.index_of([args.user], what="user")[0])
+    rows = np.flatnonzero(session.users == user_index)
+    if not len(rows):
+        raise ConfigError(
+            f"user {args.user!r} has no held-out items in this split, so it is not evaluated: pick another"
+        )
+    weights = _weights(args, list(session.members))
+    result = session.update(weights, args.method, args.norm, k, args.rrf_k, seed=args.seed)
+    table = explain.contributions(result.fusion, int(rows[0]))
+    wide = table.pivot_table(index=["rank", "item"], columns="member", values="contribution", aggfunc="sum")
+    wide = wide.reset_index()
+    held_out = set(session.target.items_of(user_index).tolist())
+    wide.insert(2, "title", dataset.catalog.title[wide["item"].to_numpy()])
+    wide.insert(3, "hit", [int(i) in held_out for i in wide["item"]])
+    wide["item"] = session.train.items.ids_of(wide["item"].to_numpy())
+    extra = _extra(notes)
+    extra["user"] = f"{args.user}: {session.train.user_counts()[user_index]} training items, {len(held_out)} held out"
+    return wide.set_index("rank"), extra
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], Result]] = {
     "evaluate": cmd_evaluate,
     "evaluate-run": cmd_evaluate_run,
+    "fuse": cmd_fuse,
+    "optimise": cmd_optimise,
+    "explain": cmd_explain,
 }

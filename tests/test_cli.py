@@ -72,7 +72,7 @@ def test_bad_arguments_give_one_line_and_exit_2(capsys, argv, needle):
     with pytest.raises(SystemExit) as info:
         code = main(argv)
         raise SystemExit(code)
-    out, err = capsys.readouterr()
+    _out, err = capsys.readouterr()
     assert info.value.code == 2
     lines = [ln for ln in err.strip().splitlines() if ln]
     assert len(lines) == 1 and needle in lines[0], err
@@ -88,7 +88,7 @@ def test_k_larger_than_catalogue_is_one_line(capsys, files):
 
 
 def test_evaluate_run_judges_an_external_file(capsys, files, tmp_path):
-    inter, items = files
+    inter, _items = files
     train = tmp_path / "train.csv"
     test = tmp_path / "test.csv"
     lines = inter.read_text().splitlines()
@@ -132,3 +132,50 @@ def test_default_protocol_reaches_the_published_figures(capsys):
     ndcg = {r["model"]: r["ndcg@10"] for r in json.loads(out)["results"]}
     assert ndcg["pop"] >= 0.21 and ndcg["als"] >= 0.34 and ndcg["itemknn"] >= 0.34
     assert ndcg["ease"] == max(ndcg.values())
+
+
+def test_fuse_with_weights_one_zero_reproduces_the_first_member(capsys, files):
+    inter, items = files
+    base = ["--interactions", str(inter), "--items", str(items), "--k", "3", "--format", "json", "--no-text-metrics"]
+    code, out, err = run_cli(capsys, "fuse", "--models", "itemknn,pop", "--weights", "1,0", *base)
+    assert code == 0, err
+    rows = {r["model"]: r for r in json.loads(out)["results"]}
+    assert rows["fused"]["ndcg@3"] == pytest.approx(rows["itemknn"]["ndcg@3"])
+    assert "versus best member" in json.loads(out)
+
+
+def test_fuse_rejects_bad_weights_in_one_line(capsys, files):
+    inter, _ = files
+    base = ["--interactions", str(inter), "--no-text-metrics"]
+    for weights, needle in [("0,0", "zero"), ("1", "one each"), ("a,b", "not valid")]:
+        code, _, err = run_cli(capsys, "fuse", "--models", "itemknn,pop", "--weights", weights, *base)
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = run_cli(capsys, "fuse", "--models", "itemknn,pop", "--method", "magic", "--k", "50", *base)
+    assert code == 2 and "magic" in err
+
+
+def test_explain_and_optimise_run_on_small_files(capsys, files):
+    inter, items = files
+    base = ["--interactions", str(inter), "--items", str(items), "--no-text-metrics", "--k", "2"]
+    code, out, err = run_cli(
+        capsys, "explain", "--user", "u1", "--models", "itemknn,pop", "--weights", "0.7,0.3", *base
+    )
+    assert code == 0, err
+    assert "Movie" in out and "itemknn" in out
+    code, out, err = run_cli(
+        capsys,
+        "optimise",
+        "--models",
+        "itemknn,pop",
+        "--metric",
+        "ndcg@2",
+        "--step",
+        "0.5",
+        "--valid-frac",
+        "0.3",
+        "--format",
+        "json",
+        *base,
+    )
+    assert code == 0, err
+    assert "chosen" in json.loads(out)["search"] or "no weight" in json.loads(out)["search"].lower()
