@@ -261,7 +261,7 @@ def test_weights_one_zero_reproduce_the_first_member(blocks, method) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(_members(), st.sampled_from(["wsum", "rrf", "borda", "combsum", "combmnz", "vote"]), st.integers(0, 2**16))
+@given(_members(), st.sampled_from(["wsum", "rrf", "borda", "combsum", "combmnz"]), st.integers(0, 2**16))
 def test_member_order_does_not_matter(blocks, method, seed) -> None:
     rng = np.random.default_rng(seed)
     weights = rng.integers(1, 5, size=len(blocks)).astype(float)
@@ -270,6 +270,27 @@ def test_member_order_does_not_matter(blocks, method, seed) -> None:
     a = fused_scores(blocks, weights, method, "minmax", np.arange(n), top_n=5)
     b = fused_scores([blocks[i] for i in perm], weights[perm], method, "minmax", np.arange(n), top_n=5)
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_members(), st.integers(0, 2**16))
+def test_vote_does_not_depend_on_member_order(blocks, seed) -> None:
+    # Vote has no fused score, only an order: compare the votes and the tie-break values slot by slot. Items
+    # whose tie-break values are equal in exact arithmetic may be rounded apart differently by float32 sums
+    # in another member order, so the items themselves are compared only through these values.
+    rng = np.random.default_rng(seed)
+    weights = rng.integers(1, 5, size=len(blocks)).astype(float)
+    perm = rng.permutation(len(blocks))
+    n, n_items = blocks[0].shape
+    users = np.arange(n)
+    a = fuse(blocks, None, weights, "vote", "minmax", n_items, n_items, users, top_n=5)
+    b = fuse([blocks[i] for i in perm], None, weights[perm], "vote", "minmax", n_items, n_items, users, top_n=5)
+    np.testing.assert_allclose(a.ranking.score, b.ranking.score, equal_nan=True)
+    tiebreak = fused_scores(blocks, weights, "wsum", "minmax", users)
+    rows = np.arange(n)[:, None]
+    ta = np.where(a.ranking.item_idx >= 0, tiebreak[rows, np.maximum(a.ranking.item_idx, 0)], np.nan)
+    tb = np.where(b.ranking.item_idx >= 0, tiebreak[rows, np.maximum(b.ranking.item_idx, 0)], np.nan)
+    np.testing.assert_allclose(ta, tb, rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
 @settings(max_examples=30, deadline=None)
