@@ -45,6 +45,8 @@ __all__ = [
     "FusionMethod",
     "FusionResult",
     "NormalisedScores",
+    "check_method",
+    "check_normaliser",
     "check_weights",
     "fuse",
     "fused_scores",
