@@ -38,6 +38,20 @@ st.markdown(
     "tab shows how much two metric conventions that libraries disagree on move the numbers."
 )
 
+# ------------------------------------------------------------------------------------------ shared lab
+current = None
+result = None
+problem = None
+if cfg is None:
+    problem = "Choose at least one member in the sidebar to see the worked examples."
+else:
+    try:
+        current = lab.get_lab(cfg)
+        result = lab.current_result(current, cfg)
+    except RecoError as exc:
+        problem = str(exc)
+
+
 tab_models, tab_fusion, tab_metrics, tab_examples, tab_conv = st.tabs(
     ["Models", "Fusion", "Metrics", "Worked examples", "Conventions"]
 )
@@ -107,12 +121,7 @@ with tab_metrics:
         "excluded; rel_i is 1 when the i-th item of L is in T. Accuracy metrics compare L with T; "
         "beyond-accuracy metrics describe the lists themselves. Global metrics are one number over all lists."
     )
-    current_values: dict[str, float] = {}
-    if cfg is not None and not cfg.all_zero:
-        try:
-            current_values = lab.current_result(lab.get_lab(cfg), cfg).evaluation.values()
-        except RecoError:
-            current_values = {}
+    current_values = result.evaluation.values() if result is not None else {}
     for name, spec in METRICS.items():
         better = "higher is better" if spec.higher_is_better else "lower is better"
         st.markdown(f"##### {plain(spec.label)} ({name}) — {spec.kind}, per {spec.scope}, {better}")
@@ -122,19 +131,6 @@ with tab_metrics:
         if key and key in current_values:
             line += f" Current fusion: {current_values[key]:.4f} at k = {cfg.k}."
         st.caption(plain(line))
-
-# ------------------------------------------------------------------------------------------ shared lab
-current = None
-result = None
-problem = None
-if cfg is None:
-    problem = "Choose at least one member in the sidebar to see the worked examples."
-else:
-    try:
-        current = lab.get_lab(cfg)
-        result = lab.current_result(current, cfg)
-    except RecoError as exc:
-        problem = str(exc)
 
 
 def user_picker(lab_: lab.Lab) -> int:
