@@ -122,7 +122,7 @@ def digest(*parts: bytes | str | None) -> str:
     return h.hexdigest()[:16]
 
 
-def read_table(data: bytes, filename: str, max_rows: int = MAX_ROWS, max_columns: int = MAX_COLUMNS) -> ParsedTable:
+def read_table(data: bytes, filename: str, max_rows: int | None = None, max_columns: int | None = None) -> ParsedTable:
     """Read uploaded bytes as a table of strings; the format is taken from the content, not the name.
 
     Parquet is recognised by its ``PAR1`` magic bytes; anything else must be delimited text (comma, tab,
@@ -133,6 +133,9 @@ def read_table(data: bytes, filename: str, max_rows: int = MAX_ROWS, max_columns
     Raises ``DataError`` (one line naming the file, and the line or column where it applies) for empty,
     binary, ragged, over-long or over-wide files.
     """
+    # Limits are read at call time (not bound as defaults) so a deployment or a test can change them.
+    max_rows = MAX_ROWS if max_rows is None else max_rows
+    max_columns = MAX_COLUMNS if max_columns is None else max_columns
     name = PurePath(str(filename or "upload")).name or "upload"
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DataError(f"{name}: expected the file's bytes, got {type(data).__name__}")
@@ -444,7 +447,7 @@ def build_dataset(
     threshold: float | None = None,
     kcore: int = 0,
     name: str | None = None,
-    max_rows: int = MAX_ROWS,
+    max_rows: int | None = None,
 ) -> Dataset:
     """Validate the mapped tables with ``reco_core.datasets.load_files`` and return the Dataset.
 
@@ -480,7 +483,7 @@ def build_dataset(
             threshold=threshold,
             kcore=kcore,
             name=name or PurePath(interactions.name).stem or "upload",
-            max_rows=max_rows,
+            max_rows=MAX_ROWS if max_rows is None else max_rows,
         )
     except RecoError as exc:
         raise _relabel(exc, labels) from None
