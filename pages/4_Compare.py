@@ -6,6 +6,7 @@ Export writes them all as one JSON file, which Import reads back (in this or ano
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from reco_core.errors import RecoError
@@ -164,7 +165,9 @@ if entries:
             else:
                 a, b = store[a_name], store[b_name]
                 try:
-                    pc = paired_comparison(a.per_user[key], b.per_user[key], metric=key)
+                    pc = paired_comparison(
+                        a.per_user[key].astype(np.float64), b.per_user[key].astype(np.float64), metric=key
+                    )
                     st.write(plain(pc.sentence(a.name, b.name)))
                 except RecoError as exc:
                     show_error(exc)

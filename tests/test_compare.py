@@ -31,7 +31,8 @@ def test_snapshot_keeps_means_and_per_user_values() -> None:
     s = snap("als only", [0.0, 0.5, 1.0])
     assert s.metrics["ndcg@10"] == pytest.approx(0.5)
     assert s.metrics["coverage@10"] == pytest.approx(0.3)
-    assert s.per_user["ndcg@10"] == (0.0, 0.5, 1.0)
+    np.testing.assert_allclose(s.per_user["ndcg@10"], [0.0, 0.5, 1.0])
+    assert s.per_user["ndcg@10"].dtype == np.float32 and not s.per_user["ndcg@10"].flags.writeable
     assert s.user_ids == ("1", "2", "3") and s.saved_at == "2024-05-01T12:00:00+00:00"
 
 
@@ -100,7 +101,9 @@ def test_export_import_round_trip() -> None:
     back = compare.import_json(text.encode())
     assert [e.name for e in back] == ["a", "b"]
     assert back[1].metrics == pytest.approx(dict(b.metrics))
-    assert back[1].per_user == b.per_user and back[1].user_ids == b.user_ids
+    assert back[1].per_user.keys() == b.per_user.keys() and back[1].user_ids == b.user_ids
+    for key in b.per_user:
+        np.testing.assert_array_equal(back[1].per_user[key], b.per_user[key])
     assert json.loads(back[0].config_json) == {"k": 10}
     assert np.isnan(back[0].per_user["ndcg@10"][1])
 

@@ -40,7 +40,7 @@ class SavedConfig:
     metrics: Mapping[str, float]
     protocol: str = ""
     user_ids: tuple[str, ...] = ()
-    per_user: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    per_user: Mapping[str, np.ndarray] = field(default_factory=dict)  # float32, one value per user id
     saved_at: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,6 +53,12 @@ class SavedConfig:
             "user_ids": list(self.user_ids),
             "per_user": {k: [_finite_or_none(x) for x in v] for k, v in self.per_user.items()},
         }
+
+
+def _frozen(values: object) -> np.ndarray:
+    out = np.array(values, dtype=np.float32)
+    out.setflags(write=False)
+    return out
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -87,7 +93,8 @@ def snapshot(
     if len(user_ids) != evaluation.n:
         raise ConfigError(f"{len(user_ids)} user ids for {evaluation.n} evaluated users: pass the ids of user_idx")
     when = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-    per_user = {k: tuple(float(x) for x in v) for k, v in evaluation.per_user.items()}
+    # float32 arrays: a session may hold MAX_SAVED snapshots of thousands of users each.
+    per_user = {k: _frozen(v) for k, v in evaluation.per_user.items()}
     return SavedConfig(
         name, config_json, evaluation.values(), protocol, tuple(str(u) for u in user_ids), per_user, when
     )
@@ -201,7 +208,7 @@ def import_json(data: bytes | str, source: str = "the file") -> list[SavedConfig
         for key, values in per_user_raw.items():
             if not isinstance(values, list) or len(values) != len(user_ids):
                 raise DataError(f"{where} ({name!r}): per_user {key!r} must list one value per user id")
-            per_user[str(key)] = tuple(_number(v, f"{where} per_user {key!r}") for v in values)
+            per_user[str(key)] = _frozen([_number(v, f"{where} per_user {key!r}") for v in values])
         out.append(
             SavedConfig(
                 name,
