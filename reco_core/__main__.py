@@ -63,7 +63,8 @@ def _add_output(p: argparse.ArgumentParser) -> None:
 
 
 def _add_fusion(p: argparse.ArgumentParser, weights: bool = True) -> None:
-    p.add_argument("--models", required=True, help="comma-separated members, e.g. als,itemknn,text")
+    p.add_argument("--models", default="", help="comma-separated members, e.g. als,itemknn,text")
+    p.add_argument("--runs", default="", help="comma-separated run files of other systems to fuse as members")
     if weights:
         p.add_argument("--weights", default=None, help="comma-separated weights (default: equal)")
     p.add_argument("--method", default="wsum", help="wsum, vote, rrf, borda, combsum, combmnz, interleave, team_draft")

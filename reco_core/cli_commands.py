@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,10 @@ from reco_core.errors import ConfigError, FitError
 from reco_core.experiment import FittedMembers, MemberSpec, Protocol
 from reco_core.live import LiveResult, LiveSession
 from reco_core.metrics import EvalContext, evaluate
+from reco_core.models import Scorer
+from reco_core.models.run_member import RunMember
 from reco_core.ranking import Ranking
+from reco_core.runs import read_run
 from reco_core.splitting import Split
 
 Result = tuple[pd.DataFrame | None, dict[str, Any]]
@@ -101,8 +105,6 @@ def cmd_evaluate(args: argparse.Namespace) -> Result:
 
 
 def cmd_evaluate_run(args: argparse.Namespace) -> Result:
-    from reco_core.runs import read_run
-
     ks = _ks(args)
     dataset, split, notes = data_and_split(args)
     # Training items are dropped from the run before the cut at k, as our own ranker excludes them,
@@ -135,13 +137,28 @@ def _session(args: argparse.Namespace, validation: bool = False, part: str = "te
     # Names are checked before any fitting, so a typo costs nothing.
     fusion.check_method(args.method)
     fusion.check_normaliser(args.norm)
-    members = experiment.parse_members(args.models)
+    run_files = [f.strip() for f in str(getattr(args, "runs", "") or "").split(",") if f.strip()]
+    if not args.models.strip() and not run_files:
+        raise ConfigError("no members given: name models with --models als,itemknn and/or run files with --runs")
+    members = experiment.parse_members(args.models) if args.models.strip() else []
     dataset, split, notes = data_and_split(args, validation=validation)
-    fitted = _fit(members, split, dataset, args.seed)
-    if fitted.failed:
-        # A fusion with a member missing is a different fusion: say so rather than silently renormalise.
-        raise FitError("; ".join(f"{k}: {v}" for k, v in fitted.failed.items()))
-    session = LiveSession(fitted.models, split, _ctx(args, split, dataset), part=part)
+    models: dict[str, Scorer] = {}
+    if members:
+        fitted = _fit(members, split, dataset, args.seed)
+        if fitted.failed:
+            # A fusion with a member missing is a different fusion: say so rather than silently renormalise.
+            raise FitError("; ".join(f"{k}: {v}" for k, v in fitted.failed.items()))
+        models.update(fitted.models)
+    for path in run_files:
+        # Lists as deep as the live session's candidate depth; training items removed like our own.
+        depth = min(100, split.train.n_items)
+        ranking, report = read_run(path, split.train.users, split.train.items, depth, exclude=split.train.matrix)
+        name = f"run:{Path(path).stem}"
+        if name in models:
+            raise ConfigError(f"two run files are both named {Path(path).stem!r}: rename one")
+        models[name] = RunMember(ranking, name).fit(split.train)
+        notes.append(f"{name}: {report.summary()}")
+    session = LiveSession(models, split, _ctx(args, split, dataset), part=part)
     session.dataset = dataset  # type: ignore[attr-defined]  (kept for explain's titles)
     return session, notes
 

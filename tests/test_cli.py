@@ -179,3 +179,21 @@ def test_explain_and_optimise_run_on_small_files(capsys, files):
     )
     assert code == 0, err
     assert "chosen" in json.loads(out)["search"] or "no weight" in json.loads(out)["search"].lower()
+
+
+def test_an_external_run_is_a_fusion_member(capsys, files, tmp_path):
+    """A run file that lists u-items in a fixed order fuses like a model; alone it reproduces itself."""
+    inter, items = files
+    run = tmp_path / "other.csv"
+    run.write_text(
+        "user,item,rank\n" + "\n".join(f"u{u},m{i},{r}" for u in range(1, 7) for r, i in enumerate([3, 6, 1], 1))
+    )
+    base = ["--interactions", str(inter), "--items", str(items), "--k", "2", "--format", "json", "--no-text-metrics"]
+    code, out, err = run_cli(
+        capsys, "fuse", "--models", "pop", "--runs", str(run), "--weights", "0,1", "--method", "rrf", *base
+    )
+    assert code == 0, err
+    rows = {r["model"]: r for r in json.loads(out)["results"]}
+    assert set(rows) == {"pop", "run:other", "fused"}
+    assert rows["fused"]["ndcg@2"] == pytest.approx(rows["run:other"]["ndcg@2"])
+    assert "run:other" in json.loads(out)["data"]
