@@ -68,17 +68,30 @@ st.warning(
     icon=":material/science:",
 )
 sizes = {s: search.grid_size(len(names), s) for s in STEPS}
-usable = [s for s in STEPS if sizes[s] <= MAX_SWEEP_POINTS] or [STEPS[0]]
+# Up to 4 members the whole grid is swept, so only steps with a small grid are offered; with more members
+# a large grid is replaced by MAX_SWEEP_POINTS random points (corners and centre included).
+if len(names) <= search.GRID_MAX_MEMBERS:
+    usable = [s for s in STEPS if sizes[s] <= MAX_SWEEP_POINTS] or [STEPS[0]]
+else:
+    usable = list(STEPS)
+
+
+def step_label(s: float) -> str:
+    if sizes[s] <= MAX_SWEEP_POINTS or len(names) <= search.GRID_MAX_MEMBERS:
+        return f"{s:g} ({sizes[s]} weight vectors)"
+    return f"{s:g} (grid of {sizes[s]:,}: {MAX_SWEEP_POINTS} random vectors instead)"
+
+
 c1, c2, c3 = st.columns(3)
 step = c1.selectbox(
     "Grid step",
     usable,
     index=usable.index(0.1) if 0.1 in usable else 0,
-    format_func=lambda s: f"{s:g} ({sizes[s]} weight vectors)",
+    format_func=step_label,
     key=f"{PAGE}:step",
 )
 try:
-    table = lab.sweep(current, cfg, step)
+    table = lab.sweep(current, cfg, step, max_points=MAX_SWEEP_POINTS)
 except RecoError as exc:
     show_error(exc)
     st.stop()
@@ -175,11 +188,7 @@ st.caption(
 s1, s2, s3 = st.columns(3)
 objective = s1.selectbox("Maximise", acc_keys, format_func=charts.metric_label, key=f"{PAGE}:objective")
 search_step = s2.selectbox(
-    "Grid step",
-    usable,
-    index=usable.index(step),
-    format_func=lambda s: f"{s:g} ({sizes[s]} points)",
-    key=f"{PAGE}:search_step",
+    "Grid step", usable, index=usable.index(step), format_func=step_label, key=f"{PAGE}:search_step"
 )
 use_floor = s3.toggle("Subject to a floor", key=f"{PAGE}:use_floor")
 floor: tuple[Any, ...] | None = None
@@ -211,6 +220,8 @@ if st.button("Search weights on validation", type="primary", key=f"{PAGE}:run_se
                 search_step,
                 cfg.method,
                 cfg.normaliser,
+                max_points=MAX_SWEEP_POINTS,
+                seed=cfg.protocol.seed,
                 rrf_k=cfg.rrf_k,
                 progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m),
             )

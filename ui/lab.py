@@ -644,17 +644,20 @@ def signature(cfg: LabConfig) -> tuple:
 # ------------------------------------------------------------------------------------------ weight sweeps
 
 
-def sweep(lab: Lab, cfg: LabConfig, step: float, progress_container: Any = None) -> pd.DataFrame:
+def sweep(
+    lab: Lab, cfg: LabConfig, step: float, max_points: int = 2000, progress_container: Any = None
+) -> pd.DataFrame:
     """Every weight vector of the simplex grid at ``step`` evaluated on the lab's part (all metrics at k).
 
-    One row per point: ``w:<member>`` columns, then every metric. Stored per (lab, step, method,
-    normaliser, k, rrf_k); a progress bar is shown while it is computed.
+    One row per point: ``w:<member>`` columns, then every metric. With more than 4 members and a grid over
+    ``max_points``, that many random points instead (``search.search_weights``'s rule). Stored per (lab,
+    step, max_points, method, normaliser, k, rrf_k); a progress bar is shown while it is computed.
     """
     from reco_core import search
 
     if lab.session is None:
         raise ConfigError("no member could be fitted: change the members or their settings in the sidebar")
-    key = ("sweep", lab.key, float(step), cfg.method, cfg.normaliser, cfg.k, float(cfg.rrf_k))
+    key = ("sweep", lab.key, float(step), int(max_points), cfg.method, cfg.normaliser, cfg.k, float(cfg.rrf_k))
     steps = _Steps(progress_container if progress_container is not None else st, "Sweeping the weights")
 
     def build() -> pd.DataFrame:
@@ -668,6 +671,8 @@ def sweep(lab: Lab, cfg: LabConfig, step: float, progress_container: Any = None)
                 cfg.method,
                 cfg.normaliser,
                 cfg.k,
+                max_points=max_points,
+                seed=cfg.protocol.seed,
                 rrf_k=cfg.rrf_k,
                 progress=steps.progress,
             )

@@ -174,9 +174,9 @@ def _members_section(sb: Any) -> dict[str, Any]:
             state.KIND_LABELS[kind],
             names,
             default=[m for m in d[key] if m in names],
-            format_func=lambda n: f"{n} ({MODELS[n].label})" if MODELS[n].label.lower() != n else n,
+            # Plain registry names as options: a bound multiselect writes its options' text into the URL.
             key=key,
-            help="; ".join(f"{n}: {MODELS[n].description}" for n in names if MODELS[n].description) or None,
+            help="  \n".join(f"**{n}**: {MODELS[n].label}. {MODELS[n].description}" for n in names) or None,
             **BOUND,
         )
     return out

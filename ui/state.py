@@ -520,7 +520,11 @@ def encode_values(values: Mapping[str, Any]) -> dict[str, str | list[str]]:
             continue
         if key in FORMATTERS:
             value = FORMATTERS[key](value)
-        out[key] = [_fmt(v) for v in value] if isinstance(value, (list, tuple)) else _fmt(value)
+        if isinstance(value, (list, tuple)):
+            # An empty list is written as "key=" (Streamlit's "cleared" value), so it is not read as the default.
+            out[key] = [_fmt(v) for v in value] if value else ""
+        else:
+            out[key] = _fmt(value)
     return out
 
 
