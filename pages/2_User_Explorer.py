@@ -55,7 +55,10 @@ def pick(which: str) -> None:
 
 
 state.keep_across_pages([USER_KEY], st.query_params)
-if not st.session_state.get(USER_KEY) and USER_KEY not in st.query_params:
+# A new dataset has other ids: start from its first evaluated user rather than an unknown id.
+data_changed = state.recall(PAGE, "dataset") not in (None, cfg.protocol.dataset)
+state.remember(PAGE, "dataset", cfg.protocol.dataset)
+if data_changed or (not st.session_state.get(USER_KEY) and USER_KEY not in st.query_params):
     st.session_state[USER_KEY] = str(users.ids[int(eval_users[0])])
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
 user_id = c1.text_input("User id", key=USER_KEY, help="An id from the dataset, e.g. 1", **BOUND)
