@@ -32,9 +32,9 @@ except RecoError as exc:
     show_error(exc)
     st.stop()
 
-train = current.split.train
-users = train.users
-counts = train.user_counts()
+users = current.split.train.users
+n_items = current.split.train.n_items
+counts = lab.activity(current)
 eval_users = current.session.users
 
 
@@ -87,8 +87,7 @@ def titled(items: np.ndarray) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ history
 if user_index is not None:
-    history = train.items_of(user_index)
-    ratings = train.matrix[user_index].toarray().ravel()[history]
+    history, ratings = lab.history(current, user_index)
     held = view.held_out if view is not None else np.zeros(0, dtype=np.int64)
     m1, m2, m3 = st.columns(3)
     m1.metric("Training interactions", f"{len(history):,}")
@@ -213,7 +212,7 @@ def scores_tab(v: lab.UserView) -> None:
 
 
 def item_options() -> list[int]:
-    return list(range(train.n_items))
+    return list(range(n_items))
 
 
 def item_name(i: int) -> str:
@@ -224,23 +223,23 @@ def edit_tab() -> None:
     if user_index is None:
         st.info("Pick a known user to edit their profile, or start a new user in the next tab.")
         return
-    history = train.items_of(user_index)
+    history, history_ratings = lab.history(current, user_index)
     st.caption(
         "Change what this user liked and see every member's list and the fusion respond "
         "(each member scores the edited profile as a new user)."
     )
     a, b = st.columns(2)
     removed = a.multiselect("Remove liked movies", history.tolist(), format_func=item_name, key=f"{PAGE}:remove")
-    others = np.setdiff1d(np.arange(train.n_items), history).tolist()
+    others = np.setdiff1d(np.arange(n_items), history).tolist()
     added = b.multiselect("Add liked movies", others, format_func=item_name, key=f"{PAGE}:add")
     if not removed and not added:
         st.caption("Nothing changed yet: remove or add a movie above.")
         return
     keep = np.setdiff1d(history, np.asarray(removed, dtype=np.int64))
     items = np.concatenate([keep, np.asarray(added, dtype=np.int64)])
-    ratings_row = train.matrix[user_index].toarray().ravel()
-    top = float(ratings_row.max()) if ratings_row.size else 1.0
-    ratings = np.where(np.isin(items, keep), ratings_row[items], top)  # an added movie counts as a top rating
+    rating_of = dict(zip(history.tolist(), history_ratings.tolist(), strict=True))
+    top = float(history_ratings.max()) if history_ratings.size else 1.0
+    ratings = np.array([rating_of.get(int(i), top) for i in items])  # an added movie counts as a top rating
     try:
         held = view.held_out if view is not None else None
         edited = lab.profile_view(current, cfg, items.tolist(), ratings.tolist(), held_out=held)

@@ -289,6 +289,18 @@ def dataset_key(protocol: Protocol) -> str:
 # ------------------------------------------------------------------------------------------ small helpers for pages
 
 
+def history(lab: Lab, user_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """A user's training items (indices) and their ratings (stored values), in item order."""
+    m = lab.split.train.matrix
+    lo, hi = m.indptr[user_index], m.indptr[user_index + 1]
+    return m.indices[lo:hi].astype(np.int64), m.data[lo:hi].astype(np.float64)
+
+
+def activity(lab: Lab) -> np.ndarray:
+    """Training interactions per user (index order)."""
+    return lab.split.train.user_counts()
+
+
 def item_titles(lab: Lab, item_idx: np.ndarray) -> list[str]:
     """Titles (with year when known) of item indices; -1 padding -> ""."""
     cat = lab.catalog
