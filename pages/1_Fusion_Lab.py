@@ -227,7 +227,7 @@ def segments_tab(chosen: str) -> None:
     cols = [c for c in (lab.FUSION, best, "training interactions") if c in genres.columns]
     long = genres[cols].reset_index(names="segment").melt(id_vars="segment", var_name="series", value_name="value")
     charts.show(
-        charts.segment_bars(long, chosen, title="Genres in the lists", y_label="share of slots"),
+        charts.segment_bars(long, chosen, title="Genres in the lists", y_label="share of slots", x_label="genre"),
         alt="Grouped bars of the share of recommended slots per genre for the fusion, the best member and training.",
         caption="An item with several genres counts in each, so shares add up to more than 1.",
     )

@@ -232,7 +232,7 @@ def overlap_heatmap(matrix: np.ndarray, names: Sequence[str], k: int) -> go.Figu
         )
     )
     fig.update_yaxes(autorange="reversed")
-    return _finish(fig, f"How much members' top-{k} lists overlap (Jaccard, mean over users)", "member", "member")
+    return _finish(fig, f"Overlap of members' top-{k} lists (mean Jaccard)", "member", "member")
 
 
 def share_bars(shares: Mapping[str, float], title: str) -> go.Figure:
@@ -251,7 +251,12 @@ def share_bars(shares: Mapping[str, float], title: str) -> go.Figure:
 
 
 def segment_bars(
-    frame: pd.DataFrame, key: str, title: str | None = None, y_label: str | None = None, n_label: str = "users"
+    frame: pd.DataFrame,
+    key: str,
+    title: str | None = None,
+    y_label: str | None = None,
+    n_label: str = "users",
+    x_label: str = "segment",
 ) -> go.Figure:
     """Grouped bars of one value by segment: ``frame`` columns segment, series, value (and optional n)."""
     series = list(dict.fromkeys(frame["series"]))
@@ -275,7 +280,7 @@ def segment_bars(
         )
     fig.update_layout(barmode="group")
     label = metric_label(key)
-    return _finish(fig, title or f"{label} by segment", "segment", y_label or label)
+    return _finish(fig, title or f"{label} by segment", x_label, y_label or label)
 
 
 # ------------------------------------------------------------------------------------------ user explorer
