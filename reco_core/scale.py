@@ -31,9 +31,13 @@ size.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
 
 from reco_core.errors import ConfigError
 from reco_core.fusion import DEFAULT_TOP_N, check_method, check_normaliser, check_weights, fuse
@@ -50,10 +54,12 @@ __all__ = [
     "rank_fusion_blocked",
 ]
 
-# Cells (users x items) per block when no block size is given: 4M float32 cells is 16 MB per member
-# block; with the fusion's temporaries the working set stays in the tens of MB at any catalogue size.
-DEFAULT_BLOCK_CELLS = 4_000_000
+# Cells (users x items) per block when no block size is given: 1M float32 cells is 4 MB per member
+# block, so a block and the fusion's temporaries stay near the CPU caches. Measured at 10M size
+# (10,677 items): 47-94 users per block ran 10-15% faster than 188 and ~2x faster than 1,498.
+DEFAULT_BLOCK_CELLS = 1_000_000
 _MAX_AUTO_BLOCK = 4096
+_T = TypeVar("_T")
 
 
 def auto_block_size(n_items: int, cells: int = DEFAULT_BLOCK_CELLS) -> int:
@@ -199,6 +205,23 @@ def _fuse_block(
     return Ranking(rows.astype(np.int32), items, scores)
 
 
+def _map_blocks(fn: Callable[[int], _T], starts: range, workers: int) -> list[_T]:
+    """fn over the block starts, in order; with several workers, in threads with one BLAS/torch thread each.
+
+    numpy, scipy's sparse products, BLAS and torch release the GIL, so blocks run truly in parallel;
+    their own thread pools are held to one thread meanwhile so that workers x threads <= workers.
+    """
+    if workers == 1 or len(starts) < 2:
+        return [fn(s) for s in starts]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1), ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(fn, starts))
+    finally:
+        torch.set_num_threads(previous)
+
+
 def rank_fusion_blocked(
     members: Mapping[str, Scorer],
     split: Split,
@@ -213,14 +236,18 @@ def rank_fusion_blocked(
     part: str = "test",
     rrf_k: float = 60,
     top_n: int = DEFAULT_TOP_N,
+    workers: int = 1,
     profile: dict[str, float] | None = None,
 ) -> Ranking:
     """The fused top-k of ``users`` (default: ``split.eval_users(part)``), computed block by block.
 
     ``block_size`` users per block (default ``auto_block_size(n_items)``). Members with weight 0 are not
-    scored at all (fusion treats them as absent anyway). ``profile``, when given, receives the wall
-    seconds spent in "score" (members' scoring and masking) and "fuse" (normalise, combine, rank).
-    See the module docstring for ``candidates``.
+    scored at all (fusion treats them as absent anyway). ``workers`` > 1 processes that many blocks at
+    once in threads (same answer; memory grows to ``workers`` blocks); models must then allow concurrent
+    ``score`` calls, which every registered model does (scoring reads fitted arrays only). ``profile``,
+    when given, receives the seconds spent in "score" (members' scoring and masking) and "fuse"
+    (normalise, combine, rank), summed over blocks (so over workers too). See the module docstring for
+    ``candidates``.
     """
     names = _check_members(members, split)
     part = _check_part(part, split)
@@ -239,29 +266,30 @@ def rank_fusion_blocked(
                 f"candidates={candidates} is smaller than k={k}: each member must list at least k items; "
                 f"give candidates >= {k} (100 is usual) or None for the exact answer"
             )
+    n_workers = _whole(workers, "workers", 1)
     user_idx = _check_users(users, split, part)
     keep = np.flatnonzero(w > 0)
     models = [members[names[i]] for i in keep]
     used_names = tuple(names[i] for i in keep)
     used_w = w[keep]
     exclude = split.train.matrix
-    timing = {"score": 0.0, "fuse": 0.0}
-    parts: list[Ranking] = []
-    for start in range(0, len(user_idx), bs):
+
+    def one_block(start: int) -> tuple[Ranking, float, float]:
         rows = user_idx[start : start + bs]
         t0 = time.perf_counter()
         # A copy, because mask_rows writes into the block and a model may hand out an array it keeps.
         blocks = [mask_rows(np.array(m.score(rows), dtype=np.float32, copy=True), exclude, rows) for m in models]
         t1 = time.perf_counter()
-        parts.append(
-            _fuse_block(blocks, rows, used_w, used_names, method, normaliser, k, n_items, candidates, rrf_k, top_n)
+        ranking = _fuse_block(
+            blocks, rows, used_w, used_names, method, normaliser, k, n_items, candidates, rrf_k, top_n
         )
-        del blocks
-        timing["score"] += t1 - t0
-        timing["fuse"] += time.perf_counter() - t1
+        return ranking, t1 - t0, time.perf_counter() - t1
+
+    done = _map_blocks(one_block, range(0, len(user_idx), bs), n_workers)
+    parts = [d[0] for d in done]
     if profile is not None:
-        for key, value in timing.items():
-            profile[key] = profile.get(key, 0.0) + value
+        profile["score"] = profile.get("score", 0.0) + sum(d[1] for d in done)
+        profile["fuse"] = profile.get("fuse", 0.0) + sum(d[2] for d in done)
     return Ranking(
         np.concatenate([p.user_idx for p in parts]),
         np.concatenate([p.item_idx for p in parts]),
@@ -286,6 +314,7 @@ def evaluate_fusion_blocked(
     metrics: Sequence[str] | None = None,
     rrf_k: float = 60,
     top_n: int = DEFAULT_TOP_N,
+    workers: int = 1,
     profile: dict[str, float] | None = None,
 ) -> Evaluation:
     """Evaluate a fusion of ``members`` for every evaluated user (or ``users``) with bounded memory.
@@ -293,7 +322,8 @@ def evaluate_fusion_blocked(
     Equals ``metrics.evaluate(fuse(whole blocks).ranking, target, ctx, ks)`` on the same users (the
     live session's answer), for any ``block_size``; ``candidates=N`` trades exactness for speed (module
     docstring). ``ks`` defaults to ``(k,)`` and must not exceed k; ``metrics=None`` means every metric
-    ``ctx`` supports. ``profile`` receives "score", "fuse" and "evaluate" wall seconds.
+    ``ctx`` supports. ``workers``: blocks processed at once (see ``rank_fusion_blocked``). ``profile``
+    receives "score", "fuse" and "evaluate" seconds.
     """
     part = _check_part(part, split)
     if ctx.n_items != split.train.n_items:
@@ -314,6 +344,7 @@ def evaluate_fusion_blocked(
         part=part,
         rrf_k=rrf_k,
         top_n=top_n,
+        workers=workers,
         profile=profile,
     )
     target = split.test if part == "test" else split.valid

@@ -12,7 +12,13 @@ from reco_core.live import LiveSession
 from reco_core.metrics import EvalContext, Evaluation
 from reco_core.models import Context, Scorer, make_model
 from reco_core.ranking import Ranking, top_k
-from reco_core.scale import auto_block_size, evaluate_fusion_blocked, overlap_at_k, rank_fusion_blocked
+from reco_core.scale import (
+    DEFAULT_BLOCK_CELLS,
+    auto_block_size,
+    evaluate_fusion_blocked,
+    overlap_at_k,
+    rank_fusion_blocked,
+)
 
 
 class Partial(Scorer):
@@ -114,6 +120,16 @@ def test_candidate_lists_come_from_the_members_top_n(setup) -> None:
         assert not set(listed) & set(train[u].indices.tolist())
 
 
+@pytest.mark.parametrize("candidates", [None, 15])
+def test_workers_give_the_same_answer(setup, candidates: int | None) -> None:
+    members, split, _ = setup
+    one = rank_fusion_blocked(members, split, WEIGHTS, block_size=5, candidates=candidates)
+    two = rank_fusion_blocked(members, split, WEIGHTS, block_size=5, candidates=candidates, workers=2)
+    np.testing.assert_array_equal(two.user_idx, one.user_idx)
+    np.testing.assert_array_equal(two.item_idx, one.item_idx)
+    np.testing.assert_array_equal(two.score, one.score)
+
+
 def test_each_member_scores_blocks_of_at_most_block_size(setup) -> None:
     members, split, ctx = setup
     partial = members["partial"]
@@ -165,7 +181,7 @@ def test_overlap_at_k_by_hand() -> None:
 
 
 def test_auto_block_size_bounds_the_cells() -> None:
-    assert auto_block_size(26_744) * 26_744 <= 4_000_000
+    assert auto_block_size(26_744) * 26_744 <= DEFAULT_BLOCK_CELLS < (auto_block_size(26_744) + 1) * 26_744
     assert auto_block_size(10**9) == 1
     assert auto_block_size(10) == 4096
 
@@ -176,6 +192,7 @@ def test_auto_block_size_bounds_the_cells() -> None:
         ({"candidates": 5}, "candidates=5 is smaller than k=10"),
         ({"candidates": 0}, "candidates=0"),
         ({"block_size": 0}, "block_size=0"),
+        ({"workers": 0}, "workers=0"),
         ({"users": np.array([0, 10_000])}, "user index 10000 is out of range"),
         ({"users": np.array([4, 4])}, "twice"),
         ({"k": 0}, "k=0"),
