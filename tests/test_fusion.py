@@ -22,8 +22,8 @@ from reco_core.fusion import (
     normalise,
     normalise_members,
 )
-from reco_core.models.base import Scorer
-from reco_core.ranking import Ranking, top_k
+from reco_core.ids import IdMap
+from reco_core.ranking import Ranking, mask_rows, top_k
 
 NEG = -np.inf
 NAN = np.nan
@@ -420,46 +420,25 @@ def test_normalised_scores_must_match_the_normaliser() -> None:
 # -- FusedScorer ------------------------------------------------------------------------------------
 
 
-class _Fixed(Scorer):
-    """A test model whose scores are a fixed matrix (fit ignores the data)."""
-
-    name = "fixed"
-    label = "Fixed"
-    kind = "user"
-
-    def __init__(self, scores: np.ndarray) -> None:
-        super().__init__()
-        self.matrix = np.asarray(scores, dtype=np.float32)
-
-    def _fit(self, train, context) -> None:
-        self.fit_calls = getattr(self, "fit_calls", 0) + 1
-
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self.matrix[user_idx]
-
-    def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-        return self.matrix[item_idx].mean(axis=0)
-
-
 def _train() -> Interactions:
     frame = pd.DataFrame({"user": ["u0", "u0", "u1", "u2"], "item": ["i0", "i3", "i1", "i5"], "value": 1.0})
-    from reco_core.ids import IdMap
-
     return Interactions.from_frame(frame, IdMap.from_values([f"u{i}" for i in range(3)]),
                                    IdMap.from_values([f"i{i}" for i in range(6)]))  # fmt: skip
 
 
-def _members_fitted():
+@pytest.fixture()
+def fitted(fixed_scorer):
+    """A training matrix (3 users x 6 items) and two fixed-score members fitted on it."""
     rng = np.random.default_rng(0)
     train = _train()
-    a = _Fixed(rng.random((3, 6))).fit(train)
-    b = _Fixed(rng.random((3, 6))).fit(train)
+    a = fixed_scorer(rng.random((3, 6))).fit(train)
+    b = fixed_scorer(rng.random((3, 6))).fit(train)
     return train, a, b
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_fused_scorer_ranks_like_fuse(method: str) -> None:
-    train, a, b = _members_fitted()
+def test_fused_scorer_ranks_like_fuse(fitted, method: str) -> None:
+    train, a, b = fitted
     model = FusedScorer([(a, 0.6), (b, 0.4)], FusedConfig(method=method, normaliser="zscore", top_n=4))
     users = np.arange(3)
     scores = model.score(users)
@@ -467,8 +446,6 @@ def test_fused_scorer_ranks_like_fuse(method: str) -> None:
     assert np.isnan(scores[0, [0, 3]]).all()  # training items cannot be scored by the fusion
     blocks = [m.score(users).copy() for m in (a, b)]
     for blk in blocks:
-        from reco_core.ranking import mask_rows
-
         mask_rows(blk, train.matrix, users)
     expected = fuse(blocks, None, [0.6, 0.4], method, "zscore", 3, 6, users, top_n=4)
     np.testing.assert_array_equal(top_k(scores, 3, users, exclude=train.matrix).item_idx, expected.ranking.item_idx)
@@ -476,8 +453,8 @@ def test_fused_scorer_ranks_like_fuse(method: str) -> None:
     np.testing.assert_array_equal(model.score([2])[0], scores[2])
 
 
-def test_fused_scorer_profile_and_fit() -> None:
-    train, a, b = _members_fitted()
+def test_fused_scorer_profile_and_fit(fitted) -> None:
+    train, a, b = fitted
     model = FusedScorer([(a, 1.0), (b, 1.0)], names=["a", "b"])
     prof = model.score_profile([1, 2])
     assert prof.shape == (6,) and np.isnan(prof[[1, 2]]).all() and np.isfinite(prof[[0, 3, 4, 5]]).all()
@@ -486,10 +463,10 @@ def test_fused_scorer_profile_and_fit() -> None:
     assert model.fitted and model.n_items == 6
 
 
-def test_fused_scorer_refuses_bad_members() -> None:
-    train, a, b = _members_fitted()
+def test_fused_scorer_refuses_bad_members(fitted, fixed_scorer) -> None:
+    train, a, b = fitted
     with pytest.raises(NotFittedError):
-        FusedScorer([(a, 1.0), (_Fixed(np.zeros((3, 6))), 1.0)]).score([0])
+        FusedScorer([(a, 1.0), (fixed_scorer(np.zeros((3, 6))), 1.0)]).score([0])
     with pytest.raises(ConfigError, match="weights must be >= 0"):
         FusedScorer([(a, 1.0), (b, -1.0)])
     with pytest.raises(ConfigError, match="needs at least one member"):
@@ -498,9 +475,7 @@ def test_fused_scorer_refuses_bad_members() -> None:
         FusedScorer([(a, 1.0), ("als", 1.0)])  # type: ignore[list-item]
     with pytest.raises(ConfigError, match="method='mix' is not valid: choose one of wsum"):
         FusedScorer([(a, 1.0)], FusedConfig(method="mix"))
-    other = _Fixed(np.zeros((3, 7)))
-    from reco_core.ids import IdMap
-
+    other = fixed_scorer(np.zeros((3, 7)))
     frame = pd.DataFrame({"user": ["u0"], "item": ["i0"], "value": 1.0})
     wide = Interactions.from_frame(frame, train.users, IdMap.from_values([f"i{i}" for i in range(7)]))
     other.fit(wide)

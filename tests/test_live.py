@@ -12,56 +12,17 @@ from reco_core.fusion import fuse
 from reco_core.ids import IdMap
 from reco_core.live import LiveSession, sample_users
 from reco_core.metrics import EvalContext, evaluate
-from reco_core.models.base import Scorer
 from reco_core.ranking import mask_rows, top_k
 from reco_core.splitting import random_split, with_validation
 
-N_USERS, N_ITEMS = 30, 40
-
-
-class _Fixed(Scorer):
-    """A test model whose scores are a fixed matrix, so expected results are easy to recompute."""
-
-    name = "fixed"
-    label = "Fixed"
-    kind = "user"
-
-    def __init__(self, scores: np.ndarray) -> None:
-        super().__init__()
-        self.matrix = np.asarray(scores, dtype=np.float32)
-
-    def _fit(self, train, context) -> None:
-        pass
-
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self.matrix[user_idx]
-
-    def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-        return self.matrix[item_idx].mean(axis=0)
-
-
-def _interactions() -> Interactions:
-    rng = np.random.default_rng(0)
-    rows = []
-    for u in range(N_USERS):
-        for i in rng.choice(N_ITEMS, 10, replace=False):
-            rows.append((f"u{u:02d}", f"i{i:02d}", 1.0))
-    frame = pd.DataFrame(rows, columns=["user", "item", "value"])
-    return Interactions.from_frame(frame)
-
-
-def _models(train: Interactions, seed: int = 1) -> dict[str, Scorer]:
-    rng = np.random.default_rng(seed)
-    pop = np.tile(train.item_counts().astype(np.float32), (N_USERS, 1))
-    mats = {"a": rng.random((N_USERS, N_ITEMS)), "b": rng.random((N_USERS, N_ITEMS)) * 10 - 5, "pop": pop}
-    return {name: _Fixed(m).fit(train) for name, m in mats.items()}
+N_USERS, N_ITEMS = 30, 40  # the size of conftest's toy_interactions
 
 
 @pytest.fixture(scope="module")
-def setup():
-    split = random_split(_interactions(), 0.25, seed=1)
+def setup(toy_interactions, toy_members):
+    split = random_split(toy_interactions, 0.25, seed=1)
     ctx = EvalContext.from_train(split.train)
-    models = _models(split.train)
+    models = toy_members(split.train)
     session = LiveSession(models, split, ctx, top_n=20, max_k=10)
     return split, ctx, models, session
 
@@ -173,11 +134,11 @@ def test_overlap_of_lists(setup) -> None:
     assert share.loc["b", "only_in_list"] == 0.0
 
 
-def test_overlap_counts_by_hand() -> None:
+def test_overlap_counts_by_hand(toy_interactions, fixed_scorer) -> None:
     # Two members with the same top-2 for every user: Jaccard 1; the fused list shares everything.
-    split = random_split(_interactions(), 0.25, seed=1)
+    split = random_split(toy_interactions, 0.25, seed=1)
     m = np.tile(np.arange(N_ITEMS, dtype=np.float32), (N_USERS, 1))
-    models = {"x": _Fixed(m).fit(split.train), "y": _Fixed(m * 2).fit(split.train)}
+    models = {"x": fixed_scorer(m).fit(split.train), "y": fixed_scorer(m * 2).fit(split.train)}
     session = LiveSession(models, split, EvalContext.from_train(split.train), top_n=5, max_k=5)
     assert session.overlap(2).jaccard.loc["x", "y"] == 1.0
     share = session.overlap(2, session.update([1, 1], k=2)).share
@@ -195,27 +156,27 @@ def test_user_sample_and_memory_limit(setup) -> None:
         LiveSession(models, split, ctx, max_bytes=1000)
 
 
-def test_validation_sessions_need_members_fitted_without_validation() -> None:
-    base = random_split(_interactions(), 0.25, seed=1)
+def test_validation_sessions_need_members_fitted_without_validation(toy_interactions, toy_members) -> None:
+    base = random_split(toy_interactions, 0.25, seed=1)
     split = with_validation(base, 0.2, seed=2)
     ctx = EvalContext.from_train(split.train)
-    good = _models(split.train)
+    good = toy_members(split.train)
     session = LiveSession(good, split, ctx, part="valid", top_n=20, max_k=10)
     assert session.part == "valid" and session.target is split.valid
     assert np.isin(session.users, split.eval_users("valid")).all()
-    leaky = _models(base.train)  # fitted on train including the validation items
+    leaky = toy_members(base.train)  # fitted on train including the validation items
     with pytest.raises(ConfigError, match=r"member 'a' was fitted on .* fit it on train minus validation"):
         LiveSession(leaky, split, ctx, part="valid")
     with pytest.raises(ConfigError, match="the split has no validation part"):
         LiveSession(good, base, ctx, part="valid")
 
 
-def test_bad_session_arguments(setup) -> None:
+def test_bad_session_arguments(setup, fixed_scorer) -> None:
     split, ctx, models, session = setup
     with pytest.raises(ConfigError, match="member 'text' is missing \\(it failed to fit\\)"):
         LiveSession({**models, "text": None}, split, ctx)
     with pytest.raises(ConfigError, match="member 'new' is not fitted"):
-        LiveSession({**models, "new": _Fixed(np.zeros((N_USERS, N_ITEMS)))}, split, ctx)
+        LiveSession({**models, "new": fixed_scorer(np.zeros((N_USERS, N_ITEMS)))}, split, ctx)
     with pytest.raises(ConfigError, match="part='train' is not valid"):
         LiveSession(models, split, ctx, part="train")
     with pytest.raises(ConfigError, match="at least one member"):
@@ -243,10 +204,10 @@ def test_bad_session_arguments(setup) -> None:
         session.member_evaluation("c")
 
 
-def test_other_catalogue_member_is_refused(setup) -> None:
+def test_other_catalogue_member_is_refused(setup, fixed_scorer) -> None:
     split, ctx, models, _ = setup
     frame = pd.DataFrame({"user": ["u00"], "item": ["z"], "value": [1.0]})
     other = Interactions.from_frame(frame, split.train.users, IdMap.from_values(["z"]))
-    wrong = _Fixed(np.zeros((N_USERS, 1))).fit(other)
+    wrong = fixed_scorer(np.zeros((N_USERS, 1))).fit(other)
     with pytest.raises(ConfigError, match="member 'z' scores 1 items but the split has 40"):
         LiveSession({**models, "z": wrong}, split, ctx)

@@ -10,11 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reco_core.data import Interactions
 from reco_core.errors import ConfigError
 from reco_core.live import LiveSession
 from reco_core.metrics import EvalContext
-from reco_core.models.base import Scorer
 from reco_core.search import (
     grid_size,
     optimise,
@@ -26,43 +24,6 @@ from reco_core.search import (
     simplex_grid,
 )
 from reco_core.splitting import random_split, with_validation
-
-N_USERS, N_ITEMS = 30, 40
-
-
-class _Fixed(Scorer):
-    """A test model whose scores are a fixed matrix."""
-
-    name = "fixed"
-    label = "Fixed"
-    kind = "user"
-
-    def __init__(self, scores: np.ndarray) -> None:
-        super().__init__()
-        self.matrix = np.asarray(scores, dtype=np.float32)
-
-    def _fit(self, train, context) -> None:
-        pass
-
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self.matrix[user_idx]
-
-    def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-        return self.matrix[item_idx].mean(axis=0)
-
-
-def _interactions() -> Interactions:
-    rng = np.random.default_rng(0)
-    rows = [(f"u{u:02d}", f"i{i:02d}", 1.0) for u in range(N_USERS) for i in rng.choice(N_ITEMS, 10, replace=False)]
-    return Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item", "value"]))
-
-
-def _models(train: Interactions, seed: int = 1) -> dict[str, Scorer]:
-    rng = np.random.default_rng(seed)
-    pop = np.tile(train.item_counts().astype(np.float32), (N_USERS, 1))
-    mats = {"a": rng.random((N_USERS, N_ITEMS)), "b": rng.random((N_USERS, N_ITEMS)) * 10 - 5, "pop": pop}
-    return {name: _Fixed(m).fit(train) for name, m in mats.items()}
-
 
 # -- the grid -------------------------------------------------------------------------------------
 
@@ -148,11 +109,11 @@ def test_pareto_front_matches_the_definition(points) -> None:
 
 
 @pytest.fixture(scope="module")
-def sessions():
-    base = random_split(_interactions(), 0.25, seed=1)
+def sessions(toy_interactions, toy_members):
+    base = random_split(toy_interactions, 0.25, seed=1)
     split = with_validation(base, 0.2, seed=2)
-    valid = LiveSession(_models(split.train), split, EvalContext.from_train(split.train), part="valid", top_n=20)
-    test = LiveSession(_models(base.train), base, EvalContext.from_train(base.train), part="test", top_n=20)
+    valid = LiveSession(toy_members(split.train), split, EvalContext.from_train(split.train), part="valid", top_n=20)
+    test = LiveSession(toy_members(base.train), base, EvalContext.from_train(base.train), part="test", top_n=20)
     return valid, test
 
 
@@ -194,11 +155,11 @@ def test_an_infeasible_floor_is_a_message_not_a_crash(sessions) -> None:
     assert len(res.table) == 6
 
 
-def test_random_search_beyond_four_members(sessions) -> None:
+def test_random_search_beyond_four_members(sessions, toy_members) -> None:
     valid, _ = sessions
     # Five members: the same three plus two copies under other names, so the grid is too big at step 0.05.
     split = valid.split
-    models = _models(split.train)
+    models = toy_members(split.train)
     models.update({"a2": models["a"], "b2": models["b"]})
     five = LiveSession(models, split, valid.ctx, part="valid", top_n=20)
     res = search_weights(five, "ndcg@5", step=0.05, max_points=12, seed=3)

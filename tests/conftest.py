@@ -1,0 +1,74 @@
+"""Fixtures shared by the fusion, live-session and weight-search tests.
+
+``fixed_scorer`` is a model whose scores are a given matrix, so an expected fusion or evaluation can be
+recomputed by hand from the same numbers. ``toy_interactions`` (30 users x 40 items, 10 items each) and
+``toy_members`` (three fixed-score members over it) are the small world those tests fuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reco_core.data import Interactions
+from reco_core.models.base import Scorer
+
+TOY_USERS, TOY_ITEMS, TOY_PER_USER = 30, 40, 10
+
+
+class FixedScorer(Scorer):
+    """A test model whose scores are a fixed matrix (fit ignores the data but counts its calls)."""
+
+    name = "fixed"
+    label = "Fixed"
+    kind = "user"
+
+    def __init__(self, scores: np.ndarray) -> None:
+        super().__init__()
+        self.matrix = np.asarray(scores, dtype=np.float32)
+        self.fit_calls = 0
+
+    def _fit(self, train, context) -> None:
+        self.fit_calls += 1
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        return self.matrix[user_idx]
+
+    def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return self.matrix[item_idx].mean(axis=0)
+
+
+@pytest.fixture(scope="session")
+def fixed_scorer() -> type[FixedScorer]:
+    """The FixedScorer class: ``fixed_scorer(matrix).fit(train)``."""
+    return FixedScorer
+
+
+@pytest.fixture(scope="session")
+def toy_interactions() -> Interactions:
+    """30 users ("u00".."u29") with 10 distinct items each out of 40 ("i00".."i39"), seeded."""
+    rng = np.random.default_rng(0)
+    rows = [
+        (f"u{u:02d}", f"i{i:02d}", 1.0)
+        for u in range(TOY_USERS)
+        for i in rng.choice(TOY_ITEMS, TOY_PER_USER, replace=False)
+    ]
+    return Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item", "value"]))
+
+
+def _toy_members(train: Interactions, seed: int = 1) -> dict[str, Scorer]:
+    """Members a (uniform scores), b (scores in [-5, 5)) and pop (training counts), fitted on ``train``."""
+    rng = np.random.default_rng(seed)
+    shape = (train.n_users, train.n_items)
+    pop = np.tile(train.item_counts().astype(np.float32), (train.n_users, 1))
+    mats = {"a": rng.random(shape), "b": rng.random(shape) * 10 - 5, "pop": pop}
+    return {name: FixedScorer(m).fit(train) for name, m in mats.items()}
+
+
+@pytest.fixture(scope="session")
+def toy_members() -> Callable[..., dict[str, Scorer]]:
+    """``toy_members(train, seed=1)``: fresh fitted members a, b and pop over ``train``."""
+    return _toy_members
