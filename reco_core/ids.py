@@ -59,8 +59,14 @@ class IdMap:
         self, ids: Iterable[object] | object, missing: Literal["raise", "mask"] = "raise", what: str = "id"
     ) -> np.ndarray:
         """Indices (int64) of external ids. ``missing="mask"`` gives -1 for unknown ids."""
-        scalar = isinstance(ids, (str, int, np.integer))
-        values = [ids] if scalar else list(ids)  # type: ignore[arg-type]
+        # Anything that is not a collection (a float, None, bytes...) is one id, so a bad id is an
+        # UnknownIdError naming it rather than a TypeError from iterating it.
+        if isinstance(ids, np.ndarray):
+            values = ids.reshape(-1).tolist()
+        elif isinstance(ids, (str, bytes, int, float, np.generic)) or not isinstance(ids, Iterable):
+            values = [ids]
+        else:
+            values = list(ids)
         idx = self._index.get_indexer(pd.Index([str(v) for v in values], dtype=object)).astype(np.int64)
         if missing == "raise" and (idx < 0).any():
             bad = [values[i] for i in np.flatnonzero(idx < 0)[:5]]

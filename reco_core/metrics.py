@@ -675,19 +675,25 @@ class Evaluation:
 
 
 def _check_ks(ks: Sequence[int] | int, ranking_k: int, n_items: int) -> list[int]:
-    if isinstance(ks, (int, np.integer)):
-        ks = [int(ks)]
-    ks = list(dict.fromkeys(ks))
-    if not ks:
+    # One k or a collection of them; anything else (None, 5.5, "10") is checked as a single k so the
+    # error names it, instead of failing to iterate or hash it.
+    try:
+        given = [ks] if isinstance(ks, (str, bytes, int, np.integer)) else list(ks)  # type: ignore[arg-type]
+    except TypeError:
+        given = [ks]
+    if not given:
         raise ConfigError("ks is empty: give at least one cut-off, for example ks=(10,)")
-    for k in ks:
+    out: list[int] = []
+    for k in given:
         check_k(k, n_items)
         if k > ranking_k:
             raise ConfigError(
                 f"k={k} is larger than the ranking's list length {ranking_k}: rank with k >= {k} or evaluate at k <= "
                 f"{ranking_k}"
             )
-    return [int(k) for k in ks]
+        if int(k) not in out:
+            out.append(int(k))
+    return out
 
 
 def _select_metrics(metrics: Sequence[str] | None, ctx: EvalContext) -> tuple[list[str], list[str]]:
@@ -700,9 +706,10 @@ def _select_metrics(metrics: Sequence[str] | None, ctx: EvalContext) -> tuple[li
             if spec.needs is not None and not available[spec.needs]
         ]
         return names, notes
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    names = list(dict.fromkeys(metrics))
+    try:
+        names = [metrics] if isinstance(metrics, str) else list(dict.fromkeys(metrics))
+    except TypeError:  # not a collection of names (a number, a bool), or unhashable entries
+        raise ConfigError(f"metrics={metrics!r} is not valid: give metric names, e.g. ['ndcg', 'recall']") from None
     for m in names:
         if m not in METRICS:
             raise ConfigError(f"unknown metric {m!r}: choose from {', '.join(METRICS)}")

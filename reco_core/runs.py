@@ -33,6 +33,7 @@ RUN_COLUMNS: dict[str, tuple[str, ...]] = {
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_LOOKS_ESCAPED = re.compile(r"'+[=+\-@\t\r]")  # apostrophes then a formula start: what safe_csv_cell writes
 
 
 def safe_csv_cell(value: object) -> str:
@@ -40,19 +41,20 @@ def safe_csv_cell(value: object) -> str:
 
     A cell starting with = + - @ (or tab / carriage return) gets a leading apostrophe (OWASP's
     advice against CSV injection), unless it is a plain number such as "-3.5", which a spreadsheet
-    reads as a number anyway. None becomes an empty cell.
+    reads as a number anyway. Text that already looks escaped ("'=x") gets one more apostrophe, so
+    ``unescape_csv_cell(safe_csv_cell(x)) == x`` for every x. None becomes an empty cell.
     """
     text = "" if value is None else str(value)
     if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    if _LOOKS_ESCAPED.match(text):  # "'=x" itself: one more apostrophe, so reading it back gives "'=x", not "=x"
         return "'" + text
     return text
 
 
 def unescape_csv_cell(text: str) -> str:
-    """Undo ``safe_csv_cell`` ("'=x" -> "=x"); other text is returned unchanged."""
-    if len(text) >= 2 and text[0] == "'" and text[1] in "=+-@\t\r":
-        return text[1:]
-    return text
+    """Undo ``safe_csv_cell`` ("'=x" -> "=x", "''=x" -> "'=x"); other text is returned unchanged."""
+    return text[1:] if _LOOKS_ESCAPED.match(text) else text
 
 
 @dataclass(frozen=True)

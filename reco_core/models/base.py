@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
@@ -92,7 +92,8 @@ class ModelConfig:
                     raise ConfigError(f"{model}.{p.name}={v!r} is not valid: give true or false")
                 continue
             if p.choices is not None:
-                if v not in p.choices:
+                # Unhashable values (lists, arrays) are refused first: ``array in tuple`` has no single truth value.
+                if not isinstance(v, Hashable) or v not in p.choices:
                     raise ConfigError(
                         f"{model}.{p.name}={v!r} is not valid: choose one of {', '.join(map(str, p.choices))}"
                     )
@@ -121,6 +122,32 @@ class Context:
     def report(self, fraction: float, message: str) -> None:
         if self.progress is not None:
             self.progress(float(fraction), message)
+
+
+def _clip(value: object, n: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def as_indices(values: object, what: str) -> np.ndarray:
+    """``values`` as a 1-d int64 array of indices; anything but whole numbers raises ConfigError naming ``what``.
+
+    Whole-valued floats (3.0) are accepted; 1.5, NaN, text and booleans are refused rather than cast, since a
+    silent cast would score the wrong user or item.
+    """
+    try:
+        arr = np.asarray(values)
+        if arr.dtype.kind == "O":
+            arr = arr.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
+        arr = None
+    if arr is not None and arr.dtype.kind in "iu":
+        return arr.astype(np.int64).reshape(-1)
+    if arr is not None and (arr.size == 0 or arr.dtype.kind == "f"):
+        flat = arr.astype(np.float64).reshape(-1)
+        if np.isfinite(flat).all() and (flat == np.round(flat)).all() and (np.abs(flat) < 2**62).all():
+            return flat.astype(np.int64)
+    raise ConfigError(f"{what} {_clip(values)} is not valid: give whole numbers (0-based indices)")
 
 
 class Scorer(ABC):
@@ -159,7 +186,7 @@ class Scorer(ABC):
     def score(self, user_idx: np.ndarray | list[int]) -> np.ndarray:
         """float32 [len(user_idx), n_items]; NaN = cannot score."""
         self._check_fitted()
-        idx = np.asarray(user_idx, dtype=np.int64).reshape(-1)
+        idx = as_indices(user_idx, "user index")
         n_users = self.train.n_users  # type: ignore[union-attr]
         if idx.size and (idx.min() < 0 or idx.max() >= n_users):
             raise ConfigError(f"user index out of range for {self.name}: indices must be in 0..{n_users - 1}")
@@ -178,13 +205,18 @@ class Scorer(ABC):
     def score_profile(self, item_idx: np.ndarray | list[int], values: np.ndarray | None = None) -> np.ndarray:
         """Scores (float32 [n_items]) for a profile the model has not seen: liked items, optional ratings."""
         self._check_fitted()
-        items = np.asarray(item_idx, dtype=np.int64).reshape(-1)
+        items = as_indices(item_idx, "item index")
         if items.size and (items.min() < 0 or items.max() >= self.n_items):
             raise ConfigError(f"item index out of range in profile: indices must be in 0..{self.n_items - 1}")
         if values is None:
             vals = np.ones(len(items), dtype=np.float32)
         else:
-            vals = np.asarray(values, dtype=np.float32).reshape(-1)
+            try:
+                vals = np.asarray(values, dtype=np.float32).reshape(-1)
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"profile ratings {_clip(values)} are not numbers: give one number per item"
+                ) from None
             if vals.shape != items.shape or not np.isfinite(vals).all():
                 raise ConfigError("profile ratings must be finite and one per item")
         out = np.asarray(self._score_profile(items, vals), dtype=np.float32).reshape(-1)

@@ -123,6 +123,10 @@ def train_two_tower(
     """Fit a ``TwoTowerNet`` on the binary pattern of ``matrix``; deterministic for ``cfg.seed``."""
     binary = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
     binary.data[:] = 1.0
+    if binary.nnz == 0:  # no step would run: say so instead of failing on an unset loss
+        from reco_core.errors import DataError
+
+        raise DataError(f"{label} has no training interactions to learn from: fit it on a non-empty train split")
     n_items = binary.shape[1]
     with torch_threads(1):
         gen = torch.Generator().manual_seed(int(cfg.seed))
