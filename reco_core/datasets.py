@@ -611,6 +611,47 @@ def _kcore_keep(u: np.ndarray, i: np.ndarray, k: int) -> np.ndarray:
         keep &= ~bad
 
 
+def _drop_below_kcore(users: np.ndarray, items: np.ndarray, keep: np.ndarray, kcore: int, report: LoadReport) -> None:
+    """Clear ``keep`` (in place) for the kept rows outside the ``kcore``-core, counting them in ``report``."""
+    if kcore <= 1:
+        return
+    idx = np.flatnonzero(keep)
+    survive = _kcore_keep(users[idx], items[idx], kcore)
+    report.drop(
+        f"{kcore}-core filter (users and items with fewer than {kcore} interactions, repeated until stable)",
+        int((~survive).sum()),
+    )
+    keep[idx[~survive]] = False
+
+
+def usable_rows(
+    user_codes: np.ndarray,
+    item_codes: np.ndarray,
+    n_item_codes: int,
+    value: np.ndarray,
+    threshold: float | None,
+    report: LoadReport,
+) -> np.ndarray:
+    """Mask of the input rows that become interactions, each other row counted in ``report``.
+
+    In this order: a rating of 0 is dropped (a sparse matrix stores 0 as "no interaction"); a repeated
+    (user, item) pair keeps its last row (counted as merged); a rating below ``threshold`` is dropped.
+    ``user_codes``/``item_codes`` are the rows' ids as integer codes, item codes below ``n_item_codes``.
+    """
+    keep = value != 0
+    report.drop("rating is 0 (a sparse matrix stores 0 as 'no interaction')", int((~keep).sum()))
+    key = user_codes.astype(np.int64) * max(int(n_item_codes), 1) + item_codes
+    # A zero-rated row is already dropped; a duplicate of it must not count twice, so dedupe among kept rows.
+    dup = pd.Series(np.where(keep, key, -1 - np.arange(len(key)))).duplicated(keep="last").to_numpy()
+    report.duplicates_merged += int(dup.sum())
+    keep &= ~dup
+    if threshold is not None:
+        below = keep & (value < float(threshold))
+        report.drop(f"rating below the threshold {float(threshold):g}", int(below.sum()))
+        keep &= ~below
+    return keep
+
+
 def _id_map(codes: np.ndarray, uniques: np.ndarray) -> tuple[IdMap, np.ndarray]:
     """IdMap over the used uniques and each row's index in it."""
     used = np.unique(codes)
@@ -621,8 +662,13 @@ def _id_map(codes: np.ndarray, uniques: np.ndarray) -> tuple[IdMap, np.ndarray]:
     return id_map, pos[codes]
 
 
-def _csr(rows: np.ndarray, cols: np.ndarray, data: np.ndarray, shape: tuple[int, int], dtype: type) -> sp.csr_matrix:
-    """CSR from sorted (row, col) pairs without duplicates; built directly so explicit values are all kept."""
+def csr_from_sorted_pairs(
+    rows: np.ndarray, cols: np.ndarray, data: np.ndarray, shape: tuple[int, int], dtype: type
+) -> sp.csr_matrix:
+    """CSR from (row, col)-sorted pairs without duplicates; built directly so explicit values are all kept.
+
+    The result is marked canonical (sorted, duplicate-free) without a check: the caller's order is the proof.
+    """
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
     m = sp.csr_matrix((data.astype(dtype, copy=False), cols.astype(np.int32), indptr), shape=shape)
@@ -647,25 +693,8 @@ def _assemble(
     ucodes, uuniq = pd.factorize(pd.Series(tidy.user, dtype=object))
     icodes, iuniq = pd.factorize(pd.Series(tidy.item, dtype=object))
     value, ts = tidy.value, tidy.timestamp
-    keep = value != 0
-    report.drop("rating is 0 (a sparse matrix stores 0 as 'no interaction')", int((~keep).sum()))
-    key = ucodes.astype(np.int64) * max(len(iuniq), 1) + icodes
-    # A zero-rated row is already dropped; a duplicate of it must not count twice, so dedupe among kept rows.
-    dup = pd.Series(np.where(keep, key, -1 - np.arange(len(key)))).duplicated(keep="last").to_numpy()
-    report.duplicates_merged += int(dup.sum())
-    keep &= ~dup
-    if threshold is not None:
-        below = keep & (value < threshold)
-        report.drop(f"rating below the threshold {threshold:g}", int(below.sum()))
-        keep &= ~below
-    if kcore > 1:
-        idx = np.flatnonzero(keep)
-        survive = _kcore_keep(ucodes[idx], icodes[idx], kcore)
-        report.drop(
-            f"{kcore}-core filter (users and items with fewer than {kcore} interactions, repeated until stable)",
-            int((~survive).sum()),
-        )
-        keep[idx[~survive]] = False
+    keep = usable_rows(ucodes, icodes, len(iuniq), value, threshold, report)
+    _drop_below_kcore(ucodes, icodes, keep, kcore, report)
     if not keep.any():
         raise DataError(
             f"{report.source}: no interactions are left ({report.summary()}); lower the threshold or k-core"
@@ -675,9 +704,9 @@ def _assemble(
     order = np.lexsort((cols, rows))
     rows, cols = rows[order], cols[order]
     shape = (len(user_map), len(item_map))
-    matrix = _csr(rows, cols, value[keep][order], shape, np.float32)
+    matrix = csr_from_sorted_pairs(rows, cols, value[keep][order], shape, np.float32)
     # Timestamps are stored as ts + 1 so that a timestamp of 0 is not an implicit zero (see data.py).
-    tmatrix = None if ts is None else _csr(rows, cols, ts[keep][order] + 1.0, shape, np.float64)
+    tmatrix = None if ts is None else csr_from_sorted_pairs(rows, cols, ts[keep][order] + 1.0, shape, np.float64)
     report.rows_kept = int(keep.sum())
     inter = Interactions(user_map, item_map, matrix, tmatrix)
     report.notes.extend(item_notes or [])
@@ -1342,8 +1371,8 @@ def synthetic(
     ts = np.floor(start[rows] + rng.random(n) * span[rows])
     users, items = _count_ids(int(n_users)), _count_ids(int(n_items))
     shape = (int(n_users), int(n_items))
-    matrix = _csr(rows, cols, ratings, shape, np.float32)
-    tmatrix = _csr(rows, cols, ts + 1.0, shape, np.float64)
+    matrix = csr_from_sorted_pairs(rows, cols, ratings, shape, np.float32)
+    tmatrix = csr_from_sorted_pairs(rows, cols, ts + 1.0, shape, np.float64)
     inter = Interactions(users, items, matrix, tmatrix)
     label = f"synthetic(n_users={n_users}, n_items={n_items}, n_interactions={n_interactions}, seed={seed})"
     report = LoadReport(source=label, rows_read=n, rows_kept=n)
@@ -1412,14 +1441,7 @@ def filter_dataset(ds: Dataset, threshold: float | None = None, kcore: int = 0) 
     if threshold is not None:
         keep = m.data >= threshold
         report.drop(f"rating below the threshold {threshold:g}", int((~keep).sum()))
-    if kcore > 1:
-        idx = np.flatnonzero(keep)
-        survive = _kcore_keep(rows[idx], cols[idx], kcore)
-        report.drop(
-            f"{kcore}-core filter (users and items with fewer than {kcore} interactions, repeated until stable)",
-            int((~survive).sum()),
-        )
-        keep[idx[~survive]] = False
+    _drop_below_kcore(rows, cols, keep, kcore, report)
     if not keep.any():
         raise DataError(f"{ds.name}: no interactions are left ({report.summary()}); lower the threshold or k-core")
     used_u = np.unique(rows[keep])
@@ -1432,10 +1454,10 @@ def filter_dataset(ds: Dataset, threshold: float | None = None, kcore: int = 0) 
     new_col[used_i] = np.arange(len(used_i))
     r, c = new_row[rows[keep]], new_col[cols[keep]]
     shape = (len(users), len(items))
-    matrix = _csr(r, c, m.data[keep], shape, np.float32)
+    matrix = csr_from_sorted_pairs(r, c, m.data[keep], shape, np.float32)
     ts, t = None, inter.timestamps
     if t is not None and np.array_equal(t.indptr, m.indptr) and np.array_equal(t.indices, m.indices):
-        ts = _csr(r, c, t.data[keep], shape, np.float64)
+        ts = csr_from_sorted_pairs(r, c, t.data[keep], shape, np.float64)
     elif t is not None:
         report.notes.append("Timestamps did not share the ratings' pattern and were left out.")
     report.rows_kept = int(keep.sum())

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from reco_core import datasets
 from reco_core.data import Dataset, Interactions, LoadReport
 from reco_core.errors import ConfigError, DataError
 
@@ -112,21 +113,9 @@ def _ts_data(inter: Interactions) -> np.ndarray | None:
 
 def _part(inter: Interactions, mask: np.ndarray, ts: np.ndarray | None, rows: np.ndarray) -> Interactions:
     """The stored interactions where ``mask`` holds, as Interactions over the same IdMaps (canonical CSR)."""
+    # A subset of CSR-ordered, duplicate-free cells is still (row, col)-sorted and duplicate-free.
     m = inter.matrix
-    indptr = np.zeros(inter.n_users + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows[mask], minlength=inter.n_users), out=indptr[1:])
-    shape = m.shape
-
-    def build(data: np.ndarray, dtype: type) -> sp.csr_matrix:
-        out = sp.csr_matrix((data.astype(dtype, copy=False), m.indices[mask], indptr.copy()), shape=shape)
-        # A subset of sorted, duplicate-free rows is still sorted and duplicate-free.
-        out.has_sorted_indices = True
-        out.has_canonical_format = True
-        return out
-
-    return Interactions(
-        inter.users, inter.items, build(m.data[mask], np.float32), None if ts is None else build(ts[mask], np.float64)
-    )
+    return _from_pairs(inter, rows[mask], m.indices[mask], m.data[mask], None if ts is None else ts[mask])
 
 
 def _holdout_mask(inter: Interactions, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -292,8 +281,6 @@ def split_from_files(
     below the threshold, user unknown to train, item unknown to train, (user, item) already in train.
     Returns the Dataset (train + kept test rows, one report over both files) and the Split.
     """
-    from reco_core import datasets  # splitting is imported by datasets' users; import late to stay acyclic
-
     limit = datasets.MAX_ROWS if max_rows is None else max_rows
     train_ds = datasets.load_files(
         train, items, users, columns, threshold, 0, name, item_columns, user_columns, limit, header
@@ -303,19 +290,9 @@ def split_from_files(
     rows = tr.users.index_of(frame["user"].to_numpy(dtype=object), missing="mask")
     cols = tr.items.index_of(frame["item"].to_numpy(dtype=object), missing="mask")
     value = frame["value"].to_numpy(dtype=np.float64)
-    keep = value != 0
-    test_report.drop("rating is 0 (a sparse matrix stores 0 as 'no interaction')", int((~keep).sum()))
     ucode, _ = pd.factorize(frame["user"])
     icode, iuniq = pd.factorize(frame["item"])
-    key = ucode.astype(np.int64) * max(len(iuniq), 1) + icode
-    # Rows already dropped get unique negative keys, so they are not counted again as duplicates.
-    dup = pd.Series(np.where(keep, key, -1 - np.arange(len(key)))).duplicated(keep="last").to_numpy()
-    test_report.duplicates_merged += int(dup.sum())
-    keep &= ~dup
-    if threshold is not None:
-        below = keep & (value < float(threshold))
-        test_report.drop(f"rating below the threshold {float(threshold):g}", int(below.sum()))
-        keep &= ~below
+    keep = datasets.usable_rows(ucode, icode, len(iuniq), value, threshold, test_report)
     for reason, bad in (
         ("user not in the train file (no history to recommend from)", rows < 0),
         ("item not in the train file (no model has seen it)", cols < 0),
@@ -366,18 +343,9 @@ def _from_pairs(
 ) -> Interactions:
     """Interactions over ``like``'s IdMaps from (row, col)-sorted, duplicate-free pairs."""
     shape = (like.n_users, like.n_items)
-    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
-
-    def build(data: np.ndarray, dtype: type) -> sp.csr_matrix:
-        out = sp.csr_matrix((data.astype(dtype), cols.astype(np.int32), indptr.copy()), shape=shape)
-        out.has_sorted_indices = True
-        out.has_canonical_format = True
-        return out
-
-    return Interactions(
-        like.users, like.items, build(values, np.float32), None if ts is None else build(ts, np.float64)
-    )
+    build = datasets.csr_from_sorted_pairs
+    times = None if ts is None else build(rows, cols, ts, shape, np.float64)
+    return Interactions(like.users, like.items, build(rows, cols, values, shape, np.float32), times)
 
 
 def _merge_reports(train: LoadReport, test: LoadReport) -> LoadReport:
