@@ -20,7 +20,7 @@ from reco_core.data import Dataset
 from reco_core.errors import ConfigError, FitError, RecoError
 from reco_core.metrics import EvalContext, Evaluation, evaluate
 from reco_core.models import Context, Scorer, get_spec, make_model
-from reco_core.ranking import check_k, top_k
+from reco_core.ranking import Ranking, check_k, top_k
 from reco_core.splitting import Split
 
 Progress = Callable[[float, str], None]
@@ -88,8 +88,7 @@ def parse_members(text: str | Sequence[str]) -> list[MemberSpec]:
 
 def load_dataset(protocol: Protocol) -> Dataset:
     """The protocol's dataset, with threshold and k-core applied (both counted in the report)."""
-    if protocol.dataset.startswith("synthetic"):
-        return datasets.load(protocol.dataset, threshold=protocol.threshold, kcore=protocol.kcore)
+    # data_dir only locates MovieLens files; a synthetic dataset is generated and ignores it.
     return datasets.load(
         protocol.dataset, data_dir=protocol.data_dir, threshold=protocol.threshold, kcore=protocol.kcore
     )
@@ -104,9 +103,12 @@ def make_split(dataset: Dataset, protocol: Protocol, validation: bool = False) -
         seed=protocol.seed,
         n_last=protocol.n_last,
     )
-    if validation:
-        split = splitting.with_validation(split, valid_frac=protocol.valid_frac, seed=protocol.seed)
-    return split
+    return validation_split(split, protocol) if validation else split
+
+
+def validation_split(split: Split, protocol: Protocol) -> Split:
+    """``split`` with the protocol's validation part carved from its train (valid_frac, seed)."""
+    return splitting.with_validation(split, valid_frac=protocol.valid_frac, seed=protocol.seed)
 
 
 def model_context(dataset: Dataset, progress: Progress | None = None) -> Context:
@@ -176,6 +178,8 @@ def evaluate_scorer(
     model: Scorer, split: Split, ctx: EvalContext, ks: Sequence[int] = (10,), part: str = "test", block_size: int = 2048
 ) -> Evaluation:
     """Rank every evaluated user (training items excluded) in blocks and evaluate against ``part``."""
+    if part not in ("test", "valid"):
+        raise ConfigError(f"part={part!r} is not valid: choose test or valid")
     target = split.test if part == "test" else split.valid
     if target is None:
         raise ConfigError(f"the split has no {part} part: add a validation fraction to evaluate on it")
@@ -184,18 +188,15 @@ def evaluate_scorer(
         raise ConfigError(f"the {part} part is empty: no user has held-out items; use a larger test fraction")
     k = max(ks)
     check_k(k, split.train.n_items)
-    # When evaluating on valid, the train part already excludes valid items; exclude test ones too? No:
-    # valid is carved from train, so test items stay unseen and may be recommended, as in any protocol.
+    # Only train is excluded, also on valid: valid is carved from train, so test items stay unseen and may be
+    # recommended, as in any protocol.
     rankings = [
         top_k(scores, k, rows, exclude=split.train.matrix) for rows, scores in model.score_blocks(users, block_size)
     ]
-    ranking = _concat_rankings(rankings)
-    return evaluate(ranking, target, ctx, ks=ks)
+    return evaluate(_concat_rankings(rankings), target, ctx, ks=ks)
 
 
-def _concat_rankings(parts: list) -> Any:
-    from reco_core.ranking import Ranking
-
+def _concat_rankings(parts: Sequence[Ranking]) -> Ranking:
     return Ranking(
         np.concatenate([p.user_idx for p in parts]),
         np.concatenate([p.item_idx for p in parts]),
