@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,30 +43,31 @@ def _protocol(args: argparse.Namespace) -> Protocol:
     )
 
 
-def data_and_split(args: argparse.Namespace, validation: bool = False) -> tuple[Dataset, Split, list[str]]:
+def data_and_split(args: argparse.Namespace) -> tuple[Dataset, Split, list[str]]:
     """Dataset and split from --train/--test files, --interactions, or a named dataset; plus report lines."""
-    protocol = _protocol(args)
-    notes: list[str] = []
+    dataset, split = _load_and_split(args)
+    return dataset, split, _notes(dataset, split)
+
+
+def _load_and_split(args: argparse.Namespace) -> tuple[Dataset, Split]:
     if bool(args.train) != bool(args.test):
         raise ConfigError("--train and --test go together: give both files, or neither")
     if args.train:
-        dataset, split = splitting.split_from_files(
+        return splitting.split_from_files(
             args.train, args.test, items=args.items, users=args.users, threshold=args.threshold
         )
-        if validation:
-            split = splitting.with_validation(split, valid_frac=protocol.valid_frac, seed=protocol.seed)
-    else:
-        if args.interactions:
-            dataset = datasets.load_files(
-                args.interactions, items=args.items, users=args.users, threshold=args.threshold, kcore=args.kcore
-            )
-        else:
-            dataset = experiment.load_dataset(protocol)
-        split = experiment.make_split(dataset, protocol, validation=validation)
-    notes.append(dataset.report.summary())
-    if split.description:
-        notes.append(split.description)
-    return dataset, split, notes
+    if args.interactions:
+        dataset = datasets.load_files(
+            args.interactions, items=args.items, users=args.users, threshold=args.threshold, kcore=args.kcore
+        )
+        return dataset, experiment.make_split(dataset, _protocol(args))
+    protocol = _protocol(args)
+    dataset = experiment.load_dataset(protocol)
+    return dataset, experiment.make_split(dataset, protocol)
+
+
+def _notes(dataset: Dataset, split: Split) -> list[str]:
+    return [dataset.report.summary(), *([split.description] if split.description else [])]
 
 
 def _fit(members: list[MemberSpec], split: Split, dataset: Dataset, seed: int) -> FittedMembers:
@@ -132,24 +134,37 @@ def _weights(args: argparse.Namespace, names: list[str]) -> list[float]:
     return weights
 
 
-def _session(args: argparse.Namespace, validation: bool = False, part: str = "test") -> tuple[LiveSession, list[str]]:
-    """Fit the --models members and open a live session on ``part`` (members fitted on that split's train)."""
+@dataclass(frozen=True)
+class _Members:
+    """What --models and --runs name, checked before any data is loaded or model fitted."""
+
+    models: list[MemberSpec]
+    run_files: list[str]
+
+
+def _members(args: argparse.Namespace) -> _Members:
     # Names are checked before any fitting, so a typo costs nothing.
     fusion.check_method(args.method)
     fusion.check_normaliser(args.norm)
     run_files = [f.strip() for f in str(getattr(args, "runs", "") or "").split(",") if f.strip()]
     if not args.models.strip() and not run_files:
         raise ConfigError("no members given: name models with --models als,itemknn and/or run files with --runs")
-    members = experiment.parse_members(args.models) if args.models.strip() else []
-    dataset, split, notes = data_and_split(args, validation=validation)
+    return _Members(experiment.parse_members(args.models) if args.models.strip() else [], run_files)
+
+
+def _session(
+    args: argparse.Namespace, members: _Members, dataset: Dataset, split: Split, part: str = "test"
+) -> tuple[LiveSession, list[str]]:
+    """Fit the members on ``split.train`` and open a live session on ``part``; plus report lines."""
+    notes = _notes(dataset, split)
     models: dict[str, Scorer] = {}
-    if members:
-        fitted = _fit(members, split, dataset, args.seed)
+    if members.models:
+        fitted = _fit(members.models, split, dataset, args.seed)
         if fitted.failed:
             # A fusion with a member missing is a different fusion: say so rather than silently renormalise.
             raise FitError("; ".join(f"{k}: {v}" for k, v in fitted.failed.items()))
         models.update(fitted.models)
-    for path in run_files:
+    for path in members.run_files:
         # Lists as deep as the live session's candidate depth; training items removed like our own.
         depth = min(100, split.train.n_items)
         ranking, report = read_run(path, split.train.users, split.train.items, depth, exclude=split.train.matrix)
@@ -158,9 +173,15 @@ def _session(args: argparse.Namespace, validation: bool = False, part: str = "te
             raise ConfigError(f"two run files are both named {Path(path).stem!r}: rename one")
         models[name] = RunMember(ranking, name).fit(split.train)
         notes.append(f"{name}: {report.summary()}")
-    session = LiveSession(models, split, _ctx(args, split, dataset), part=part)
-    session.dataset = dataset  # type: ignore[attr-defined]  (kept for explain's titles)
-    return session, notes
+    return LiveSession(models, split, _ctx(args, split, dataset), part=part), notes
+
+
+def _test_session(args: argparse.Namespace) -> tuple[LiveSession, Dataset, list[str]]:
+    """The --models/--runs members fitted on the split's train, in a live session on test."""
+    members = _members(args)
+    dataset, split = _load_and_split(args)
+    session, notes = _session(args, members, dataset, split)
+    return session, dataset, notes
 
 
 def _fusion_table(session: LiveSession, result: LiveResult, k: int) -> pd.DataFrame:
@@ -171,7 +192,7 @@ def _fusion_table(session: LiveSession, result: LiveResult, k: int) -> pd.DataFr
 
 def cmd_fuse(args: argparse.Namespace) -> Result:
     k = max(_ks(args))
-    session, notes = _session(args)
+    session, _, notes = _test_session(args)
     weights = _weights(args, list(session.members))
     result = session.update(weights, args.method, args.norm, k, args.rrf_k, seed=args.seed)
     extra = _extra(notes)
@@ -184,8 +205,13 @@ def cmd_fuse(args: argparse.Namespace) -> Result:
 
 def cmd_optimise(args: argparse.Namespace) -> Result:
     k = max(_ks(args))
-    valid_session, notes = _session(args, validation=True, part="valid")
-    test_session, _ = _session(args)
+    members = _members(args)
+    # One load and one split: validation is carved from the same split's train (members are fitted twice,
+    # on train minus validation for the search and on the whole train for the report).
+    dataset, split = _load_and_split(args)
+    valid_split = experiment.validation_split(split, _protocol(args))
+    valid_session, notes = _session(args, members, dataset, valid_split, part="valid")
+    test_session, _ = _session(args, members, dataset, split)
     out = search.optimise(
         valid_session,
         test_session,
@@ -208,8 +234,7 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
 
 def cmd_explain(args: argparse.Namespace) -> Result:
     k = max(_ks(args))
-    session, notes = _session(args)
-    dataset = session.dataset  # type: ignore[attr-defined]
+    session, dataset, notes = _test_session(args)
     user_index = int(session.train.users.index_of([args.user], what="user")[0])
     rows = np.flatnonzero(session.users == user_index)
     if not len(rows):
