@@ -48,10 +48,10 @@ test: $(DEV_STAMP) browser-deps lint
 	$(PY) -m pytest -q
 
 bench: $(DEV_STAMP)
-	$(PY) -m bench
+	$(MAKE) -s browser-deps && (test -d .bench-deps/recommenders || $(PY) -m pip install -q --no-deps --target .bench-deps recommenders==1.2.1) && $(PY) -m bench
 
 bench-quick: $(DEV_STAMP)
-	$(PY) -m bench --quick
+	(test -d .bench-deps/recommenders || $(PY) -m pip install -q --no-deps --target .bench-deps recommenders==1.2.1) && $(PY) -m bench --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
