@@ -308,12 +308,15 @@ class LiveSession:
             self._normalised[key] = normalise_members([self._blocks[n] for n in self._names], key)
         return self._normalised[key]
 
-    def _row_of(self, user_index: int) -> int:
+    def has_user(self, user_index: int) -> bool:
+        """Whether the session holds rows for this user (one of its evaluated, or sampled, users)."""
         u = int(user_index)
-        row = self._row[u] if 0 <= u < len(self._row) else -1
-        if row < 0:
+        return 0 <= u < len(self._row) and self._row[u] >= 0
+
+    def _row_of(self, user_index: int) -> int:
+        if not self.has_user(user_index):
             raise ConfigError(f"user index {user_index} is not in this session: choose one of its evaluated users")
-        return int(row)
+        return int(self._row[int(user_index)])
 
     def user_scores(self, user_index: int) -> dict[str, np.ndarray]:
         """Each member's raw score row for one user (float32 [n_items]; training items -inf, NaN = cannot score)."""

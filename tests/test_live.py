@@ -108,6 +108,7 @@ def test_user_rows_raw_and_normalised(setup) -> None:
     assert norm["b"][rest].min() == 0.0 and norm["b"][rest].max() == 1.0
     with pytest.raises(ConfigError, match="is not in this session"):
         session.user_scores(10_000)
+    assert session.has_user(user) and not session.has_user(10_000) and not session.has_user(-1)
 
 
 def test_ablation_removes_one_member_at_a_time(setup) -> None:
@@ -152,6 +153,8 @@ def test_user_sample_and_memory_limit(setup) -> None:
     np.testing.assert_array_equal(users, sample_users(split, 7, seed=3))
     small = LiveSession(models, split, ctx, users=users, top_n=20, max_k=10)
     assert small.update([1, 1, 1]).evaluation.n == 7
+    left_out = np.setdiff1d(split.eval_users(), users)
+    assert all(small.has_user(u) for u in users) and not any(small.has_user(u) for u in left_out)
     with pytest.raises(ScaleError, match="pass a user sample"):
         LiveSession(models, split, ctx, max_bytes=1000)
 
