@@ -190,6 +190,7 @@ def search_weights(
     member alone) and the centre (equal weights), so the search never misses a single member. ``k`` is
     the metrics' cut-off; by default the metric's own (ndcg@10 -> 10). ``floor``: (metric, value) means
     metric >= value; (metric, "<=", value) is a ceiling. Ties for the best go to the earlier point.
+    ``seed`` draws the random points and is team-draft's seed at every point (as ``session.update``'s).
     """
     bound = _check_floor(floor)
     k_metric = _metric_k(metric, "metric")
@@ -215,7 +216,7 @@ def search_weights(
     for i, w in enumerate(points):
         if not (w > 0).any():  # cannot happen on the simplex; kept so a bad grid never crashes the loop
             continue
-        result = session.update(w, method, normaliser, k, rrf_k)
+        result = session.update(w, method, normaliser, k, rrf_k, seed)
         values = result.evaluation.values()
         if i == 0:
             for key in (metric, *([bound[0]] if bound else [])):
@@ -319,6 +320,8 @@ def optimise(
     """Search weights on ``valid_session`` (part="valid"), then evaluate them once on ``test_session``.
 
     Refuses a validation session built on the test part: weights tuned on test would overstate the gain.
+    ``seed`` is used as in :func:`search_weights`, and again for the test report, so the reported fusion is the
+    one ``test_session.update(weights, ..., seed=seed)`` gives.
     """
     if valid_session.part != "valid":
         raise ConfigError("the search session is not on the validation part: build it with part='valid'")
@@ -335,7 +338,7 @@ def optimise(
     if search.best_weights is None:
         return OptimiseResult(search, None, None, search.message)
     k = _metric_k(metric, "metric")
-    test = test_session.update(search.best_weights, method, normaliser, k, rrf_k)
+    test = test_session.update(search.best_weights, method, normaliser, k, rrf_k, seed)
     key = metric if metric in test.evaluation.per_user else test.metric  # global metrics have no per-user values
     message = (
         f"chosen on validation: {search.message}. On test: fused {metric} = {test.evaluation.value(metric):.4f} "

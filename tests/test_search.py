@@ -209,3 +209,16 @@ def test_optimise_searches_on_validation_and_reports_on_test(sessions) -> None:
         optimise(test, test, "ndcg@5")
     with pytest.raises(ConfigError, match="not on the test part"):
         optimise(valid, valid, "ndcg@5")
+
+
+def test_the_seed_is_team_drafts_seed_in_the_search_and_the_report(sessions) -> None:
+    valid, test = sessions
+    res = search_weights(valid, "ndcg@5", step=0.5, method="team_draft", seed=7)
+    weights = res.table[res.weight_columns()].to_numpy()
+    at_seed = [valid.update(w, "team_draft", k=5, seed=7).evaluation.value("ndcg@5") for w in weights]
+    at_zero = [valid.update(w, "team_draft", k=5, seed=0).evaluation.value("ndcg@5") for w in weights]
+    assert at_seed != at_zero  # the seed matters on this data, so the next line tells the two apart
+    assert res.table["ndcg@5"].tolist() == pytest.approx(at_seed)
+    out = optimise(valid, test, "ndcg@5", step=0.5, method="team_draft", seed=7)
+    direct = test.update(out.weights, "team_draft", k=5, seed=7)
+    np.testing.assert_array_equal(out.test.ranking.item_idx, direct.ranking.item_idx)
