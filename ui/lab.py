@@ -34,6 +34,7 @@ from reco_core.models import Scorer
 from reco_core.ranking import Ranking, top_k
 from reco_core.splitting import Split
 from ui import cached, state
+from ui.charts import FUSION_NAME
 from ui.state import LabConfig
 
 Progress = Callable[[float, str], None]
@@ -249,22 +250,34 @@ def _after(lab: Lab, report_failures: bool) -> None:
     if report_failures:
         for label, reason in lab.failed.items():
             st.error(f"Member {label} could not be fitted and is left out: {reason}")
+    _session_of(lab)
+
+
+def _session_of(lab: Lab) -> LiveSession:
+    """The lab's live session; ConfigError (for the page to show) when no member fitted."""
     if lab.session is None:
         raise ConfigError("no member could be fitted: change the members or their settings in the sidebar")
+    return lab.session
+
+
+def _positive_weights(lab: Lab, cfg: LabConfig) -> list[float]:
+    """The sidebar's weights of the fitted members; ConfigError when none is above zero."""
+    weights = lab.weights_for(cfg)
+    if not any(w > 0 for w in weights):
+        raise ConfigError("all weights are zero: give at least one member a positive weight in the sidebar")
+    return weights
 
 
 def current_result(lab: Lab, cfg: LabConfig) -> LiveResult:
     """Re-fuse with the sidebar's weights, method, normaliser, k and rrf_k (no refit, no rescoring).
 
+    Team-draft's coin flips use the protocol's seed, here and in every other fusion the pages show.
     Raises ConfigError (e.g. all weights zero) with a one-line message for the page to show.
     """
-    if lab.session is None:
-        raise ConfigError("no member could be fitted: change the members or their settings in the sidebar")
-    weights = lab.weights_for(cfg)
-    if not any(w > 0 for w in weights):
-        raise ConfigError("all weights are zero: give at least one member a positive weight in the sidebar")
+    session = _session_of(lab)
+    weights = _positive_weights(lab, cfg)
     with lab.lock:
-        return lab.session.update(weights, cfg.method, cfg.normaliser, cfg.k, cfg.rrf_k)
+        return session.update(weights, cfg.method, cfg.normaliser, cfg.k, cfg.rrf_k, cfg.protocol.seed)
 
 
 def get_dataset(protocol: Protocol, progress_container: Any = None) -> Dataset:
@@ -337,15 +350,15 @@ def item_frame(lab: Lab, item_idx: np.ndarray) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------ analyses the pages draw
 # Plain numpy over a LiveResult and the session's member lists; nothing here refits or rescores.
 
-FUSION = "fusion"
+FUSION = FUSION_NAME  # the fused series' name in tables and charts (charts colours it by this name)
 SEGMENTS = ("light", "medium", "heavy")
 
 
 def member_evaluations(lab: Lab, k: int) -> dict[str, Evaluation]:
     """Each fitted member's own evaluation at k (computed once per member and k by the session)."""
-    assert lab.session is not None
+    session = _session_of(lab)
     with lab.lock:
-        return {name: lab.session.member_evaluation(name, k) for name in lab.session.members}
+        return {name: session.member_evaluation(name, k) for name in session.members}
 
 
 def metric_table(lab: Lab, result: LiveResult | None, k: int) -> pd.DataFrame:
@@ -360,12 +373,12 @@ def metric_table(lab: Lab, result: LiveResult | None, k: int) -> pd.DataFrame:
 
 def rankings_at(lab: Lab, result: LiveResult | None, k: int) -> dict[str, Ranking]:
     """The fused top-k (when there is a result) and each member's top-k, all for the session's users."""
-    assert lab.session is not None
+    session = _session_of(lab)
     out: dict[str, Ranking] = {}
     if result is not None:
         out[FUSION] = result.ranking.head(k)
-    for name in lab.session.members:
-        out[name] = lab.session.member_ranking(name).head(k)
+    for name in session.members:
+        out[name] = session.member_ranking(name).head(k)
     return out
 
 
@@ -449,12 +462,13 @@ def genre_share(lab: Lab, rankings: dict[str, Ranking]) -> pd.DataFrame:
 def ablation_table(lab: Lab, cfg: LabConfig, keys: Sequence[str], full: Evaluation | None = None) -> pd.DataFrame:
     """The fusion with each member removed: its metrics and their change against the full fusion (``full``,
     the current result's evaluation; recomputed when not given)."""
-    assert lab.session is not None
+    session = _session_of(lab)
     weights = lab.weights_for(cfg)
+    fusion = (cfg.method, cfg.normaliser, cfg.k, cfg.rrf_k, cfg.protocol.seed)
     with lab.lock:
         if full is None:
-            full = lab.session.update(weights, cfg.method, cfg.normaliser, cfg.k, cfg.rrf_k).evaluation
-        without = lab.session.ablation(weights, cfg.method, cfg.normaliser, cfg.k, cfg.rrf_k)
+            full = session.update(weights, *fusion).evaluation
+        without = session.ablation(weights, *fusion)
     rows = []
     for name, ev in without.items():
         row: dict[str, Any] = {"without": name}
@@ -511,10 +525,10 @@ class UserView:
         return top_k(self.scores[name][None, :], k).item_idx[0]
 
 
-def _fuse_rows(lab: Lab, cfg: LabConfig, scores: dict[str, np.ndarray]) -> FusionResult:
-    weights = lab.weights_for(cfg)
-    if not any(w > 0 for w in weights):
-        raise ConfigError("all weights are zero: give at least one member a positive weight in the sidebar")
+def _fuse_rows(lab: Lab, cfg: LabConfig, scores: dict[str, np.ndarray], user_index: int = 0) -> FusionResult:
+    """Fuse one person's member rows as ``current_result`` fuses the session's users (same top-N, seed, and
+    the user's own index, on which team-draft's coin flips depend); a new profile fuses as user 0."""
+    weights = _positive_weights(lab, cfg)
     names = list(scores)
     return fuse(
         [scores[n][None, :] for n in names],
@@ -524,10 +538,10 @@ def _fuse_rows(lab: Lab, cfg: LabConfig, scores: dict[str, np.ndarray]) -> Fusio
         cfg.normaliser,
         cfg.k,
         lab.split.train.n_items,
-        np.zeros(1, dtype=np.int32),
+        np.array([user_index], dtype=np.int32),
         cfg.rrf_k,
         cfg.protocol.seed,
-        top_n=lab.session.top_n if lab.session is not None else 100,
+        top_n=_session_of(lab).top_n,
         member_names=names,
     )
 
@@ -539,13 +553,21 @@ def _masked(row: np.ndarray, exclude: np.ndarray) -> np.ndarray:
 
 
 def user_view(lab: Lab, cfg: LabConfig, user_index: int) -> UserView:
-    """The fused list of a known user (any user, not only evaluated ones), as the live session ranks it."""
+    """The fused list of a known user (any user, not only evaluated ones), as the live session ranks it.
+
+    An evaluated user's member rows are the session's own (scored once when the lab was built), so a weight
+    move only re-fuses; a user outside the session (nothing held out) is scored here, one row per member.
+    """
     u = int(user_index)
     history = lab.split.train.items_of(u)
+    session = _session_of(lab)
     with lab.lock:
-        scores = {name: _masked(model.score(np.array([u]))[0], history) for name, model in lab.members.items()}
+        if session.has_user(u):
+            scores = session.user_scores(u)
+        else:
+            scores = {name: _masked(model.score(np.array([u]))[0], history) for name, model in lab.members.items()}
     held = lab.split.test.items_of(u) if lab.part == "test" else lab.split.valid.items_of(u)  # type: ignore[union-attr]
-    return UserView(u, history, scores, _fuse_rows(lab, cfg, scores), held)
+    return UserView(u, history, scores, _fuse_rows(lab, cfg, scores, u), held)
 
 
 def profile_view(
@@ -667,8 +689,7 @@ def sweep(
     """
     from reco_core import search
 
-    if lab.session is None:
-        raise ConfigError("no member could be fitted: change the members or their settings in the sidebar")
+    session = _session_of(lab)
     key = ("sweep", lab.key, float(step), int(max_points), cfg.method, cfg.normaliser, cfg.k, float(cfg.rrf_k))
     steps = _Steps(progress_container if progress_container is not None else st, "Sweeping the weights")
 
@@ -676,7 +697,7 @@ def sweep(
         steps.step(f"Fusing and evaluating every weight vector at step {step:g}…")
         with lab.lock:
             found = search.search_weights(
-                lab.session,  # type: ignore[arg-type]
+                session,
                 f"ndcg@{cfg.k}",
                 None,
                 step,
