@@ -151,6 +151,34 @@ def test_a_member_that_raises_while_fitting_is_named_and_the_others_keep_working
     assert float(metric(at, "Precision@10")) > 0
 
 
+class _MarkdownFailingModel(_FailingModel):
+    """Fails with a message full of Markdown, as a library error quoting a person's data might."""
+
+    name = "failing_markdown_for_test"
+
+    def _fit(self, train: Interactions, context: Any) -> None:
+        raise ValueError("title **Heat** [click](javascript:alert(1)) <b>x</b> $x^2$ is bad")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="ui/lab.py _after() puts the fit error into st.error unescaped: it must go through plain() / show_error",
+)
+def test_a_fit_error_message_is_shown_as_text(warm_lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    get_spec("pop")
+    name = _MarkdownFailingModel.name
+    spec = ModelSpec(name, "Failing (markdown)", "user", _MarkdownFailingModel, _MarkdownFailingModel.config_cls, "")
+    monkeypatch.setitem(MODELS, name, spec)
+    at = open_with(FUSION_LAB)
+    at.multiselect(key=state.MEMBER_KEYS["user"]).set_value(["als", name]).run()
+    assert_clean(at)
+    errors = [v for v in values(at.error) if name in v.replace("\\", "")]
+    assert len(errors) == 1, values(at.error)
+    for fragment in ("**Heat**", "](javascript", "<b>", "$x"):
+        assert not unescaped(errors, fragment), f"{fragment!r} reaches st.error unescaped: {errors[0]}"
+
+
 # ------------------------------------------------------------------------------------------ hostile text
 
 
