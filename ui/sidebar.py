@@ -119,7 +119,7 @@ def _data_section(sb: Any, uploaded: state.UploadedData | None) -> dict[str, Any
             out[state.K_POSITIVES] = st.selectbox(
                 "Positive when the rating is at least",
                 list(state.POSITIVES),
-                index=0,
+                index=state.POSITIVES.index(d[state.K_POSITIVES]),
                 key=state.K_POSITIVES,
                 help="'any': every rating counts as a positive interaction (the default protocol).",
                 **BOUND,
@@ -127,7 +127,7 @@ def _data_section(sb: Any, uploaded: state.UploadedData | None) -> dict[str, Any
             out[state.K_SPLIT] = st.selectbox(
                 "Split",
                 list(state.SPLITS),
-                index=0,
+                index=state.SPLITS.index(d[state.K_SPLIT]),
                 key=state.K_SPLIT,
                 help="random: per-user random hold-out; temporal: a global time cut; leave-last: each user's "
                 "last n interactions.",
