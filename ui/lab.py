@@ -70,16 +70,8 @@ class Lab:
         return {o.spec.label: o.model for o in self.outcomes if o.model is not None}
 
     @property
-    def specs(self) -> tuple[MemberSpec, ...]:
-        return tuple(o.spec for o in self.outcomes if o.model is not None)
-
-    @property
     def failed(self) -> dict[str, str]:
         return {o.spec.label: o.error or "" for o in self.outcomes if o.model is None}
-
-    @property
-    def fit_seconds(self) -> dict[str, float]:
-        return {o.spec.label: o.seconds for o in self.outcomes}
 
     @property
     def catalog(self) -> ItemCatalog:
