@@ -95,11 +95,16 @@ class Overlap:
     share: pd.DataFrame | None
 
 
+def _check_count(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name}={value!r} is not valid: give a whole number of at least 1")
+    return int(value)
+
+
 def sample_users(split: Split, n: int, part: str = "test", seed: int = 0) -> np.ndarray:
     """A seeded sample of ``n`` evaluated users (sorted), for sessions over large catalogues."""
     users = split.eval_users(part)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ConfigError(f"n={n!r} users is not valid: give a whole number of at least 1")
+    _check_count("n", n)
     if n >= len(users):
         return users
     rng = np.random.default_rng(seed)
@@ -159,11 +164,9 @@ class LiveSession:
         for name, model in members.items():
             self._check_member(str(name), model)
         self.users = self._check_users(users)
-        if max_k is None:
-            max_k = min(50, int(top_n)) if isinstance(top_n, (int, np.integer)) and not isinstance(top_n, bool) else 50
-        for name, value, lo in (("top_n", top_n, 1), ("max_k", max_k, 1), ("block_size", block_size, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-                raise ConfigError(f"{name}={value!r} is not valid: give a whole number of at least {lo}")
+        _check_count("top_n", top_n)
+        _check_count("block_size", block_size)
+        max_k = _check_count("max_k", min(50, int(top_n)) if max_k is None else max_k)
         # Both are capped at the catalogue size: a 40-item catalogue cannot hold a list of 50.
         self.top_n = int(min(top_n, self.n_items))
         max_k = int(min(max_k, self.n_items))
