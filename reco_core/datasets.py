@@ -149,7 +149,7 @@ def _decode(raw: bytes, source: str, suffix: str) -> str:
         delim = _sniff_delimiter(rough, suffix)
         header = rough.splitlines()[0].split(delim) if rough else []
         col_idx = raw[line_start:pos].count(delim.encode())
-        column = repr(header[col_idx].strip()) if col_idx < len(header) else f"number {col_idx + 1}"
+        column = _clip(header[col_idx].strip()) if col_idx < len(header) else f"number {col_idx + 1}"
         where = "the header" if line_no == 0 else f"row {line_no}"
         raise DataError(
             f"{source}: column {column}, {where}: byte {raw[pos : pos + 1]!r} is not UTF-8 text;"
@@ -294,7 +294,7 @@ def _resolve_columns(
     unknown = sorted(set(columns) - set(aliases))
     if unknown:
         raise ConfigError(
-            f"columns for the {role} file: unknown role(s) {', '.join(map(repr, unknown))};"
+            f"columns for the {role} file: unknown role(s) {', '.join(map(_clip, unknown))};"
             f" use roles among {', '.join(aliases)}"
         )
     names = [str(c) for c in frame.columns]
@@ -311,7 +311,7 @@ def _resolve_columns(
         if col not in names:
             raise DataError(
                 f"{source}: column {col!r} (named for {r!r}) is not in the file, row: header;"
-                f" the columns are {', '.join(map(repr, names[:20]))}{' ...' if len(names) > 20 else ''}"
+                f" the columns are {', '.join(map(_clip, names[:20]))}{' ...' if len(names) > 20 else ''}"
             )
         found[r] = col
     if header:
@@ -330,14 +330,14 @@ def _resolve_columns(
                 hint = " The first row looks like data: pass header=False if the file has no header row."
             raise DataError(
                 f"{source}: no {r} column (row: header); the columns are"
-                f" {', '.join(map(repr, names[:20]))}{' ...' if len(names) > 20 else ''}: name one of"
+                f" {', '.join(map(_clip, names[:20]))}{' ...' if len(names) > 20 else ''}: name one of"
                 f" {', '.join(aliases[r])}, or pass columns={{'{r}': '<your column>'}}.{hint}"
             )
     used = set(found.values())
     ignored = [c for c in names if c not in used]
     notes = []
     if ignored:
-        shown = ", ".join(map(repr, ignored[:8])) + (f" and {len(ignored) - 8} more" if len(ignored) > 8 else "")
+        shown = ", ".join(map(_clip, ignored[:8])) + (f" and {len(ignored) - 8} more" if len(ignored) > 8 else "")
         notes.append(f"{source}: ignored column(s) {shown}.")
     return found, notes
 
@@ -526,9 +526,11 @@ def _read_items(
     columns: Mapping[str, str | None] | None,
     header: bool = True,
     genre_sep: str | None = "|",
+    label: str | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Items file -> frame (item, title, year, genres tuple, text or None) with one row per item, and notes."""
-    frame, source = _read_table(source_obj, "items", header)
+    """Items file -> frame (item, title, year, genres tuple, text or None) with one row per item, and notes.
+    ``label`` names a frame the caller read from a file, so messages name that file."""
+    frame, source = _read_table(source_obj, "items", header, label=label)
     if len(frame) == 0:
         raise DataError(f"{source}: the items file has a header but no data rows (row 1 is missing); add items")
     found, notes = _resolve_columns(frame, "items", columns, source, header)
@@ -572,10 +574,14 @@ def _read_items(
 
 
 def _read_users(
-    source_obj: str | Path | pd.DataFrame, columns: Mapping[str, str | None] | None, header: bool = True
+    source_obj: str | Path | pd.DataFrame,
+    columns: Mapping[str, str | None] | None,
+    header: bool = True,
+    label: str | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Users file -> frame (user, and whichever of age, gender, occupation exist), one row per user, and notes."""
-    frame, source = _read_table(source_obj, "users", header)
+    """Users file -> frame (user, and whichever of age, gender, occupation exist), one row per user, and notes.
+    ``label`` names a frame the caller read from a file, so messages name that file."""
+    frame, source = _read_table(source_obj, "users", header, label=label)
     if len(frame) == 0:
         raise DataError(f"{source}: the users file has a header but no data rows (row 1 is missing); add users")
     found, notes = _resolve_columns(frame, "users", columns, source, header)
@@ -865,15 +871,17 @@ def _read_recbole(folder: Path, prefix: str, user_prefix: str = "") -> tuple[_Ti
         inter["user_id"] = _strip_prefix(inter["user_id"], user_prefix)
     tidy = _tidy_interactions(inter, str(folder / f"{prefix}.inter"), None)
     item_raw = _recbole_frame(folder / f"{prefix}.item")
-    items, _ = _read_items(
+    items, item_notes = _read_items(
         item_raw.rename(columns={"movie_title": "title", "release_year": "year", "class": "genres", "genre": "genres"}),
         None,
         genre_sep=None,  # RecBole's genre column is a space-separated token sequence
+        label=str(folder / f"{prefix}.item"),
     )
     user_raw = _recbole_frame(folder / f"{prefix}.user")
     if user_prefix:
         user_raw["user_id"] = _strip_prefix(user_raw["user_id"], user_prefix)
-    users, _ = _read_users(user_raw, None)
+    users, user_notes = _read_users(user_raw, None, label=str(folder / f"{prefix}.user"))
+    tidy.report.notes.extend(item_notes + user_notes)  # e.g. repeated item rows: said, never silent
     return tidy, items, users
 
 

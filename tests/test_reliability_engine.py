@@ -808,3 +808,95 @@ def test_search_never_evaluates_more_than_max_points(session: live.LiveSession) 
         assert "step" in str(exc)
         return
     assert found.n_points <= 50
+
+
+LONG = st.text(st.characters(exclude_categories=("Cs",), exclude_characters='\r\n",;\t|'), min_size=300, max_size=3000)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(
+    where=st.sampled_from(["header_user", "header_extra", "user_cell", "rating_cell", "timestamp_cell", "item_file"]),
+    long=LONG,
+    bad_byte=st.booleans(),
+)
+def test_error_messages_stay_short_whatever_the_cells(
+    tmp_path_factory: Any, where: str, long: str, bad_byte: bool
+) -> None:
+    """A 3,000-character cell or header is clipped in the message: one readable line, not a page of junk."""
+    folder = tmp_path_factory.mktemp("long")
+    head = {"header_user": [long, "item", "rating"], "header_extra": ["user", "item", long]}.get(
+        where, ["user", "item", "rating", "timestamp"]
+    )
+    row = {
+        "user_cell": [long, "1", "4", "5"],
+        "rating_cell": ["1", "1", long, "5"],
+        "timestamp_cell": ["1", "1", "4", long],
+    }
+    lines = [
+        ",".join(head),
+        ",".join(row.get(where, ["1", "1", "4", "5"][: len(head)])),
+        ",".join(["2", "1", "3", "6"][: len(head)]),
+    ]
+    raw = ("\n".join(lines) + "\n").encode()
+    if bad_byte:
+        raw = raw[:60] + b"\xff" + raw[60:]
+    inter = folder / "inter.csv"
+    items = None
+    if where == "item_file":
+        inter.write_text("user,item\n1,1\n2,1\n")
+        items = folder / "items.csv"
+        items.write_bytes(
+            ("item,title,genres\n1," + long + ",x|y\n").encode() + (b"\xff" if bad_byte else b"") + b"2,t,z\n"
+        )
+    else:
+        inter.write_bytes(raw)
+    try:
+        datasets.load_files(inter, items=items)
+    except RecoError as exc:
+        message = str(exc)
+        assert len(message) < 600, f"{len(message)} characters: {message[:300]}..."
+        assert str(items or inter) in message
+
+
+@pytest.fixture(scope="module")
+def ml100k_folder(tmp_path_factory: Any) -> Path:
+    """A copy of the MovieLens-100K RecBole files that a test may damage."""
+    wheel = datasets._wheel_folder("recbole")
+    if wheel is None:
+        pytest.skip("the recbole wheel (MovieLens-100K files) is not installed")
+    src = wheel / "dataset_example" / "ml-100k"
+    folder = tmp_path_factory.mktemp("ml100k")
+    for f in src.glob("ml-100k.*"):
+        (folder / f.name).write_bytes(f.read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize("damage", ["user_header_only", "item_garbage", "inter_truncated", "item_repeated_rows"])
+def test_a_damaged_data_folder_names_the_file_or_says_what_it_merged(
+    ml100k_folder: Path, tmp_path: Path, damage: str
+) -> None:
+    folder = tmp_path / "ml"
+    folder.mkdir()
+    for f in ml100k_folder.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    name = {"user_header_only": "ml-100k.user", "inter_truncated": "ml-100k.inter"}.get(damage, "ml-100k.item")
+    path = folder / name
+    raw = path.read_bytes()
+    if damage == "user_header_only":
+        path.write_bytes(raw.split(b"\n", 1)[0] + b"\n")
+    elif damage == "item_garbage":
+        path.write_bytes(b"\xff\xfe" + bytes(range(256)) * 4)
+    elif damage == "inter_truncated":
+        path.write_bytes(raw[: len(raw) // 2])  # cut inside a line: the last row lacks its timestamp
+    else:
+        lines = raw.split(b"\n")
+        path.write_bytes(b"\n".join([*lines[:5], lines[3], *lines[5:]]))  # item 3 twice
+    if damage == "item_repeated_rows":
+        ds = datasets.load("ml-100k", data_dir=folder)
+        assert any(str(path) in note and "repeated" in note for note in ds.report.notes), ds.report.notes
+        return
+    with pytest.raises(DataError) as info:
+        datasets.load("ml-100k", data_dir=folder)
+    message = str(info.value)
+    assert message.startswith(str(path)), message
+    assert len(message) < 600 and "\n" not in message
