@@ -38,6 +38,7 @@ from ui.charts import FUSION_NAME
 from ui.state import LabConfig
 
 Progress = Callable[[float, str], None]
+MAX_PROFILES = 8  # what-if profiles kept per lab (members x items float32 each)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,10 @@ class Lab:
     session: LiveSession | None  # None when no member fitted
     key: tuple = field(default=(), compare=False, repr=False)  # its store key (protocol, part, member specs)
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+    # Member rows of the last few what-if profiles, so a weight move re-fuses a profile without rescoring it.
+    profiles: cached.BoundedStore = field(
+        default_factory=lambda: cached.BoundedStore(MAX_PROFILES), compare=False, repr=False
+    )
 
     @property
     def members(self) -> dict[str, Scorer]:
@@ -578,22 +583,37 @@ def profile_view(
     """
     hist = np.asarray(list(items), dtype=np.int64)
     values = None if ratings is None else np.asarray(list(ratings), dtype=np.float32)
-    has_text = bool(text and text.strip())
-    if hist.size == 0 and not has_text:
+    query = str(text) if text and text.strip() else None
+    if hist.size == 0 and query is None:
         raise ConfigError("the profile is empty: pick at least one movie, or describe what you like")
-    scores = {}
-    with lab.lock:
-        for name, model in lab.members.items():
-            if has_text and hasattr(model, "score_text"):
-                row = model.score_text(str(text))
-            elif hist.size:
-                row = model.score_profile(hist, values)
-            else:
-                row = np.full(lab.split.train.n_items, np.nan, dtype=np.float32)
-            scores[name] = _masked(row, hist)
+    scores = _profile_rows(lab, hist, values, query)
     return UserView(
         None, hist, scores, _fuse_rows(lab, cfg, scores), np.zeros(0, dtype=np.int64) if held_out is None else held_out
     )
+
+
+def _profile_rows(lab: Lab, hist: np.ndarray, values: np.ndarray | None, query: str | None) -> dict[str, np.ndarray]:
+    """Each member's masked row for a profile, scored once per (items, ratings, text) and kept with the lab.
+
+    The rows are shared by later reruns (a weight move only re-fuses them), so they are made read-only.
+    """
+
+    def build() -> dict[str, np.ndarray]:
+        scores = {}
+        with lab.lock:
+            for name, model in lab.members.items():
+                if query is not None and hasattr(model, "score_text"):
+                    row = model.score_text(query)
+                elif hist.size:
+                    row = model.score_profile(hist, values)
+                else:
+                    row = np.full(lab.split.train.n_items, np.nan, dtype=np.float32)
+                scores[name] = _masked(row, hist)
+                scores[name].setflags(write=False)
+        return scores
+
+    key = (tuple(hist.tolist()), None if values is None else tuple(values.tolist()), query)
+    return lab.profiles.get_or_build(key, build)
 
 
 def slot_table(lab: Lab, view: UserView, because: int = 2) -> pd.DataFrame:
