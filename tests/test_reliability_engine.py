@@ -900,3 +900,42 @@ def test_a_damaged_data_folder_names_the_file_or_says_what_it_merged(
     message = str(info.value)
     assert message.startswith(str(path)), message
     assert len(message) < 600 and "\n" not in message
+
+
+class _Decoded(Exception):
+    pass
+
+
+def parquet_bomb() -> bytes:
+    """2.3 MB of Parquet (250,000 rows x 2 columns, zstd, no dictionary) that decodes to 1 GB of text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    chunk = pa.table({"user": pa.array(["x" * 2000] * 10_000), "item": pa.array(["y" * 2000] * 10_000)})
+    buf = io.BytesIO()
+    with pq.ParquetWriter(buf, chunk.schema, compression="zstd", use_dictionary=False) as writer:
+        for _ in range(25):
+            writer.write_table(chunk)
+    return buf.getvalue()
+
+
+@_gap(
+    "ui/upload._read_parquet bounds rows and columns from the metadata but not the decoded size (a 2.3 MB file "
+    "decodes to 1 GB; a 50 MB one would take the shared server down): refuse when the row groups' "
+    "total_byte_size is over a limit, before reading",
+    _Decoded,
+)
+def test_a_parquet_bomb_is_refused_before_it_is_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow.parquet as pq
+
+    from ui import upload
+
+    data = parquet_bomb()
+    assert len(data) < 3_000_000
+
+    def decode(*args: Any, **kwargs: Any) -> None:
+        raise _Decoded("the file was decoded: 1 GB in memory")
+
+    monkeypatch.setattr(pq.ParquetFile, "read", decode)
+    with pytest.raises(DataError, match=r"bomb\.parquet"):
+        upload.read_table(data, "bomb.parquet")
