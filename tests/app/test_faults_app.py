@@ -27,12 +27,13 @@ from streamlit.testing.v1 import AppTest
 
 from reco_core import datasets, experiment
 from reco_core.data import Interactions
+from reco_core.errors import RecoError
 from reco_core.metrics import EvalContext
 from reco_core.models import MODELS, Scorer, get_spec
 from reco_core.models.base import ModelSpec
 from reco_core.ranking import top_k
 from reco_core.runs import unescape_csv_cell
-from ui import lab, state
+from ui import compare, lab, state
 
 pytestmark = pytest.mark.slow
 
@@ -295,3 +296,43 @@ def test_recommendation_csv_cells_never_start_a_formula() -> None:
     titles = dict(zip(item_frame["item"], item_frame["title"], strict=True))
     for row in table:
         assert unescape_csv_cell(row["title"]) == titles[unescape_csv_cell(row["item"])]
+
+
+# ------------------------------------------------------------------------------------------ uploaded JSON
+
+DEEP_JSON = b"[" * 100_000  # 100 kB: Python's json module gives up with RecursionError, not ValueError
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RecursionError,
+    reason="ui/state.LabConfig.from_json and ui/compare.import_json catch ValueError only: catch RecursionError too",
+)
+@pytest.mark.parametrize("read", ["config", "snapshots"])
+def test_deeply_nested_json_is_a_one_line_error(read: str) -> None:
+    with pytest.raises(RecoError):
+        if read == "config":
+            state.LabConfig.from_json(DEEP_JSON)
+        else:
+            compare.import_json(DEEP_JSON, "deep.json")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="a configuration upload that is deeply nested JSON (RecursionError) or whose protocol fields have the wrong "
+    "type (seed='x', test_frac=[]: LabConfig.from_dict copies them unchecked and the sidebar raises) ends in a "
+    "traceback: ui/state.LabConfig.from_json / from_dict must turn both into ConfigError",
+)
+@pytest.mark.parametrize(
+    "data",
+    [DEEP_JSON, b'{"protocol": {"seed": "x", "test_frac": []}}'],
+    ids=["deeply-nested", "protocol-of-wrong-types"],
+)
+def test_a_hostile_configuration_upload_gives_an_error_not_a_traceback(warm_lab, data: bytes) -> None:
+    at = open_with(FUSION_LAB)
+    uploader = next(u for u in at.file_uploader if "config" in (u.key or ""))
+    uploader.set_value(("hostile.json", data, "application/json"))
+    at.run()
+    assert_clean(at)
+    assert at.error, "a configuration that cannot be loaded must say so"
