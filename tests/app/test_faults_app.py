@@ -336,3 +336,22 @@ def test_a_hostile_configuration_upload_gives_an_error_not_a_traceback(warm_lab,
     at.run()
     assert_clean(at)
     assert at.error, "a configuration that cannot be loaded must say so"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="ui/charts.metric_bars puts row names (the Compare page's saved-configuration names, typed or imported "
+    "from a JSON file) into Plotly trace names and hover templates unescaped, and Plotly renders <b>, <a href>: "
+    "html.escape them as the explorer's slot labels do",
+)
+def test_names_in_charts_are_escaped() -> None:
+    from ui import charts
+
+    names = ['<a href="http://e.vil">prize</a>', "<b>mine</b>"]
+    table = pd.DataFrame({"ndcg@10": [0.1, 0.2], "coverage@10": [0.3, 0.4]}, index=names)
+    fig = charts.metric_bars(table, ["ndcg@10", "coverage@10"])
+    assert len(fig.data) == 2
+    for trace in fig.data:
+        for text in (str(trace.name), str(trace.hovertemplate or "")):
+            assert "<a " not in text and "<b>" not in text, text
