@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from reco_core.errors import ConfigError, RecoError
+from reco_core.errors import RecoError
 
 EXIT_BAD_INPUT = 2
 
@@ -24,16 +24,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _parse_ks(text: str) -> list[int]:
-    try:
-        ks = [int(x) for x in str(text).split(",") if x.strip()]
-    except ValueError:
-        raise ConfigError(f"--k {text!r} is not valid: give whole numbers such as 10 or 5,10,20") from None
-    if not ks or min(ks) < 1:
-        raise ConfigError(f"--k {text!r} is not valid: give whole numbers of at least 1")
-    return sorted(set(ks))
 
 
 def _add_protocol(p: argparse.ArgumentParser) -> None:

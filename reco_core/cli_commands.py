@@ -77,10 +77,18 @@ def _fit(members: list[MemberSpec], split: Split, dataset: Dataset, seed: int) -
     return fitted
 
 
-def _ks(args: argparse.Namespace) -> list[int]:
-    from reco_core.__main__ import _parse_ks
+def parse_ks(text: str) -> list[int]:
+    try:
+        ks = [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--k {text!r} is not valid: give whole numbers such as 10 or 5,10,20") from None
+    if not ks or min(ks) < 1:
+        raise ConfigError(f"--k {text!r} is not valid: give whole numbers of at least 1")
+    return sorted(set(ks))
 
-    return _parse_ks(args.k)
+
+def _ks(args: argparse.Namespace) -> list[int]:
+    return parse_ks(args.k)
 
 
 def _ctx(args: argparse.Namespace, split: Split, dataset: Dataset) -> EvalContext:
