@@ -1,8 +1,8 @@
 """Section 6: the same pipeline at MovieLens-100K, MovieLens-1M, synthetic 10M and synthetic 20M.
 
 Each size runs in its own process (``bench.scale_worker``), so one size's memory never inflates the next
-one's peak; the parent reads that process's whole-life peak with ``os.wait4``. The worker reports every
-phase's wall and CPU time and its own peak (see its docstring). The synthetic sizes come from
+one's peak. The worker reports every phase's wall and CPU time, each phase's peak resident memory and
+its whole-life peak (see its docstring). The synthetic sizes come from
 ``datasets.load("synthetic-10m" | "synthetic-20m")`` (seed 42; MovieLens-10M/20M's user, item and
 interaction counts). Evaluation and fitting use ``nproc`` workers: on a shared machine the CPU column
 shows the work itself, the wall column what a user waits.
@@ -43,13 +43,13 @@ def run_size(size: str, quick: bool, workers: int, log: Any) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "bench.scale_worker", "--size", size, "--out", str(out)]
         cmd += _worker_args(size, quick, workers)
         proc = subprocess.Popen(cmd, cwd=ROOT)
-        # wait4 (not Popen.wait) returns this child's own resource usage, including its peak RSS.
+        # wait4 (not Popen.wait) returns this child's own CPU time. (Its ru_maxrss would also count this
+        # parent's memory at fork time, so the worker measures its own peak instead.)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
             raise RuntimeError(f"scale worker for {size} exited with code {proc.returncode}")
         result = json.loads(out.read_text())
-    result["process_peak_bytes"] = usage.ru_maxrss * 1024  # Linux reports KiB
     result["process_cpu_s"] = usage.ru_utime + usage.ru_stime
     return result
 

@@ -9,7 +9,9 @@ sample. With ``--candidates-study`` it also compares candidates = 25..200 with t
 
 Peak memory per phase is Linux's resident high-water mark (VmHWM in /proc/self/status), reset at the start
 of each phase by writing 5 to /proc/self/clear_refs; where that reset is refused, a 10 ms sampling thread
-gives the phase peak instead. The parent reads the whole process's peak with ``os.wait4``.
+gives the phase peak instead. The process's whole-life peak is the largest high-water mark read before each
+reset and at the end (imports included). It is measured here rather than with ``getrusage(RUSAGE_CHILDREN)``
+in the parent because Linux's ru_maxrss of a child also counts the parent's memory at fork time.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class Phases:
         self.rows: list[dict[str, Any]] = []
         self._sampled = 0
         self._stop = threading.Event()
+        self.process_peak = max(_rss(), (_status_kib("VmHWM") or 0) * 1024)  # imports included
         self._can_reset = self._reset_hwm()
         if not self._can_reset:
             threading.Thread(target=self._sample, daemon=True).start()
@@ -79,11 +82,25 @@ class Phases:
     def _sample(self) -> None:
         while not self._stop.wait(0.01):
             self._sampled = max(self._sampled, _rss())
+            self.process_peak = max(self.process_peak, self._sampled)
+
+    def _fold_hwm(self) -> None:
+        """Fold the high-water mark since the last reset (phases and the gaps between them) into the
+        process's peak, so the reset per phase never loses the whole-life peak."""
+        hwm = _status_kib("VmHWM") if self._can_reset else None
+        if hwm is not None:
+            self.process_peak = max(self.process_peak, hwm * 1024)
+
+    def finish(self) -> int:
+        self._fold_hwm()
+        self._stop.set()
+        return max(self.process_peak, _rss())
 
     @contextlib.contextmanager
     def phase(self, name: str, log: bool = True) -> Iterator[dict[str, Any]]:
         start_rss = _rss()
         if self._can_reset:
+            self._fold_hwm()
             self._reset_hwm()
         self._sampled = start_rss
         row: dict[str, Any] = {"phase": name, "rss_start_bytes": start_rss}
@@ -95,6 +112,7 @@ class Phases:
             row["cpu_s"] = time.process_time() - c0
             hwm = _status_kib("VmHWM") if self._can_reset else None
             row["peak_rss_bytes"] = max(hwm * 1024 if hwm is not None else self._sampled, _rss())
+            self.process_peak = max(self.process_peak, row["peak_rss_bytes"])
             row["peak_method"] = "VmHWM reset per phase" if self._can_reset else "10 ms sampling"
             self.rows.append(row)
             if log:
@@ -271,6 +289,7 @@ def run(size: str, study: bool, candidates_eval: bool, live_updates: int, worker
         "sample_ndcg_ci": [float(ndcg["ci_low"]), float(ndcg["ci_high"])],
     }
     out["phases"] = phases.rows
+    out["process_peak_bytes"] = phases.finish()
     return out
 
 
