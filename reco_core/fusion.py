@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike
 
 from reco_core.data import Interactions
 from reco_core.errors import ConfigError, FitError, RecoError
-from reco_core.models.base import Context, ModelConfig, Scorer, param
+from reco_core.models.base import Context, ModelConfig, Scorer, as_indices, param
 from reco_core.ranking import Ranking, check_k, mask_rows, top_k
 
 __all__ = [
@@ -674,6 +674,30 @@ def check_weights(weights: ArrayLike, n_members: int, names: Sequence[str] | Non
     return w
 
 
+def share_of_sum(weights: np.ndarray) -> np.ndarray:
+    """``weights / weights.sum()`` for finite weights >= 0, not all zero, without overflow.
+
+    The weights are first divided by the largest, so the sum is at most ``len(weights)``: summing
+    ``[1e308] * 3`` directly gives inf, and every share would become 0.
+    """
+    scaled = weights / weights.max()
+    return scaled / scaled.sum()
+
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def _check_user_idx(user_idx: ArrayLike) -> np.ndarray:
+    """``user_idx`` as int32 [n]: whole numbers in 0..2**31 - 1, one per row, else ConfigError naming user_idx."""
+    users = as_indices(user_idx, "user_idx")
+    if np.ndim(user_idx) > 1:  # as_indices flattens; a table of users would be read row after row, silently
+        raise ConfigError(f"user_idx has shape {np.shape(user_idx)}: give a 1-d list of user indices, one per row")
+    if users.size and (users.min() < 0 or users.max() > _INT32_MAX):
+        bad = users[(users < 0) | (users > _INT32_MAX)][0]
+        raise ConfigError(f"user_idx holds {int(bad)}: user indices are 0-based rows, from 0 to {_INT32_MAX}")
+    return users.astype(np.int32)
+
+
 def _names(member_names: Sequence[str] | None, n: int) -> tuple[str, ...]:
     if member_names is None:
         return tuple(f"member {i + 1}" for i in range(n))
@@ -747,7 +771,7 @@ def _prepare(
     """Validate everything at the boundary and build the inputs of the method (positive-weight members only)."""
     spec = check_method(method)
     norm_key = check_normaliser(normaliser)
-    users = np.asarray(user_idx, dtype=np.int32).reshape(-1)
+    users = _check_user_idx(user_idx)
     if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 1:
         raise ConfigError(f"n_items={n_items!r} is not valid: give the catalogue size (a positive whole number)")
     n_items = int(n_items)
@@ -767,7 +791,7 @@ def _prepare(
     names = _names(member_names, n_members)
     w = check_weights(weights, n_members, names)
     keep = np.flatnonzero(w > 0)
-    w_sub = w[keep] / w[keep].sum()
+    w_sub = share_of_sum(w[keep])
 
     if member_scores is not None:
         _check_blocks(member_scores, names, len(users), n_items)

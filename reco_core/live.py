@@ -287,8 +287,9 @@ class LiveSession:
         return self._rankings[self._check_name(name)]
 
     def _check_name(self, name: str) -> str:
-        if name not in self._rankings:
-            raise ConfigError(f"unknown member {name!r}: members are {', '.join(self._names)}")
+        # isinstance first: a list or an array is unhashable, and ``in`` on the dict would raise TypeError.
+        if not isinstance(name, str) or name not in self._rankings:
+            raise ConfigError(f"unknown member {_clip(name)}: members are {', '.join(self._names)}")
         return name
 
     def member_evaluation(self, name: str, k: int = 10) -> Evaluation:
@@ -300,6 +301,8 @@ class LiveSession:
 
     def best_member(self, k: int = 10, metric: str | None = None) -> str:
         """The member with the highest mean ``metric`` (default ndcg@k); ties go to the earlier member."""
+        if metric is not None and not isinstance(metric, str):
+            raise ConfigError(f"metric={_clip(metric)} is not a metric key: write name@k, e.g. ndcg@{k}")
         key = metric or f"ndcg@{k}"
         values = [self.member_evaluation(n, k).value(key) for n in self._names]
         return self._names[int(np.argmax(values))]
@@ -312,14 +315,23 @@ class LiveSession:
         return self._normalised[key]
 
     def has_user(self, user_index: int) -> bool:
-        """Whether the session holds rows for this user (one of its evaluated, or sampled, users)."""
-        u = int(user_index)
-        return 0 <= u < len(self._row) and self._row[u] >= 0
+        """Whether the session holds rows for this user (one of its evaluated, or sampled, users).
+
+        False for anything that is not a whole number (None, text, NaN, 1.5): no exception as a membership test.
+        """
+        u = _whole_number(user_index)
+        return u is not None and 0 <= u < len(self._row) and bool(self._row[u] >= 0)
 
     def _row_of(self, user_index: int) -> int:
-        if not self.has_user(user_index):
-            raise ConfigError(f"user index {user_index} is not in this session: choose one of its evaluated users")
-        return int(self._row[int(user_index)])
+        u = _whole_number(user_index)
+        if u is None:
+            raise ConfigError(
+                f"user index {_clip(user_index)} is not a whole number: give a 0-based user index "
+                "(IdMap.index_of turns an external user id into one)"
+            )
+        if not self.has_user(u):
+            raise ConfigError(f"user index {u} is not in this session: choose one of its evaluated users")
+        return int(self._row[u])
 
     def user_scores(self, user_index: int) -> dict[str, np.ndarray]:
         """Each member's raw score row for one user (float32 [n_items]; training items -inf, NaN = cannot score)."""
@@ -441,6 +453,28 @@ class LiveSession:
             nowhere = float((valid & ~inside.any(axis=-1)).sum()) / n_slots
             share.loc["(none)"] = [nowhere, nowhere]
         return Overlap(k, jaccard, share)
+
+
+def _whole_number(value: object) -> int | None:
+    """``value`` as an int when it is a whole number (int, numpy integer, or a float such as 3.0), else None.
+
+    Booleans, text, None, NaN, infinities and fractions are not user indices; a silent cast would pick a user.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
+def _clip(value: object, n: int = 60) -> str:
+    """``repr(value)`` cut to ``n`` characters, so a message stays one short line whatever it quotes."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def _contains(items: np.ndarray, lists: np.ndarray) -> np.ndarray:

@@ -117,24 +117,36 @@ def parse_floor(text: str) -> Floor:
     raise ConfigError(f"floor {text!r} is not valid: write metric@k=value, e.g. coverage@10=0.3 (or arp@10<=150)")
 
 
-def _check_floor(floor: Floor | None) -> tuple[str, str, float] | None:
+def _clip(value: object, n: int = 60) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _check_floor(floor: Floor | str | None) -> tuple[str, str, float] | None:
+    """None, "metric@k=value" text, or a (metric, value) / (metric, op, value) pair, checked; else ConfigError."""
     if floor is None:
         return None
     if isinstance(floor, str):
         return _check_floor(parse_floor(floor))
-    parts = tuple(floor)
-    if len(parts) == 2:
-        parts = (parts[0], ">=", parts[1])
-    if len(parts) != 3 or parts[1] not in _OPS:
-        raise ConfigError(f"floor {floor!r} is not valid: give (metric, value) or (metric, '>=' or '<=', value)")
+    how = "give (metric, value) or (metric, '>=' or '<=', value), or text such as coverage@10=0.3"
+    # Only a tuple or a list is a pair: a number or a bool has no parts, and a dict or set has no order.
+    if not isinstance(floor, (tuple, list)) or len(floor) not in (2, 3):
+        raise ConfigError(f"floor {_clip(floor)} is not valid: {how}")
+    parts = tuple(floor) if len(floor) == 3 else (floor[0], ">=", floor[1])
     key, op, bound = parts
+    if not isinstance(key, str) or not isinstance(op, str) or op not in _OPS:
+        raise ConfigError(f"floor {_clip(floor)} is not valid: {how}")
+    if isinstance(bound, (bool, np.bool_)) or not isinstance(bound, (int, float, np.number, str)):
+        raise ConfigError(f"floor bound {_clip(bound)} is not a number: give e.g. ('coverage@10', 0.3)")
     try:
-        bound = float(bound)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"floor bound {bound!r} is not a number: give e.g. ('coverage@10', 0.3)") from exc
-    if not np.isfinite(bound):
-        raise ConfigError(f"floor bound {bound!r} is not finite: give a finite number")
-    return (str(key), op, bound)
+        value = float(bound)
+    except OverflowError:  # an int beyond a float's range (10**400)
+        value = float("inf")
+    except ValueError as exc:  # text that is not a number
+        raise ConfigError(f"floor bound {_clip(bound)} is not a number: give e.g. ('coverage@10', 0.3)") from exc
+    if not np.isfinite(value):
+        raise ConfigError(f"floor bound {_clip(bound)} is not a finite number: give e.g. ('coverage@10', 0.3)")
+    return (key, op, value)
 
 
 def _metric_k(key: str, what: str) -> int:
@@ -185,9 +197,10 @@ def search_weights(
 ) -> SearchResult:
     """Evaluate weight vectors with ``session`` and return the best for ``metric`` (maximised).
 
-    Points: the exact simplex grid at ``step`` when there are at most 4 members or the grid has at most
-    ``max_points`` points; otherwise ``max_points`` random points (Dirichlet), after the corners (each
-    member alone) and the centre (equal weights), so the search never misses a single member. ``k`` is
+    Points: the exact simplex grid at ``step`` when it has at most ``max_points`` points. A larger grid is
+    refused for up to 4 members (ConfigError naming the grid size and a step that fits); with more members
+    ``max_points`` random points (Dirichlet) are used instead, after the corners (each member alone) and the
+    centre (equal weights), so the search never misses a single member. ``k`` is
     the metrics' cut-off; by default the metric's own (ndcg@10 -> 10). ``floor``: (metric, value) means
     metric >= value; (metric, "<=", value) is a ceiling. Ties for the best go to the earlier point.
     ``seed`` draws the random points and is team-draft's seed at every point (as ``session.update``'s).
@@ -205,8 +218,12 @@ def search_weights(
     names = list(session.members)
     m = len(names)
     size = grid_size(m, step)
-    if m <= GRID_MAX_MEMBERS or size <= max_points:
+    if size <= max_points:
         points, strategy = simplex_grid(m, step), f"grid at step {step:g} ({size} points)"
+    elif m <= GRID_MAX_MEMBERS:
+        # A coarser exact grid covers few members well; a step that asks for more points than max_points is
+        # refused rather than swept (step 0.001 with 3 members is 501,501 points: many minutes of work).
+        raise ConfigError(_grid_too_large(m, step, size, max_points))
     else:
         fixed = np.vstack([np.eye(m), np.full((1, m), 1.0 / m)])
         extra = max(max_points - len(fixed), 0)
@@ -231,6 +248,23 @@ def search_weights(
     else:
         table["feasible"] = True
     return _pick(table, names, metric, bound, strategy)
+
+
+# Steps that divide 1 exactly in decimal, coarse to fine: what a refused grid suggests instead.
+_SUGGESTED_STEPS = (1.0, 0.5, 0.25, 0.2, 0.125, 0.1, 0.05, 0.04, 0.025, 0.02, 0.0125, 0.01, 0.005, 0.002, 0.001)
+
+
+def _grid_too_large(n_members: int, step: float, size: int, max_points: int) -> str:
+    """The refusal of a grid over ``max_points``, naming the finest suggested step whose grid fits."""
+    fits = [s for s in _SUGGESTED_STEPS if grid_size(n_members, s) <= max_points]
+    head = (
+        f"step={step:g} gives a grid of {size:,} weight vectors for {n_members} members, more than "
+        f"max_points={max_points:,}"
+    )
+    if not fits:
+        return f"{head}: raise max_points to at least {n_members} (even step 1 has one point per member)"
+    best = fits[-1]
+    return f"{head}: choose a larger step, such as {best:g} ({grid_size(n_members, best):,} points)"
 
 
 def _pick(

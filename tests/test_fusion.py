@@ -407,6 +407,23 @@ def test_check_weights_accepts_good_weights() -> None:
     assert check_weights([0, 2.5], 2).tolist() == [0.0, 2.5]
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e308, 5e-324], ids=["one", "huge", "subnormal"])
+def test_only_the_proportions_of_the_weights_count_at_any_scale(scale: float) -> None:
+    # [1e308] * 2 summed directly is inf (every share 0); 5e-324 / sum underflows. Scaling by the largest first
+    # keeps the shares 1/2, 1/2 and the ranking that of weights [1, 1].
+    res = fuse([A, B], None, [scale, scale], "wsum", "minmax", 3, 5, [0])
+    np.testing.assert_allclose(res.weights, [0.5, 0.5])
+    same = fuse([A, B], None, [1, 1], "wsum", "minmax", 3, 5, [0])
+    np.testing.assert_array_equal(res.ranking.item_idx, same.ranking.item_idx)
+
+
+@pytest.mark.parametrize("users", [None, "0", [0.5], [[0]], [-1], [2**31]])
+def test_user_idx_must_be_a_list_of_row_indices(users: object) -> None:
+    with pytest.raises(ConfigError, match=r"^user_idx "):
+        fuse([A, B], None, [1, 1], "wsum", "minmax", 3, 5, users)  # type: ignore[arg-type]
+    assert fuse([A, B], None, [1, 1], "wsum", "minmax", 3, 5, [0.0]).ranking.user_idx.tolist() == [0]
+
+
 def test_normalised_scores_must_match_the_normaliser() -> None:
     norm = normalise_members([A, B], "zscore")
     with pytest.raises(ConfigError, match="normalised scores were made with 'zscore', not 'minmax'"):

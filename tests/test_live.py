@@ -109,6 +109,13 @@ def test_user_rows_raw_and_normalised(setup) -> None:
     with pytest.raises(ConfigError, match="is not in this session"):
         session.user_scores(10_000)
     assert session.has_user(user) and not session.has_user(10_000) and not session.has_user(-1)
+    # A whole-valued float or numpy integer is that user; text, None, NaN, 1.5 and booleans are no user at all.
+    np.testing.assert_array_equal(session.user_scores(float(user))["a"], raw["a"])
+    np.testing.assert_array_equal(session.user_scores(np.int64(user))["a"], raw["a"])
+    for junk in ("3", None, float("nan"), user + 0.5, True):
+        assert not session.has_user(junk)  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="is not a whole number: give a 0-based user index"):
+            session.user_scores(junk)  # type: ignore[arg-type]
 
 
 def test_ablation_removes_one_member_at_a_time(setup) -> None:
@@ -205,6 +212,10 @@ def test_bad_session_arguments(setup, fixed_scorer) -> None:
         session.update([1, 1, 1], "mean")
     with pytest.raises(ConfigError, match="unknown member 'c'"):
         session.member_evaluation("c")
+    with pytest.raises(ConfigError, match=r"unknown member \['a'\]"):
+        session.member_evaluation(["a"])  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"metric=\['ndcg@10'\] is not a metric key"):
+        session.best_member(10, ["ndcg@10"])  # type: ignore[arg-type]
 
 
 def test_other_catalogue_member_is_refused(setup, fixed_scorer) -> None:

@@ -170,6 +170,16 @@ def test_random_search_beyond_four_members(sessions, toy_members) -> None:
     np.testing.assert_allclose(weights.sum(axis=1), 1.0)
 
 
+def test_a_grid_over_max_points_is_refused_up_to_four_members(sessions) -> None:
+    """Three members: step 0.01 is 5,151 points; the message names the finest usual step whose grid fits."""
+    valid, _ = sessions
+    with pytest.raises(ConfigError, match=r"step=0\.01 gives a grid of 5,151 .* such as 0\.02 \(1,326 points\)$"):
+        search_weights(valid, "ndcg@5", step=0.01)
+    with pytest.raises(ConfigError, match=r"raise max_points to at least 3 \(even step 1"):
+        search_weights(valid, "ndcg@5", step=0.5, max_points=2)
+    assert search_weights(valid, "ndcg@5", step=0.5, max_points=6).n_points == 6  # exactly at the limit
+
+
 def test_search_argument_errors(sessions) -> None:
     valid, _ = sessions
     with pytest.raises(ConfigError, match="metric 'ndcg@5' is at @5 but k=10"):
