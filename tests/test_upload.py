@@ -146,6 +146,37 @@ def test_row_limit_applies_to_parquet() -> None:
         read_table(data, "big.parquet", max_rows=4)
 
 
+def test_a_dictionary_encoded_parquet_bomb_is_sized_by_its_rows_not_its_pages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One 2,000-character value repeated 2,000 times: the dictionary holds it once, so the row groups'
+    total_byte_size is a few kB, but the rows expand to 8 MB. The check counts the rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"user": ["x" * 2000] * 2000, "item": ["y" * 2000] * 2000}), buf, compression="zstd")
+    data = buf.getvalue()
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    assert sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)) < 100_000
+    monkeypatch.setattr(upload, "MAX_DECODED_BYTES", 1_000_000)
+    with pytest.raises(DataError, match=r"^dict\.parquet decodes to 8 MB of values: .*at most 1 MB per file"):
+        read_table(data, "dict.parquet")
+    monkeypatch.setattr(upload, "MAX_DECODED_BYTES", 10_000_000)
+    table = read_table(data, "dict.parquet").frame
+    assert table.shape == (2000, 2) and set(table["user"]) == {"x" * 2000}
+
+
+def test_parquet_nested_columns_are_refused_by_name() -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"item": ["1", "2"], "genres": [["Comedy", "Drama"], ["War"]]}), buf)
+    with pytest.raises(DataError, match=r"^items\.parquet: column 'genres' holds nested values .*'Comedy\|Drama'"):
+        read_table(buf.getvalue(), "items.parquet")
+
+
 def test_column_limit() -> None:
     header = ",".join(f"c{i}" for i in range(30)).encode()
     with pytest.raises(DataError, match="30 columns"):

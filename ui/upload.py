@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
+from typing import Any
 
 import pandas as pd
 
@@ -30,6 +31,10 @@ from reco_core.errors import ConfigError, DataError, RecoError
 
 MAX_ROWS = 1_000_000  # per file; MovieLens-1M is the largest thing the live dashboard is sized for
 MAX_COLUMNS = 200
+# Bytes a Parquet upload may decode to (its columns' plain values). Parquet compresses a repeated value to
+# almost nothing: 2.3 MB of zstd can hold 1 GB of text, and a dictionary-encoded column 90 kB for 800 MB.
+# 100 MB holds MovieLens-1M's interactions three times over; a delimited upload is bounded by its 50 MB.
+MAX_DECODED_BYTES = 100_000_000
 UPLOAD_TYPES = ("csv", "tsv", "txt", "dat", "inter", "item", "user", "parquet", "pq")
 DELIMITERS = (",", "\t", ";", "|")
 _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe", "::": "double colon"}
@@ -150,13 +155,23 @@ def read_table(data: bytes, filename: str, max_rows: int | None = None, max_colu
 
 
 def _read_parquet(data: bytes, name: str, max_rows: int, max_columns: int) -> ParsedTable:
+    """Parquet bytes -> a table of strings, bounded in rows, columns and decoded bytes before anything large
+    is built.
+
+    Decoded size is checked twice: from the metadata (the row groups' ``total_byte_size``, the values after
+    decompression) before any column is read, and, since a dictionary-encoded column stores each distinct
+    value once however often it repeats, again after reading text columns as dictionaries (small), as the
+    sum of the lengths their rows would take in plain form. Only then are they expanded.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    limit = MAX_DECODED_BYTES  # read at call time, like the other limits
     try:
-        pf = pq.ParquetFile(io.BytesIO(data))
-        n_rows = pf.metadata.num_rows
-        n_cols = pf.metadata.num_columns
+        meta = pq.ParquetFile(io.BytesIO(data)).metadata
+        n_rows, n_cols = meta.num_rows, meta.num_columns
+        stored = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        schema = meta.schema.to_arrow_schema()
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(
             f"{name} starts like a Parquet file but cannot be read ({_first_line(exc)}): re-export it"
@@ -164,9 +179,20 @@ def _read_parquet(data: bytes, name: str, max_rows: int, max_columns: int) -> Pa
     _check_size(name, n_rows, n_cols, max_rows, max_columns)
     if n_rows == 0:
         raise DataError(f"{name} has columns but no rows: upload a file with at least one data row")
+    _check_decoded(name, stored, limit)
+    nested = [f.name for f in schema if pa.types.is_nested(f.type)]
+    if nested:
+        # Nested values cannot be sized before they are decoded, and no role (id, title, genres...) needs them.
+        raise DataError(
+            f"{name}: column {nested[0]!r} holds nested values ({schema.field(nested[0]).type}): "
+            "write it as plain text (genres as 'Comedy|Drama') and upload again"
+        )
+    text = [f.name for f in schema if _is_text(pa, f.type)]
     try:
         # Arrow -> pandas without the file's pandas metadata: nothing in the file decides what objects we build.
-        table = pf.read(use_pandas_metadata=False)
+        table = pq.ParquetFile(io.BytesIO(data), read_dictionary=text).read(use_pandas_metadata=False)
+        _check_decoded(name, _plain_bytes(pa, table), limit)
+        table = pa.table([_undictionary(pa, c) for c in table.columns], names=table.column_names)
         frame = table.to_pandas(ignore_metadata=True, types_mapper=None)
     except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
         raise DataError(f"{name}: a Parquet column cannot be read ({_first_line(exc)}): re-export it") from exc
@@ -175,6 +201,43 @@ def _read_parquet(data: bytes, name: str, max_rows: int, max_columns: int) -> Pa
     # Everything as text, like the CSV path: typed parsing and row accounting belong to load_files.
     out = pd.DataFrame({c: _as_text(frame[c]) for c in frame.columns})
     return ParsedTable(name, out, "parquet")
+
+
+def _check_decoded(name: str, n_bytes: int, limit: int) -> None:
+    if n_bytes > limit:
+        raise DataError(
+            f"{name} decodes to {n_bytes / 1e6:,.0f} MB of values: the dashboard accepts at most "
+            f"{limit / 1e6:,.0f} MB per file; keep only the columns and rows you need (the Python API has no limit)"
+        )
+
+
+def _is_text(pa: Any, t: Any) -> bool:
+    return any(
+        check(t)
+        for check in (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
+    )
+
+
+def _plain_bytes(pa: Any, table: Any) -> int:
+    """Bytes ``table`` takes with every dictionary column expanded: a row costs its value's length plus a 4-byte
+    offset, as Parquet's own plain encoding counts it; other columns count their Arrow buffers."""
+    import pyarrow.compute as pc
+
+    total = 0
+    for column in table.columns:
+        for chunk in column.chunks:
+            if pa.types.is_dictionary(chunk.type) and _is_text(pa, chunk.type.value_type):
+                lengths = pc.binary_length(chunk.dictionary).cast(pa.int64())
+                total += int(pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0) + 4 * len(chunk)
+            elif pa.types.is_dictionary(chunk.type):  # numbers: a fixed width per row, bounded by the row limit
+                total += pc.take(chunk.dictionary, chunk.indices).nbytes
+            else:
+                total += chunk.nbytes
+    return total
+
+
+def _undictionary(pa: Any, column: Any) -> Any:
+    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
 
 
 def _as_text(col: pd.Series) -> pd.Series:
