@@ -7,6 +7,7 @@ histogram says the same), so a rerun after a slider move stays fast.
 
 from __future__ import annotations
 
+import html
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -176,14 +177,18 @@ def metric_bars(
                 best = np.nanmin(col) if np.isfinite(col).any() else np.nan
                 shown[:, j] = np.where(col > 0, best / np.where(col > 0, col, 1), np.nan)
     for i, name in enumerate(names):
+        # Row names may be a person's own text (saved-configuration names, typed or imported from a file):
+        # escaped, since Plotly renders <b>, <i> and <a href> in trace names and hover text, and "%{" kept out
+        # of the hover template, where Plotly would substitute it.
+        label = html.escape(str(name))
         fig.add_trace(
             go.Bar(
-                name=str(name),
+                name=label,
                 x=labels,
                 y=shown[i],
                 customdata=raw[i],
                 marker_color=colours[name],
-                hovertemplate=f"{name}<br>" + "%{x}: %{customdata:.4f}<extra></extra>",
+                hovertemplate=label.replace("%{", "&#37;{") + "<br>%{x}: %{customdata:.4f}<extra></extra>",
             )
         )
     fig.update_layout(barmode="group")

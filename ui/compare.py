@@ -181,6 +181,8 @@ def import_json(data: bytes | str, source: str = "the file") -> list[SavedConfig
         doc = json.loads(data)
     except ValueError as exc:
         raise DataError(f"{source} is not valid JSON ({exc}): upload the file that Export wrote") from None
+    except RecursionError:  # thousands of nested brackets: Python's parser gives up before finding an error
+        raise DataError(f"{source} nests its JSON too deeply to be read: upload the file that Export wrote") from None
     if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
         raise DataError(f"{source} is not a saved-configurations export (no format {EXPORT_FORMAT!r})")
     if doc.get("version") != EXPORT_VERSION:

@@ -36,6 +36,7 @@ from reco_core.splitting import Split
 from ui import cached, state
 from ui.charts import FUSION_NAME
 from ui.state import LabConfig
+from ui.widgets import show_error
 
 Progress = Callable[[float, str], None]
 MAX_PROFILES = 8  # what-if profiles kept per lab (members x items float32 each)
@@ -246,7 +247,8 @@ def validation_lab(cfg: LabConfig, progress_container: Any = None, report_failur
 def _after(lab: Lab, report_failures: bool) -> None:
     if report_failures:
         for label, reason in lab.failed.items():
-            st.error(f"Member {label} could not be fitted and is left out: {reason}")
+            # Escaped: a library's exception message may quote a title or an id from a person's file.
+            show_error(f"Member {label} could not be fitted and is left out: {reason}")
     _session_of(lab)
 
 
@@ -695,9 +697,9 @@ def sweep(
 ) -> pd.DataFrame:
     """Every weight vector of the simplex grid at ``step`` evaluated on the lab's part (all metrics at k).
 
-    One row per point: ``w:<member>`` columns, then every metric. With more than 4 members and a grid over
-    ``max_points``, that many random points instead (``search.search_weights``'s rule). Stored per (lab,
-    step, max_points, method, normaliser, k, rrf_k); a progress bar is shown while it is computed.
+    One row per point: ``w:<member>`` columns, then every metric. A grid over ``max_points`` is refused up to
+    4 members (ConfigError) and replaced by that many random points beyond (``search.search_weights``'s rule).
+    Stored per (lab, step, max_points, method, normaliser, k, rrf_k); a progress bar is shown while it is computed.
     """
     from reco_core import search
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -93,6 +93,13 @@ MAX_K = 50  # the live session keeps each member's top-N for N >= this
 DEFAULT_RRF_K = 60.0
 WEIGHT_STEP = 0.05
 HIDDEN_PARAMS = frozenset({"seed"})  # one seed for the whole lab, set in the protocol
+# The values the sidebar's protocol widgets can hold (ui/sidebar.py draws them with these bounds). An uploaded
+# configuration outside them is refused: a slider raises on such a value, a number input resets it silently.
+TEST_FRAC_RANGE = (0.05, 0.5)
+N_LAST_RANGE = (1, 20)
+KCORE_RANGE = (0, 50)
+SEED_RANGE = (0, 2**31 - 1)
+RRF_K_RANGE = (0.0, 1000.0)  # the RRF k number input's bounds (a value above would be reset to 60 silently)
 
 _BASE_DEFAULTS: dict[str, Any] = {
     K_DATASET: DEFAULT_DATASET,
@@ -196,8 +203,12 @@ class LabConfig:
             raise ConfigError(f"unknown normaliser {self.normaliser!r}: choose one of {', '.join(NORMALISERS)}")
         if isinstance(self.k, bool) or not isinstance(self.k, int) or not 1 <= self.k <= MAX_K:
             raise ConfigError(f"k={self.k!r} is not valid: choose a whole number from 1 to {MAX_K}")
-        if not isinstance(self.rrf_k, (int, float)) or not math.isfinite(self.rrf_k) or self.rrf_k < 0:
-            raise ConfigError(f"rrf_k={self.rrf_k!r} is not valid: give a number >= 0 (60 is usual)")
+        low, high = RRF_K_RANGE
+        rrf_ok = isinstance(self.rrf_k, (int, float)) and math.isfinite(self.rrf_k) and low <= self.rrf_k <= high
+        if not rrf_ok:
+            raise ConfigError(
+                f"rrf_k={self.rrf_k!r} is not valid: give a number from {low:g} to {high:,g} (60 is usual)"
+            )
 
     # -- views --
     @property
@@ -216,9 +227,16 @@ class LabConfig:
 
     @property
     def shares(self) -> tuple[float, ...]:
-        """Weights divided by their sum (all zero when every weight is zero)."""
-        total = sum(self.weights)
-        return tuple(w / total if total > 0 else 0.0 for w in self.weights)
+        """Weights divided by their sum (all zero when every weight is zero).
+
+        Divided by the largest first, so huge weights (1e308) do not overflow the sum into inf and zero.
+        """
+        top = max(self.weights, default=0.0)
+        if top <= 0:
+            return tuple(0.0 for _ in self.weights)
+        scaled = [w / top for w in self.weights]
+        total = sum(scaled)
+        return tuple(w / total for w in scaled)
 
     @property
     def uses_normaliser(self) -> bool:
@@ -272,14 +290,13 @@ class LabConfig:
         proto_in = data.get("protocol", {})
         if not isinstance(proto_in, Mapping):
             raise ConfigError("configuration field 'protocol' must be an object (dataset, split, test_frac, seed...)")
-        known = {f.name for f in fields(Protocol)}
-        unknown = sorted(set(proto_in) - known)
+        known = set(PROTOCOL_FIELDS)  # a Protocol field without a check is not read from a file
+        unknown = sorted(str(k) for k in set(proto_in) - known)
         if unknown:
-            raise ConfigError(f"protocol has no field {', '.join(unknown)}: known are {', '.join(sorted(known))}")
-        try:
-            protocol = Protocol(**dict(proto_in))
-        except TypeError as exc:
-            raise ConfigError(f"configuration field 'protocol' is not valid: {exc}") from exc
+            raise ConfigError(
+                f"protocol has no field {_clip(', '.join(unknown))}: known are {', '.join(sorted(known))}"
+            )
+        protocol = Protocol(**{name: PROTOCOL_FIELDS[name](proto_in[name]) for name in proto_in})
         members_in = data.get("members", [])
         if not isinstance(members_in, list):
             raise ConfigError("configuration field 'members' must be a list of {model, params, weight} objects")
@@ -321,6 +338,10 @@ class LabConfig:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ConfigError(f"configuration file is not valid JSON ({exc}): upload a file saved by this app") from exc
+        except RecursionError:  # thousands of nested brackets: Python's parser gives up before finding an error
+            raise ConfigError(
+                "configuration file nests its JSON too deeply to be read: upload a file saved by this app"
+            ) from None
         if isinstance(data, Mapping):
             data = {k: v for k, v in data.items() if k in {"protocol", "members", "method", "normaliser", "k", "rrf_k"}}
         return cls.from_dict(data)
@@ -335,6 +356,82 @@ class LabConfig:
     ) -> LabConfig:
         """Inverse of ``to_query_params``; missing keys take their defaults, bad values raise ConfigError."""
         return config_from_values(decode_values(params), uploaded)
+
+
+def _clip(value: object, n: int = 60) -> str:
+    """``repr(value)`` on one line, cut to ``n`` characters: messages quote a person's file without echoing it."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _protocol_error(name: str, value: Any, fix: str) -> ConfigError:
+    return ConfigError(f"configuration field protocol.{name}={_clip(value)} is not valid: {fix}")
+
+
+def _whole_in(name: str, low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _protocol_error(name, value, f"give a whole number from {low} to {high:,}")
+        return value
+
+    return check
+
+
+def _number_in(name: str, low: float, high: float, low_open: bool = False) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or not (low < value if low_open else low <= value) or value > high:
+            interval = f"above {low:g} and up to {high:g}" if low_open else f"from {low:g} to {high:g}"
+            raise _protocol_error(name, value, f"give a number {interval}")
+        return float(value)
+
+    return check
+
+
+def _dataset_field(value: Any) -> str:
+    if not isinstance(value, str) or not (value in DATASETS or value.startswith("upload:")):
+        raise _protocol_error("dataset", value, f"choose one of {', '.join(DATASETS)} (or data uploaded here)")
+    return value
+
+
+def _threshold_field(value: Any) -> float | None:
+    if value is None:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or f"{value:g}" not in POSITIVES:
+        raise _protocol_error("threshold", value, f"give null (every rating) or one of {', '.join(POSITIVES[1:])}")
+    return float(value)
+
+
+def _split_field(value: Any) -> str:
+    if not isinstance(value, str) or value not in SPLITS:
+        raise _protocol_error("split", value, f"choose one of {', '.join(SPLITS)}")
+    return value
+
+
+def _data_dir_field(value: Any) -> None:
+    # The dashboard never takes a folder path from a person: data comes from the server's RECO_DATA_DIR.
+    if value is not None:
+        raise _protocol_error(
+            "data_dir", value, "the dashboard reads data only from the server's own folder; remove this field"
+        )
+    return None
+
+
+# Protocol field -> its check for an uploaded configuration; a field missing here is refused as unknown.
+PROTOCOL_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "dataset": _dataset_field,
+    "data_dir": _data_dir_field,
+    "threshold": _threshold_field,
+    "kcore": _whole_in("kcore", *KCORE_RANGE),
+    "split": _split_field,
+    "test_frac": _number_in("test_frac", *TEST_FRAC_RANGE),
+    "n_last": _whole_in("n_last", *N_LAST_RANGE),
+    "seed": _whole_in("seed", *SEED_RANGE),
+    "valid_frac": _number_in("valid_frac", 0.0, 0.5, low_open=True),
+}
 
 
 def _number(value: Any, name: str) -> float:
@@ -631,7 +728,10 @@ def queue_values(values: Mapping[str, Any]) -> None:
 
 def queue_config(cfg: LabConfig, notice: str | None = None) -> None:
     """Load a whole configuration into the sidebar on the next run (for an uploaded configuration JSON)."""
-    values = widget_values(cfg)
+    # The weight sliders run from 0 to 1 (and raise on a value above): only proportions matter, so a
+    # configuration with larger weights is scaled by its largest weight.
+    top = max(cfg.weights, default=0.0)
+    values = widget_values(cfg.with_weights([w / top for w in cfg.weights]) if top > 1 else cfg)
     # Members not in cfg are switched off by the member lists; their weights/params stay as they were.
     queue_values(values)
     if notice:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -161,11 +163,6 @@ class _MarkdownFailingModel(_FailingModel):
         raise ValueError("title **Heat** [click](javascript:alert(1)) <b>x</b> $x^2$ is bad")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="ui/lab.py _after() puts the fit error into st.error unescaped: it must go through plain() / show_error",
-)
 def test_a_fit_error_message_is_shown_as_text(warm_lab, monkeypatch: pytest.MonkeyPatch) -> None:
     get_spec("pop")
     name = _MarkdownFailingModel.name
@@ -303,11 +300,6 @@ def test_recommendation_csv_cells_never_start_a_formula() -> None:
 DEEP_JSON = b"[" * 100_000  # 100 kB: Python's json module gives up with RecursionError, not ValueError
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="ui/state.LabConfig.from_json and ui/compare.import_json catch ValueError only: catch RecursionError too",
-)
 @pytest.mark.parametrize("read", ["config", "snapshots"])
 def test_deeply_nested_json_is_a_one_line_error(read: str) -> None:
     with pytest.raises(RecoError):
@@ -317,34 +309,50 @@ def test_deeply_nested_json_is_a_one_line_error(read: str) -> None:
             compare.import_json(DEEP_JSON, "deep.json")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a configuration upload that is deeply nested JSON (RecursionError) or whose protocol fields have the wrong "
-    "type (seed='x', test_frac=[]: LabConfig.from_dict copies them unchecked and the sidebar raises) ends in a "
-    "traceback: ui/state.LabConfig.from_json / from_dict must turn both into ConfigError",
-)
 @pytest.mark.parametrize(
-    "data",
-    [DEEP_JSON, b'{"protocol": {"seed": "x", "test_frac": []}}'],
-    ids=["deeply-nested", "protocol-of-wrong-types"],
+    ("data", "says"),
+    [
+        (DEEP_JSON, "nests its json too deeply"),
+        (b'{"protocol": {"seed": "x", "test_frac": []}}', "protocol.seed='x' is not valid"),
+        # The sidebar's test-fraction slider raises on a value outside 0.05..0.5; a number input would reset one.
+        (b'{"protocol": {"test_frac": 0.7}}', "protocol.test_frac=0.7 is not valid: give a number from 0.05 to 0.5"),
+        (b'{"protocol": {"data_dir": "/etc"}}', "protocol.data_dir='/etc' is not valid"),
+        (b'{"method": "rrf", "rrf_k": 5000}', "rrf_k=5000.0 is not valid: give a number from 0 to 1,000"),
+    ],
+    ids=["deeply-nested", "protocol-of-wrong-types", "test-frac-outside-the-slider", "a-data-folder", "rrf-k"],
 )
-def test_a_hostile_configuration_upload_gives_an_error_not_a_traceback(warm_lab, data: bytes) -> None:
+def test_a_hostile_configuration_upload_gives_an_error_not_a_traceback(warm_lab, data: bytes, says: str) -> None:
     at = open_with(FUSION_LAB)
     uploader = next(u for u in at.file_uploader if "config" in (u.key or ""))
     uploader.set_value(("hostile.json", data, "application/json"))
     at.run()
     assert_clean(at)
     assert at.error, "a configuration that cannot be loaded must say so"
+    assert says in messages(at), messages(at)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="ui/charts.metric_bars puts row names (the Compare page's saved-configuration names, typed or imported "
-    "from a JSON file) into Plotly trace names and hover templates unescaped, and Plotly renders <b>, <a href>: "
-    "html.escape them as the explorer's slot labels do",
-)
+def test_every_protocol_field_is_checked_and_a_saved_configuration_loads_back() -> None:
+    assert set(state.PROTOCOL_FIELDS) == {f.name for f in fields(experiment.Protocol)}
+    protocol = experiment.Protocol(threshold=4.0, kcore=5, split="leave-last", test_frac=0.25, n_last=3, seed=7)
+    cfg = state.LabConfig(protocol, (experiment.MemberSpec.of("pop"),), (1.0,), "rrf", k=20, rrf_k=10.0)
+    assert state.LabConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_a_configuration_with_weights_above_one_loads_scaled(warm_lab) -> None:
+    """Only proportions matter: weights 4, 4, 2 load as 1, 1, 0.5 on the sliders (which stop at 1 and would
+    raise on 4), and the fusion is the default one (0.4, 0.4, 0.2)."""
+    at = open_with(FUSION_LAB)
+    before = metric(at, NDCG)
+    members = [{"model": "als", "weight": 4}, {"model": "itemknn", "weight": 4}, {"model": "text", "weight": 2}]
+    uploader = next(u for u in at.file_uploader if "config" in (u.key or ""))
+    uploader.set_value(("heavy.json", json.dumps({"members": members}).encode(), "application/json"))
+    at.run()
+    assert_clean(at)
+    assert not at.error, values(at.error)
+    assert [at.slider(key=state.weight_key(m)).value for m in ("als", "itemknn", "text")] == [1.0, 1.0, 0.5]
+    assert metric(at, NDCG) == before
+
+
 def test_names_in_charts_are_escaped() -> None:
     from ui import charts
 
