@@ -214,6 +214,8 @@ def cmd_fuse(args: argparse.Namespace) -> Result:
 def cmd_optimise(args: argparse.Namespace) -> Result:
     k = max(_ks(args))
     members = _members(args)
+    # The search plan is checked before any fitting: a step that is too fine costs nothing.
+    search.plan_points(len(members.models) + len(members.run_files), args.step, seed=args.seed)
     # One load and one split: validation is carved from the same split's train (members are fitted twice,
     # on train minus validation for the search and on the whole train for the report).
     dataset, split = _load_and_split(args)

@@ -182,6 +182,29 @@ class SearchResult:
         return [c for c in self.table.columns if c.startswith("w:")]
 
 
+def plan_points(
+    n_members: int, step: float, max_points: int = DEFAULT_MAX_POINTS, seed: int = 0
+) -> tuple[np.ndarray, str]:
+    """The weight vectors a search will evaluate, and how they were chosen; cheap, so callers can check first.
+
+    The exact grid when it fits in ``max_points``; for up to ``GRID_MAX_MEMBERS`` members a larger grid is
+    refused (ConfigError with a step that fits); beyond that, random search over ``max_points`` points.
+    """
+    max_points = _check_count("max_points", max_points)
+    m = _check_count("n_members", n_members)
+    size = grid_size(m, step)
+    if size <= max_points:
+        return simplex_grid(m, step), f"grid at step {step:g} ({size} points)"
+    if m <= GRID_MAX_MEMBERS:
+        # A coarser exact grid covers few members well; a step that asks for more points than max_points is
+        # refused rather than swept (step 0.001 with 3 members is 501,501 points: many minutes of work).
+        raise ConfigError(_grid_too_large(m, step, size, max_points))
+    fixed = np.vstack([np.eye(m), np.full((1, m), 1.0 / m)])
+    extra = max(max_points - len(fixed), 0)
+    points = np.vstack([fixed, random_simplex(m, extra, seed)]) if extra else fixed
+    return points, f"random search: {len(points)} points (corners, centre, {extra} Dirichlet draws, seed {seed})"
+
+
 def search_weights(
     session: LiveSession,
     metric: str = "ndcg@10",
@@ -214,21 +237,8 @@ def search_weights(
         )
     if bound is not None and _metric_k(bound[0], "floor metric") != k:
         raise ConfigError(f"floor metric {bound[0]!r} is not at @{k}: put both metrics at the same k")
-    max_points = _check_count("max_points", max_points)
     names = list(session.members)
-    m = len(names)
-    size = grid_size(m, step)
-    if size <= max_points:
-        points, strategy = simplex_grid(m, step), f"grid at step {step:g} ({size} points)"
-    elif m <= GRID_MAX_MEMBERS:
-        # A coarser exact grid covers few members well; a step that asks for more points than max_points is
-        # refused rather than swept (step 0.001 with 3 members is 501,501 points: many minutes of work).
-        raise ConfigError(_grid_too_large(m, step, size, max_points))
-    else:
-        fixed = np.vstack([np.eye(m), np.full((1, m), 1.0 / m)])
-        extra = max(max_points - len(fixed), 0)
-        points = np.vstack([fixed, random_simplex(m, extra, seed)]) if extra else fixed
-        strategy = f"random search: {len(points)} points (corners, centre, {extra} Dirichlet draws, seed {seed})"
+    points, strategy = plan_points(len(names), step, max_points, seed)
     rows = []
     for i, w in enumerate(points):
         if not (w > 0).any():  # cannot happen on the simplex; kept so a bad grid never crashes the loop

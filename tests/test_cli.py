@@ -197,3 +197,14 @@ def test_an_external_run_is_a_fusion_member(capsys, files, tmp_path):
     assert set(rows) == {"pop", "run:other", "fused"}
     assert rows["fused"]["ndcg@2"] == pytest.approx(rows["run:other"]["ndcg@2"])
     assert "run:other" in json.loads(out)["data"]
+
+
+def test_optimise_refuses_a_too_fine_step_before_fitting(capsys, monkeypatch):
+    from reco_core import experiment
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fitted before the step was checked")
+
+    monkeypatch.setattr(experiment, "fit_members", no_fit)
+    code, _, err = run_cli(capsys, "optimise", "--models", "pop,itemknn,als", "--step", "0.001")
+    assert code == 2 and "501,501" in err and len(err.strip().splitlines()) == 1, err
