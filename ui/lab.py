@@ -631,16 +631,20 @@ def slot_table(lab: Lab, view: UserView, because: int = 2) -> pd.DataFrame:
         by_member = part.set_index("member")
         placed = by_member.index[by_member["placed"]].tolist()
         listed = [n for n in names if item in own[n]]
+        # Who brought the item in: the member that placed the slot (interleaving); else the only member
+        # whose own top-k holds it (without it the item would not be here); else the largest contribution.
         if placed:
             brought, why = placed[0], "placed it (interleaving)"
+        elif len(listed) == 1 and len(names) > 1:
+            brought = listed[0]
+            share = by_member.loc[brought, "share"] if brought in by_member.index else np.nan
+            why = f"only in its own top-{k}" + (f"; {share:.0%} of the score" if share == share else "")
         else:
             brought = str(by_member["contribution"].idxmax())
             share = by_member.loc[brought, "share"]
             why = f"{share:.0%} of the score" if share == share else "largest part"
-        if len(listed) == 1 and len(names) > 1:
-            why += f"; only in {listed[0]}'s own top-{k}"
-        elif not listed:
-            why += f"; in no member's own top-{k}"
+            if not listed:
+                why += f"; in no member's own top-{k}"
         row: dict[str, Any] = {
             "rank": int(rank),
             "title": item_titles(lab, np.array([item]))[0],
