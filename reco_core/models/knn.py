@@ -111,7 +111,7 @@ class ItemKNN(Scorer):
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         rows = self._x[user_idx]
-        return _nan_empty_rows((rows @ self._sim).toarray().astype(np.float32), rows)
+        return _nan_empty_rows((rows @ self._sim).toarray().astype(np.float32, copy=False), rows)
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         cfg: ItemKNNConfig = self.config  # type: ignore[assignment]
@@ -152,7 +152,7 @@ class UserKNN(Scorer):
         self._user_norms = np.sqrt(np.asarray(self._x.multiply(self._x).sum(axis=1), dtype=np.float64).ravel())
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        out = (self._neighbours[user_idx] @ self._x).toarray().astype(np.float32)
+        out = (self._neighbours[user_idx] @ self._x).toarray().astype(np.float32, copy=False)
         return _nan_empty_rows(out, self._x[user_idx])
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
