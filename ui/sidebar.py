@@ -24,6 +24,18 @@ from ui.widgets import BOUND, member_form
 
 LOGO = Path(__file__).resolve().parent.parent / "assets" / "logo.svg"
 
+# The page list drawn at the top of the sidebar. Streamlit's own navigation names the home page after
+# its file ("app"), so it is switched off in .streamlit/config.toml and drawn here with real names.
+PAGES: tuple[tuple[str, str, str], ...] = (
+    ("app.py", "Overview", ":material/home:"),
+    ("pages/1_Fusion_Lab.py", "Fusion Lab", ":material/tune:"),
+    ("pages/2_User_Explorer.py", "User Explorer", ":material/person_search:"),
+    ("pages/3_Trade_offs.py", "Trade-offs", ":material/scatter_plot:"),
+    ("pages/4_Compare.py", "Compare", ":material/compare:"),
+    ("pages/5_Learn.py", "Learn", ":material/school:"),
+    ("pages/6_Your_data.py", "Your data", ":material/upload_file:"),
+)
+
 
 def all_keys() -> list[str]:
     """Every widget key the sidebar may draw (fixed ones, members by kind, each model's weight and params)."""
@@ -47,6 +59,9 @@ def render() -> LabConfig | None:
     if LOGO.exists():
         st.logo(str(LOGO), size="large")
     sb = st.sidebar
+    for path, label, icon in PAGES:
+        sb.page_link(path, label=label, icon=icon)
+    sb.divider()
     notice = state.pop_notice()
     if notice:
         sb.success(notice)
