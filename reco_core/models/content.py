@@ -30,6 +30,7 @@ import scipy.sparse as sp
 
 from reco_core.data import Interactions, ItemCatalog
 from reco_core.errors import ConfigError
+from reco_core.models._profiles import profile_row
 from reco_core.models.base import Context, ModelConfig, Scorer, param, register
 
 
@@ -87,12 +88,8 @@ def mean_profiles(matrix: sp.csr_matrix, vectors: np.ndarray, weighted: bool) ->
 
 def profile_of(item_idx: np.ndarray, values: np.ndarray, vectors: np.ndarray, weighted: bool) -> np.ndarray:
     """``mean_profiles`` for one unseen profile: float32 [dim]."""
-    n_items = vectors.shape[0]
-    row = sp.csr_matrix(
-        (np.asarray(values, dtype=np.float32), (np.zeros(len(item_idx), dtype=np.int64), item_idx)),
-        shape=(1, n_items),
-    )
-    row.sum_duplicates()  # a profile listing an item twice counts it (and its weights) twice
+    # A profile listing an item twice counts it (and its weights) twice; ``weighted`` decides in mean_profiles.
+    row = profile_row(item_idx, values, vectors.shape[0], use_ratings=True)
     return mean_profiles(row, vectors, weighted)[0]
 
 

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from reco_core.data import Interactions
 from reco_core.errors import ScaleError
+from reco_core.models._profiles import interaction_matrix, nan_empty_rows, profile_row
 from reco_core.models.base import Context, ModelConfig, Scorer, param, register
 
 
@@ -62,7 +63,7 @@ class EASE(Scorer):
                 f"EASE on {n:,} items needs a dense {n:,} x {n:,} inverse (about {gib:,.1f} GiB): "
                 f"use itemknn instead, or raise ease max_items above {cfg.max_items:,} if memory allows"
             )
-        self._x = train.matrix.copy() if cfg.use_ratings else train.binary()
+        self._x = interaction_matrix(train, cfg.use_ratings)
         context.report(0.0, "EASE: inverting the item-item Gram matrix")
         # One BLAS thread: steady on a shared machine and identical results run to run.
         with threadpool_limits(1, "blas"):
@@ -71,17 +72,13 @@ class EASE(Scorer):
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         rows = self._x[user_idx]
-        out = np.asarray(rows @ self._b, dtype=np.float32)
-        out[np.diff(rows.indptr) == 0] = np.nan
-        return out
+        return nan_empty_rows(np.asarray(rows @ self._b, dtype=np.float32), rows)
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         cfg: EASEConfig = self.config  # type: ignore[assignment]
         if item_idx.size == 0:
             return np.full(self._b.shape[0], np.nan, dtype=np.float32)
-        data = values if cfg.use_ratings else np.ones(len(item_idx), dtype=np.float32)
-        row = sp.csr_matrix((data, (np.zeros(len(item_idx), dtype=np.int64), item_idx)), shape=(1, self._b.shape[0]))
-        row.sum_duplicates()
+        row = profile_row(item_idx, values, self._b.shape[0], cfg.use_ratings)
         return np.asarray(row @ self._b, dtype=np.float32).ravel()
 
     def similar_items(self, item_idx: np.ndarray, to_items: np.ndarray) -> np.ndarray:

@@ -30,22 +30,12 @@ from threadpoolctl import threadpool_limits
 
 from reco_core.data import Interactions
 from reco_core.errors import FitError
+from reco_core.models._profiles import interaction_matrix, nan_empty_rows, profile_row
 from reco_core.models.base import Context, ModelConfig, Scorer, param, register
 
 # Negatives used per BPR fold-in: all items on small catalogues, a seeded sample on large ones
 # (the gradient is a mean over pairs, so a sample keeps memory bounded at any catalogue size).
 _FOLD_IN_NEGATIVES = 4096
-
-
-def _interaction_matrix(train: Interactions, use_ratings: bool) -> sp.csr_matrix:
-    return train.matrix.copy() if use_ratings else train.binary()
-
-
-def _profile_row(item_idx: np.ndarray, values: np.ndarray, n_items: int, use_ratings: bool) -> sp.csr_matrix:
-    data = values.astype(np.float32) if use_ratings else np.ones(len(item_idx), dtype=np.float32)
-    row = sp.csr_matrix((data, (np.zeros(len(item_idx), dtype=np.int64), item_idx)), shape=(1, n_items))
-    row.sum_duplicates()
-    return row
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -66,8 +56,7 @@ class _FactorModel(Scorer):
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         out = np.asarray(self._user_factors[user_idx] @ self._item_factors.T, dtype=np.float32)
-        out[np.diff(self._x[user_idx].indptr) == 0] = np.nan
-        return out
+        return nan_empty_rows(out, self._x[user_idx])
 
     def _latent_item_factors(self) -> np.ndarray:
         return self._item_factors
@@ -102,7 +91,7 @@ class ALS(_FactorModel):
         from implicit.cpu.als import AlternatingLeastSquares
 
         cfg: ALSConfig = self.config  # type: ignore[assignment]
-        self._x = _interaction_matrix(train, cfg.use_ratings)
+        self._x = interaction_matrix(train, cfg.use_ratings)
         context.report(0.0, "ALS: fitting")
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(
@@ -127,7 +116,7 @@ class ALS(_FactorModel):
         n_items = self._item_factors.shape[0]
         if item_idx.size == 0:
             return np.full(n_items, np.nan, dtype=np.float32)
-        row = _profile_row(item_idx, values, n_items, cfg.use_ratings)
+        row = profile_row(item_idx, values, n_items, cfg.use_ratings)
         with threadpool_limits(1, "blas"):
             user = self._model.recalculate_user(0, row)
         return np.asarray(self._item_factors @ np.asarray(user, dtype=np.float32), dtype=np.float32)

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from reco_core.data import Interactions
+from reco_core.models._profiles import interaction_matrix, nan_empty_rows, profile_row
 from reco_core.models.base import Context, ModelConfig, Scorer, param, register
 
 # Dense bytes allowed for one block of the Gram matrix while selecting neighbours.
@@ -69,22 +70,6 @@ def cosine_top_k(m: sp.csr_matrix, k: int, shrink: float = 0.0) -> sp.csc_matrix
     return out
 
 
-def _profile_row(item_idx: np.ndarray, values: np.ndarray, n_items: int, use_ratings: bool) -> sp.csr_matrix:
-    """A 1 x n_items CSR row for a profile; repeated items are summed (the caller's list, as given)."""
-    data = values.astype(np.float32) if use_ratings else np.ones(len(item_idx), dtype=np.float32)
-    row = sp.csr_matrix((data, (np.zeros(len(item_idx), dtype=np.int64), item_idx)), shape=(1, n_items))
-    row.sum_duplicates()
-    return row
-
-
-def _nan_empty_rows(scores: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-    """Rows whose history is empty cannot be scored: NaN (so fusion can fall back on other members)."""
-    empty = np.diff(history.indptr) == 0
-    if empty.any():
-        scores[empty] = np.nan
-    return scores
-
-
 @dataclass(frozen=True)
 class ItemKNNConfig(ModelConfig):
     k: int = param(100, low=1, high=2000, step=1, help="Neighbours kept per item (K).")
@@ -106,17 +91,17 @@ class ItemKNN(Scorer):
 
     def _fit(self, train: Interactions, context: Context) -> None:
         cfg: ItemKNNConfig = self.config  # type: ignore[assignment]
-        self._x = train.matrix.copy() if cfg.use_ratings else train.binary()
+        self._x = interaction_matrix(train, cfg.use_ratings)
         self._sim = cosine_top_k(self._x, cfg.k, cfg.shrink).tocsr()
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         rows = self._x[user_idx]
-        return _nan_empty_rows((rows @ self._sim).toarray().astype(np.float32, copy=False), rows)
+        return nan_empty_rows((rows @ self._sim).toarray().astype(np.float32, copy=False), rows)
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         cfg: ItemKNNConfig = self.config  # type: ignore[assignment]
-        row = _profile_row(item_idx, values, self._sim.shape[0], cfg.use_ratings)
-        return _nan_empty_rows((row @ self._sim).toarray().astype(np.float32), row)[0]
+        row = profile_row(item_idx, values, self._sim.shape[0], cfg.use_ratings)
+        return nan_empty_rows((row @ self._sim).toarray().astype(np.float32), row)[0]
 
     def similar_items(self, item_idx: np.ndarray, to_items: np.ndarray) -> np.ndarray:
         """S[i, j]: how much liking item i adds to item j's score (0 when i is not among j's K neighbours)."""
@@ -145,7 +130,7 @@ class UserKNN(Scorer):
 
     def _fit(self, train: Interactions, context: Context) -> None:
         cfg: UserKNNConfig = self.config  # type: ignore[assignment]
-        self._x = train.matrix.copy() if cfg.use_ratings else train.binary()
+        self._x = interaction_matrix(train, cfg.use_ratings)
         # cosine_top_k keeps neighbours per column; users are the columns of X^T, and the transpose
         # gives one row of neighbour weights per user.
         self._neighbours = cosine_top_k(self._x.T.tocsr(), cfg.k, cfg.shrink).T.tocsr()
@@ -153,11 +138,11 @@ class UserKNN(Scorer):
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         out = (self._neighbours[user_idx] @ self._x).toarray().astype(np.float32, copy=False)
-        return _nan_empty_rows(out, self._x[user_idx])
+        return nan_empty_rows(out, self._x[user_idx])
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         cfg: UserKNNConfig = self.config  # type: ignore[assignment]
-        row = _profile_row(item_idx, values, self._x.shape[1], cfg.use_ratings)
+        row = profile_row(item_idx, values, self._x.shape[1], cfg.use_ratings)
         if row.nnz == 0:
             return np.full(self._x.shape[1], np.nan, dtype=np.float32)
         dots = np.asarray((self._x @ row.T).toarray(), dtype=np.float64).ravel()
