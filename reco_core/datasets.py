@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from reco_core.checks import MUST_BE, check_whole
 from reco_core.data import Dataset, Interactions, ItemCatalog, LoadReport, UserTable, item_text
 from reco_core.errors import ConfigError, DataError, DatasetNotFoundError
 from reco_core.ids import IdMap
@@ -731,9 +732,7 @@ def _check_filters(threshold: float | None, kcore: int) -> tuple[float | None, i
         if not np.isfinite(t):
             raise ConfigError(f"threshold={threshold!r} is not finite; give a rating such as 4, or None")
         threshold = t
-    if isinstance(kcore, bool) or not isinstance(kcore, (int, np.integer)) or kcore < 0:
-        raise ConfigError(f"kcore={kcore!r} must be a whole number >= 0 (0 or 1 = no filtering)")
-    return threshold, int(kcore)
+    return threshold, check_whole(kcore, "kcore", 0, MUST_BE + " (0 or 1 = no filtering)")
 
 
 def _catalog(item_map: IdMap, items: pd.DataFrame | None, report: LoadReport) -> ItemCatalog:
@@ -812,8 +811,7 @@ def load_files(
     ``header=False`` reads a file without a header row in the order user, item, rating, timestamp.
     Every problem raises a DataError naming the file, the column and the row.
     """
-    if not isinstance(max_rows, (int, np.integer)) or isinstance(max_rows, bool) or max_rows < 1:
-        raise ConfigError(f"max_rows={max_rows!r} must be a whole number >= 1")
+    check_whole(max_rows, "max_rows", message=MUST_BE)
     _check_filters(threshold, kcore)
     frame, label = _read_table(interactions, "interactions", header, int(max_rows))
     tidy = _tidy_interactions(frame, label, columns, header)
@@ -1345,8 +1343,7 @@ def synthetic(
         ("n_genres", n_genres, 1),
         ("min_user_interactions", min_user_interactions, 1),
     ):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-            raise ConfigError(f"synthetic: {arg}={v!r} must be a whole number >= {low}")
+        check_whole(v, f"synthetic: {arg}", low, MUST_BE)
     min_u = min(int(min_user_interactions), int(n_items))
     if n_interactions < n_users * min_u:
         raise ConfigError(

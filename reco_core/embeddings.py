@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from reco_core import paths
+from reco_core.checks import check_whole
 from reco_core.errors import ConfigError, DataError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -215,8 +216,7 @@ def encode_texts(
     cache hit). ``cache_dir`` defaults to ``reco_core.paths.cache_dir() / "embeddings"``.
     """
     items = _check_texts(texts)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ConfigError(f"batch_size={batch_size!r} is not valid: give a whole number of at least 1")
+    check_whole(batch_size, "batch_size")
     if model_name not in SENTENCE_MODELS:
         raise ConfigError(f"unknown text model {model_name!r}: choose one of {', '.join(sorted(SENTENCE_MODELS))}")
     key = texts_key(items, model_name)

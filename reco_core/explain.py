@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reco_core.checks import check_whole
 from reco_core.errors import ConfigError
 from reco_core.fusion import FusionResult
 from reco_core.models.base import HasEmbeddings, SimilarItems
@@ -125,8 +126,7 @@ def because_you_liked(source: Any, history_items: np.ndarray, rec_item: int, n: 
     recommended item itself and items with NaN similarity are skipped; equal similarities go to the
     lower item index. An empty history gives an empty list.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ConfigError(f"n={n!r} is not valid: give a whole number of at least 1")
+    check_whole(n, "n")
     way = next((fn for test, fn in _SIMILARITY if test(source)), None)
     if way is None:
         raise ConfigError(

@@ -31,6 +31,7 @@ import scipy.sparse as sp
 import scipy.stats
 from numpy.typing import ArrayLike
 
+from reco_core.checks import AT_LEAST, check_whole
 from reco_core.data import Interactions
 from reco_core.errors import ConfigError, FitError, RecoError
 from reco_core.models.base import Context, ModelConfig, Scorer, as_indices, param
@@ -745,17 +746,15 @@ def _check_rankings(
             )
 
 
+_TOP_N_MESSAGE = AT_LEAST + " (100 is usual)"
+
+
 @dataclass(frozen=True)
 class _Prepared:
     spec: FusionMethod
     inputs: _Inputs
     names: tuple[str, ...]
     rankings: tuple[Ranking | None, ...] | None
-
-
-def _check_top_n(top_n: int) -> None:
-    if isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer)) or top_n < 1:
-        raise ConfigError(f"top_n={top_n!r} is not valid: give a whole number of at least 1 (100 is usual)")
 
 
 def _prepare(
@@ -778,11 +777,11 @@ def _prepare(
     spec = check_method(method)
     norm_key = check_normaliser(normaliser)
     users = _check_user_idx(user_idx)
-    if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 1:
-        raise ConfigError(f"n_items={n_items!r} is not valid: give the catalogue size (a positive whole number)")
-    n_items = int(n_items)
+    n_items = check_whole(
+        n_items, "n_items", message="{name}={value!r} is not valid: give the catalogue size (a positive whole number)"
+    )
     check_k(k, n_items)
-    _check_top_n(top_n)
+    check_whole(top_n, "top_n", message=_TOP_N_MESSAGE)
     if isinstance(rrf_k, bool) or not isinstance(rrf_k, (int, float, np.number)) or not np.isfinite(rrf_k) or rrf_k < 0:
         raise ConfigError(f"rrf_k={rrf_k!r} is not valid: give a number >= 0 (60 is usual)")
     sources = [x for x in (member_scores, member_rankings, normalised.values if normalised else None) if x is not None]
@@ -915,7 +914,7 @@ def fused_scores(
     (L = that list's length), so ``ranking.top_k`` of the block gives back the fused list for any k.
     """
     spec = check_method(method)
-    _check_top_n(top_n)
+    check_whole(top_n, "top_n", message=_TOP_N_MESSAGE)
     blocks = list(member_scores)
     first = next((b for b in blocks if b is not None), None)
     n_items = int(np.asarray(first).shape[1]) if first is not None else 1

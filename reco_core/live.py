@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from reco_core.checks import check_whole
 from reco_core.data import Interactions
 from reco_core.errors import ConfigError, ScaleError
 from reco_core.fusion import (
@@ -95,16 +96,10 @@ class Overlap:
     share: pd.DataFrame | None
 
 
-def _check_count(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name}={value!r} is not valid: give a whole number of at least 1")
-    return int(value)
-
-
 def sample_users(split: Split, n: int, part: str = "test", seed: int = 0) -> np.ndarray:
     """A seeded sample of ``n`` evaluated users (sorted), for sessions over large catalogues."""
     users = split.eval_users(part)
-    _check_count("n", n)
+    check_whole(n, "n")
     if n >= len(users):
         return users
     rng = np.random.default_rng(seed)
@@ -164,9 +159,9 @@ class LiveSession:
         for name, model in members.items():
             self._check_member(str(name), model)
         self.users = self._check_users(users)
-        _check_count("top_n", top_n)
-        _check_count("block_size", block_size)
-        max_k = _check_count("max_k", min(50, int(top_n)) if max_k is None else max_k)
+        check_whole(top_n, "top_n")
+        check_whole(block_size, "block_size")
+        max_k = check_whole(min(50, int(top_n)) if max_k is None else max_k, "max_k")
         # Both are capped at the catalogue size: a 40-item catalogue cannot hold a list of 50.
         self.top_n = int(min(top_n, self.n_items))
         max_k = int(min(max_k, self.n_items))

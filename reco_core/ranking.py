@@ -13,6 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from reco_core.checks import check_whole
 from reco_core.errors import ConfigError
 from reco_core.ids import IdMap
 
@@ -52,8 +53,7 @@ class Ranking:
 
 def check_k(k: int, n_items: int) -> None:
     """k must be a positive integer no larger than the catalogue."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ConfigError(f"k={k!r} is not valid: give a whole number of at least 1")
+    check_whole(k, "k")
     if k > n_items:
         raise ConfigError(f"k={k} is larger than the catalogue ({n_items} items): choose k <= {n_items}")
 

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from reco_core.checks import check_whole
 from reco_core.errors import ConfigError
 from reco_core.fusion import DEFAULT_TOP_N, check_method, check_normaliser, check_weights, fuse
 from reco_core.metrics import EvalContext, Evaluation, evaluate
@@ -65,12 +66,6 @@ _T = TypeVar("_T")
 def auto_block_size(n_items: int, cells: int = DEFAULT_BLOCK_CELLS) -> int:
     """Users per block so that one member's block holds about ``cells`` float32 cells (at least 1 user)."""
     return int(max(1, min(_MAX_AUTO_BLOCK, cells // max(int(n_items), 1))))
-
-
-def _whole(value: object, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name}={value!r} is not valid: give a whole number of at least {low}")
-    return int(value)
 
 
 def _check_members(members: Mapping[str, Scorer], split: Split) -> tuple[str, ...]:
@@ -257,16 +252,16 @@ def rank_fusion_blocked(
     n_items = split.train.n_items
     check_k(k, n_items)
     k = int(k)
-    _whole(top_n, "top_n", 1)
-    bs = auto_block_size(n_items) if block_size is None else _whole(block_size, "block_size", 1)
+    check_whole(top_n, "top_n")
+    bs = auto_block_size(n_items) if block_size is None else check_whole(block_size, "block_size")
     if candidates is not None:
-        candidates = _whole(candidates, "candidates", 1)
+        candidates = check_whole(candidates, "candidates")
         if candidates < k:
             raise ConfigError(
                 f"candidates={candidates} is smaller than k={k}: each member must list at least k items; "
                 f"give candidates >= {k} (100 is usual) or None for the exact answer"
             )
-    n_workers = _whole(workers, "workers", 1)
+    n_workers = check_whole(workers, "workers")
     user_idx = _check_users(users, split, part)
     keep = np.flatnonzero(w > 0)
     models = [members[names[i]] for i in keep]
@@ -363,7 +358,7 @@ def overlap_at_k(a: Ranking, b: Ranking, k: int | None = None) -> np.ndarray:
     """
     if not np.array_equal(np.asarray(a.user_idx), np.asarray(b.user_idx)):
         raise ConfigError("the two rankings list other users (or another order): rank the same users to compare")
-    k = min(a.k, b.k) if k is None else _whole(k, "k", 1)
+    k = min(a.k, b.k) if k is None else check_whole(k, "k")
     if k > min(a.k, b.k):
         raise ConfigError(f"k={k} is longer than the lists ({a.k} and {b.k} items): choose k <= {min(a.k, b.k)}")
     x, y = a.item_idx[:, :k], b.item_idx[:, :k]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from reco_core.checks import check_whole
 from reco_core.errors import ConfigError
 from reco_core.live import LiveResult, LiveSession
 
@@ -48,12 +49,6 @@ GRID_MAX_MEMBERS = 4
 DEFAULT_MAX_POINTS = 2000
 
 
-def _check_count(name: str, value: int, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name}={value!r} is not valid: give a whole number of at least {low}")
-    return int(value)
-
-
 def _steps(step: float) -> int:
     """round(1 / step), checked: the step must divide 1 (0.1, 0.05, 0.25, 1/3 ...)."""
     if isinstance(step, bool) or not isinstance(step, (int, float, np.number)) or not 0 < step <= 1:
@@ -71,8 +66,8 @@ def simplex_compositions(n_parts: int, total: int) -> np.ndarray:
     positions among total + n_parts - 1 slots gives each composition exactly once. Rows are in
     lexicographic order of the bar positions (the first part's weight descends).
     """
-    n_parts = _check_count("n_parts", n_parts)
-    total = _check_count("total", total, low=0)
+    n_parts = check_whole(n_parts, "n_parts")
+    total = check_whole(total, "total", 0)
     slots = total + n_parts - 1
     combos = list(itertools.combinations(range(slots), n_parts - 1))
     bars = np.array(combos, dtype=np.int64).reshape(len(combos), n_parts - 1)
@@ -98,8 +93,8 @@ def grid_size(n_members: int, step: float) -> int:
 
 def random_simplex(n_members: int, n_points: int, seed: int = 0) -> np.ndarray:
     """``n_points`` uniform draws on the simplex (Dirichlet with all concentrations 1), seeded."""
-    n_members = _check_count("n_members", n_members)
-    n_points = _check_count("n_points", n_points)
+    n_members = check_whole(n_members, "n_members")
+    n_points = check_whole(n_points, "n_points")
     return np.random.default_rng(seed).dirichlet(np.ones(n_members), size=n_points)
 
 
@@ -190,8 +185,8 @@ def plan_points(
     The exact grid when it fits in ``max_points``; for up to ``GRID_MAX_MEMBERS`` members a larger grid is
     refused (ConfigError with a step that fits); beyond that, random search over ``max_points`` points.
     """
-    max_points = _check_count("max_points", max_points)
-    m = _check_count("n_members", n_members)
+    max_points = check_whole(max_points, "max_points")
+    m = check_whole(n_members, "n_members")
     size = grid_size(m, step)
     if size <= max_points:
         return simplex_grid(m, step), f"grid at step {step:g} ({size} points)"

@@ -29,6 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reco_core import datasets
+from reco_core.checks import MUST_BE, check_whole
 from reco_core.data import Dataset, Interactions, LoadReport
 from reco_core.errors import ConfigError, DataError
 
@@ -75,12 +76,6 @@ def _check_frac(name: str, value: float, allow_zero: bool = False) -> float:
         bound = "0 <= " if allow_zero else "0 < "
         raise ConfigError(f"{name}={value!r} is out of range; give a fraction with {bound}{name} < 1, such as 0.2")
     return frac
-
-
-def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed={seed!r} must be a whole number >= 0")
-    return int(seed)
 
 
 def _rows_of(inter: Interactions) -> np.ndarray:
@@ -147,7 +142,7 @@ def _counts_text(inter: Interactions, held: np.ndarray, rows: np.ndarray, part: 
 def random_split(inter: Interactions, test_frac: float = 0.2, seed: int = 42) -> Split:
     """Per-user random holdout: each user with n >= 2 interactions gives clip(round(test_frac*n), 1, n-1) to test."""
     frac = _check_frac("test_frac", test_frac)
-    seed = _check_seed(seed)
+    seed = check_whole(seed, "seed", 0, MUST_BE)
     test, rows, singles = _holdout_mask(inter, frac, seed)
     _require_nonempty(test, "test", "every user has fewer than 2 interactions; load more data or lower the k-core")
     ts = _ts_data(inter)
@@ -185,8 +180,7 @@ def temporal_split(inter: Interactions, test_frac: float = 0.2) -> Split:
 
 def leave_last_split(inter: Interactions, n: int = 1) -> Split:
     """Per user, the n latest interactions go to test (at most n_u - 1, so one stays in train)."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ConfigError(f"n_last={n!r} must be a whole number >= 1")
+    check_whole(n, "n_last", message=MUST_BE)
     ts = _ts_data(inter)
     if ts is None:
         raise ConfigError("a leave-last split needs timestamps and this data has none; use split='random'")
@@ -214,7 +208,7 @@ def leave_last_split(inter: Interactions, n: int = 1) -> Split:
 def with_validation(split: Split, valid_frac: float = 0.1, seed: int = 42) -> Split:
     """Carve a per-user random validation part out of train (same rule as random_split); train loses it."""
     frac = _check_frac("valid_frac", valid_frac)
-    seed = _check_seed(seed)
+    seed = check_whole(seed, "seed", 0, MUST_BE)
     inter = split.train
     valid, rows, singles = _holdout_mask(inter, frac, seed)
     _require_nonempty(valid, "validation", "no user has 2 or more training interactions")
