@@ -193,15 +193,7 @@ def evaluate_scorer(
     rankings = [
         top_k(scores, k, rows, exclude=split.train.matrix) for rows, scores in model.score_blocks(users, block_size)
     ]
-    return evaluate(_concat_rankings(rankings), target, ctx, ks=ks)
-
-
-def _concat_rankings(parts: Sequence[Ranking]) -> Ranking:
-    return Ranking(
-        np.concatenate([p.user_idx for p in parts]),
-        np.concatenate([p.item_idx for p in parts]),
-        np.concatenate([p.score for p in parts]),
-    )
+    return evaluate(Ranking.concat(rankings), target, ctx, ks=ks)
 
 
 def evaluation_table(evaluations: Mapping[str, Evaluation], with_ci: bool = False, seed: int = 0) -> pd.DataFrame:

@@ -6,6 +6,7 @@ on float32 blocks (DESIGN.md section 7); torch is already a dependency.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,15 @@ class Ranking:
 
     def __len__(self) -> int:
         return len(self.user_idx)
+
+    @classmethod
+    def concat(cls, parts: Sequence[Ranking]) -> Ranking:
+        """The rankings of ``parts`` end to end (users in the order given); all parts must share k."""
+        return cls(
+            np.concatenate([p.user_idx for p in parts]),
+            np.concatenate([p.item_idx for p in parts]),
+            np.concatenate([p.score for p in parts]),
+        )
 
     def head(self, k: int) -> Ranking:
         """The first k columns (a ranking at a smaller k)."""

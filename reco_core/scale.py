@@ -285,11 +285,7 @@ def rank_fusion_blocked(
     if profile is not None:
         profile["score"] = profile.get("score", 0.0) + sum(d[1] for d in done)
         profile["fuse"] = profile.get("fuse", 0.0) + sum(d[2] for d in done)
-    return Ranking(
-        np.concatenate([p.user_idx for p in parts]),
-        np.concatenate([p.item_idx for p in parts]),
-        np.concatenate([p.score for p in parts]),
-    )
+    return Ranking.concat(parts)
 
 
 def evaluate_fusion_blocked(

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from reco_core.data import Interactions, ItemCatalog, LoadReport, item_text
 from reco_core.errors import ConfigError, DataError, UnknownIdError
 from reco_core.ids import IdMap
-from reco_core.ranking import top_k
+from reco_core.ranking import Ranking, top_k
 
 
 def test_idmap_orders_numeric_ids_numerically_and_round_trips():
@@ -78,6 +78,17 @@ def test_top_k_excludes_training_items_breaks_ties_by_index_and_pads():
     r = top_k(scores, 3, np.array([0, 1]), exclude=exclude)
     assert r.item_idx.tolist() == [[1, 2, 0], [1, -1, -1]]
     assert np.isnan(r.score[1, 1:]).all() and r.score[0, 0] == pytest.approx(0.9)
+
+
+def test_ranking_concat_joins_blocks_end_to_end_as_one_top_k():
+    rng = np.random.default_rng(3)
+    scores = rng.random((5, 8)).astype(np.float32)
+    users = np.array([4, 0, 2, 3, 1])
+    whole = top_k(scores, 3, users)
+    joined = Ranking.concat([top_k(scores[:2], 3, users[:2]), top_k(scores[2:], 3, users[2:])])
+    assert joined.user_idx.tolist() == users.tolist()
+    assert joined.item_idx.tolist() == whole.item_idx.tolist()
+    np.testing.assert_array_equal(joined.score, whole.score)
 
 
 def test_top_k_rejects_bad_k():
