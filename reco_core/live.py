@@ -34,7 +34,7 @@ from reco_core.fusion import (
 from reco_core.metrics import EvalContext, Evaluation, evaluate
 from reco_core.models.base import Scorer
 from reco_core.ranking import Ranking, check_k, mask_rows, top_k
-from reco_core.splitting import Split
+from reco_core.splitting import Split, check_part
 from reco_core.stats import PairedComparison, paired_comparison
 
 __all__ = ["LiveResult", "LiveSession", "Overlap", "sample_users"]
@@ -146,7 +146,7 @@ class LiveSession:
             raise ConfigError("a live session needs at least one member: give {name: fitted model}")
         self.split = split
         self.ctx = ctx
-        self.part = self._check_part(part, split)
+        self.part = check_part(part, split)
         self.target: Interactions = split.test if self.part == "test" else split.valid  # type: ignore[assignment]
         self.train = split.train
         self.n_items = split.train.n_items
@@ -196,15 +196,6 @@ class LiveSession:
         self._fusion_cache: dict = {}
 
     # -- validation ------------------------------------------------------------------------------
-    @staticmethod
-    def _check_part(part: str, split: Split) -> str:
-        key = str(part).strip().lower()
-        if key not in ("test", "valid"):
-            raise ConfigError(f"part={part!r} is not valid: choose test or valid")
-        if key == "valid" and split.valid is None:
-            raise ConfigError("part='valid' but the split has no validation part: split with a validation fraction")
-        return key
-
     def _check_member(self, name: str, model: Scorer | None) -> None:
         if model is None:
             raise ConfigError(f"member {name!r} is missing (it failed to fit): remove it or fix its fit")

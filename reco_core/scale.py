@@ -45,7 +45,7 @@ from reco_core.fusion import DEFAULT_TOP_N, check_method, check_normaliser, chec
 from reco_core.metrics import EvalContext, Evaluation, evaluate
 from reco_core.models.base import Scorer
 from reco_core.ranking import Ranking, check_k, mask_rows, top_k
-from reco_core.splitting import Split
+from reco_core.splitting import Split, check_part
 
 __all__ = [
     "DEFAULT_BLOCK_CELLS",
@@ -113,15 +113,6 @@ def _check_users(users: np.ndarray | None, split: Split, part: str) -> np.ndarra
     if len(np.unique(arr)) != len(arr):
         raise ConfigError("users holds an index twice: give each user once")
     return arr.astype(np.int32)
-
-
-def _check_part(part: str, split: Split) -> str:
-    key = str(part).strip().lower()
-    if key not in ("test", "valid"):
-        raise ConfigError(f"part={part!r} is not valid: choose test or valid")
-    if key == "valid" and split.valid is None:
-        raise ConfigError("part='valid' but the split has no validation part: split with a validation fraction")
-    return key
 
 
 def _union(lists: Sequence[np.ndarray], n_items: int) -> np.ndarray:
@@ -245,7 +236,7 @@ def rank_fusion_blocked(
     ``candidates``.
     """
     names = _check_members(members, split)
-    part = _check_part(part, split)
+    part = check_part(part, split)
     w = _check_weights(weights, names)
     check_method(method)
     check_normaliser(normaliser)
@@ -316,7 +307,7 @@ def evaluate_fusion_blocked(
     ``ctx`` supports. ``workers``: blocks processed at once (see ``rank_fusion_blocked``). ``profile``
     receives "score", "fuse" and "evaluate" seconds.
     """
-    part = _check_part(part, split)
+    part = check_part(part, split)
     if ctx.n_items != split.train.n_items:
         raise ConfigError(
             f"EvalContext is for {ctx.n_items} items but the split has {split.train.n_items}: "
@@ -339,7 +330,7 @@ def evaluate_fusion_blocked(
         profile=profile,
     )
     target = split.test if part == "test" else split.valid
-    assert target is not None  # _check_part refused a missing validation part
+    assert target is not None  # check_part refused a missing validation part
     t0 = time.perf_counter()
     out = evaluate(ranking, target, ctx, ks=tuple(ks) if ks is not None else (k,), metrics=metrics)
     if profile is not None:

@@ -63,6 +63,16 @@ class Split:
         return self.train.n_users - len(self.eval_users(part))
 
 
+def check_part(part: str, split: Split) -> str:
+    """``part`` as "test" or "valid" (case and spaces ignored); "valid" only when ``split`` has that part."""
+    key = str(part).strip().lower()
+    if key not in ("test", "valid"):
+        raise ConfigError(f"part={part!r} is not valid: choose test or valid")
+    if key == "valid" and split.valid is None:
+        raise ConfigError("part='valid' but the split has no validation part: split with a validation fraction")
+    return key
+
+
 # --------------------------------------------------------------------------------------------- helpers
 
 
