@@ -35,9 +35,16 @@ import torch
 from reco_core import embeddings
 from reco_core.data import Interactions, UserTable
 from reco_core.ids import IdMap
-from reco_core.models.base import Context, Scorer, param, register
+from reco_core.models.base import Context, param, register
 from reco_core.models.content import catalog_for, mean_profiles, profile_of, unit_rows
-from reco_core.models.neural import TwoTowerConfig, TwoTowerState, export_state, fold_in, train_two_tower
+from reco_core.models.neural import (
+    TwoTowerConfig,
+    TwoTowerScorer,
+    TwoTowerState,
+    export_state,
+    fold_in,
+    train_two_tower,
+)
 from reco_core.models.text import item_vectors
 
 AGE_EDGES = (18, 25, 35, 45, 50, 56)
@@ -101,7 +108,7 @@ def demographic_columns(users: UserTable | None, train_users: IdMap) -> tuple[np
 
 
 @register
-class HybridTwoTower(Scorer):
+class HybridTwoTower(TwoTowerScorer):
     """Two-tower over ids + genres + text (items) and ids + demographics + history text (users)."""
 
     name = "hybrid"
@@ -144,9 +151,6 @@ class HybridTwoTower(Scorer):
         self._net = train_two_tower(train.matrix, user_features, item_features, cfg, context, self.name)
         self._state: TwoTowerState = export_state(self._net, train.matrix)
 
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self._state.score(user_idx)
-
     def _profile_features(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         """The user-tower feature row of an unseen profile (unknown demographics, profile history text)."""
         cfg: HybridConfig = self.config  # type: ignore[assignment]
@@ -164,14 +168,3 @@ class HybridTwoTower(Scorer):
         with torch.no_grad():
             part = self._net.user_feature_part(feats).numpy()[0]
         return fold_in(self._state, part, item_idx, cfg)
-
-    def item_embeddings(self) -> np.ndarray:
-        """float32 [n_items, factors]: the item tower's output vectors."""
-        self._check_fitted()
-        return self._state.items.copy()
-
-    def similar_items(self, item_idx: np.ndarray, to_items: np.ndarray) -> np.ndarray:
-        """Cosine of item-tower vectors, float32 [len(item_idx), len(to_items)]."""
-        self._check_fitted()
-        v = unit_rows(self._state.items)
-        return (v[np.asarray(item_idx, dtype=np.int64)] @ v[np.asarray(to_items, dtype=np.int64)].T).astype(np.float32)

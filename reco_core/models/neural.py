@@ -242,13 +242,34 @@ def fold_in(state: TwoTowerState, feature_part: np.ndarray, item_idx: np.ndarray
     return (u @ v.T + b).numpy()[0].astype(np.float32)
 
 
+class TwoTowerScorer(Scorer):
+    """What every two-tower model shares once fitted: scores from its ``TwoTowerState``, item vectors and
+    their cosine. Subclasses fit (setting ``_state``) and fold in profiles."""
+
+    _state: TwoTowerState
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        return self._state.score(user_idx)
+
+    def item_embeddings(self) -> np.ndarray:
+        """float32 [n_items, factors]: the item tower's output vectors."""
+        self._check_fitted()
+        return self._state.items.copy()
+
+    def similar_items(self, item_idx: np.ndarray, to_items: np.ndarray) -> np.ndarray:
+        """Cosine of item-tower vectors, float32 [len(item_idx), len(to_items)]."""
+        self._check_fitted()
+        v = unit_rows(self._state.items)
+        return (v[np.asarray(item_idx, dtype=np.int64)] @ v[np.asarray(to_items, dtype=np.int64)].T).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class NeuralConfig(TwoTowerConfig):
     """Two-tower over ids only."""
 
 
 @register
-class NeuralTwoTower(Scorer):
+class NeuralTwoTower(TwoTowerScorer):
     """Two-tower over user and item ids (a learnt dot product), trained with softmax or BPR."""
 
     name = "neural"
@@ -264,20 +285,6 @@ class NeuralTwoTower(Scorer):
         net = train_two_tower(train.matrix, none_u, none_i, cfg, context, self.name)
         self._state = export_state(net, train.matrix)
 
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self._state.score(user_idx)
-
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         cfg: NeuralConfig = self.config  # type: ignore[assignment]
         return fold_in(self._state, np.zeros(cfg.factors, dtype=np.float32), item_idx, cfg)
-
-    def item_embeddings(self) -> np.ndarray:
-        """float32 [n_items, factors]: the item tower's vectors."""
-        self._check_fitted()
-        return self._state.items.copy()
-
-    def similar_items(self, item_idx: np.ndarray, to_items: np.ndarray) -> np.ndarray:
-        """Cosine of item-tower vectors, float32 [len(item_idx), len(to_items)]."""
-        self._check_fitted()
-        v = unit_rows(self._state.items)
-        return (v[np.asarray(item_idx, dtype=np.int64)] @ v[np.asarray(to_items, dtype=np.int64)].T).astype(np.float32)
