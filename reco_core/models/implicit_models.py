@@ -22,7 +22,9 @@ A user (or profile) with no interactions cannot be scored: the row is NaN.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -57,6 +59,23 @@ class _FactorModel(Scorer):
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         out = np.asarray(self._user_factors[user_idx] @ self._item_factors.T, dtype=np.float32)
         return nan_empty_rows(out, self._x[user_idx])
+
+    def _fit_model(self, make: Callable[[], Any], fix: str) -> Any:
+        """Build (``make()``) and fit an ``implicit`` model on ``self._x`` with one BLAS thread; keep its factors.
+
+        Built inside the thread limit too: implicit's constructor checks the BLAS thread count and warns.
+        implicit reports NaN factors and bad input as ValueError or RuntimeError: they become a FitError
+        naming the model and ``fix``. Returns the fitted implicit model.
+        """
+        with threadpool_limits(1, "blas"):
+            model = make()
+            try:
+                model.fit(self._x, show_progress=False)
+            except (ValueError, RuntimeError) as exc:
+                raise FitError(f"{self.name} failed to fit: {exc}; {fix}") from exc
+        self._user_factors = np.asarray(model.user_factors, dtype=np.float32)
+        self._item_factors = np.asarray(model.item_factors, dtype=np.float32)
+        return model
 
     def _latent_item_factors(self) -> np.ndarray:
         return self._item_factors
@@ -93,22 +112,17 @@ class ALS(_FactorModel):
         cfg: ALSConfig = self.config  # type: ignore[assignment]
         self._x = interaction_matrix(train, cfg.use_ratings)
         context.report(0.0, "ALS: fitting")
-        with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
+        self._model = self._fit_model(
+            lambda: AlternatingLeastSquares(
                 factors=cfg.factors,
                 regularization=cfg.regularization,
                 alpha=cfg.alpha,
                 iterations=cfg.iterations,
                 random_state=cfg.seed,
                 num_threads=1,
-            )
-            try:
-                model.fit(self._x, show_progress=False)
-            except (ValueError, RuntimeError) as exc:  # implicit reports NaN factors this way
-                raise FitError(f"als failed to fit: {exc}; try a larger regularization or fewer factors") from exc
-        self._model = model
-        self._user_factors = np.asarray(model.user_factors, dtype=np.float32)
-        self._item_factors = np.asarray(model.item_factors, dtype=np.float32)
+            ),
+            "try a larger regularization or fewer factors",
+        )
         context.report(1.0, "ALS: done")
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -146,22 +160,19 @@ class BPR(_FactorModel):
         cfg: BPRConfig = self.config  # type: ignore[assignment]
         self._x = train.binary()  # BPR treats every stored cell as a positive whatever its value
         context.report(0.0, "BPR: fitting")
-        with threadpool_limits(1, "blas"), warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # implicit warns when a user likes every item
-            model = BayesianPersonalizedRanking(
-                factors=cfg.factors,
-                learning_rate=cfg.learning_rate,
-                regularization=cfg.regularization,
-                iterations=cfg.iterations,
-                random_state=cfg.seed,
-                num_threads=1,
+            self._fit_model(
+                lambda: BayesianPersonalizedRanking(
+                    factors=cfg.factors,
+                    learning_rate=cfg.learning_rate,
+                    regularization=cfg.regularization,
+                    iterations=cfg.iterations,
+                    random_state=cfg.seed,
+                    num_threads=1,
+                ),
+                "try a smaller learning_rate",
             )
-            try:
-                model.fit(self._x, show_progress=False)
-            except (ValueError, RuntimeError) as exc:
-                raise FitError(f"bpr failed to fit: {exc}; try a smaller learning_rate") from exc
-        self._user_factors = np.asarray(model.user_factors, dtype=np.float32)
-        self._item_factors = np.asarray(model.item_factors, dtype=np.float32)
         context.report(1.0, "BPR: done")
 
     def _latent_item_factors(self) -> np.ndarray:
