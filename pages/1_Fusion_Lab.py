@@ -18,6 +18,10 @@ from ui.upload import plain
 from ui.widgets import show_error
 
 PAGE = "fusion_lab"
+NEEDS_WORDS = {  # what a metric with MetricSpec.needs lacks on a dataset, in words
+    "item_genres": "item genres: add an items file with a genres column on Your data",
+    "item_vectors": "item text embeddings",
+}
 BAR_METRICS = ("precision", "recall", "ndcg", "map", "coverage", "ild_genre", "novelty")
 ABLATION_METRICS = ("ndcg", "precision", "recall", "coverage", "novelty")
 TILES_PER_ROW = 5
@@ -101,8 +105,21 @@ if result is not None:
         f"Deltas are against the best single member, **{plain(best)}** (highest NDCG@{k}). Fused in "
         f"{result.seconds * 1000:.0f} ms for {result.evaluation.n:,} users."
     )
+    # The engine notes a metric it skipped in its own terms ("ild_genre skipped: the EvalContext has no
+    # item_genres"); say which tile is missing and why in the page's words, and pass any other note through.
+    missing = [n for n, spec in METRICS.items() if spec.needs and f"{n}@{k}" not in keys]
+    if missing:
+        st.caption(
+            "Not shown for this dataset: "
+            + "; ".join(
+                f"{charts.metric_label(n)} (needs {NEEDS_WORDS.get(METRICS[n].needs, METRICS[n].needs)})"
+                for n in missing
+            )
+            + "."
+        )
     for note in result.evaluation.notes:
-        st.caption(plain(note))
+        if not any(note.startswith(f"{n} skipped") for n in missing):
+            st.caption(plain(note))
 else:
     st.info("No fused list to show until a weight is above zero; the members' own results follow.")
 
@@ -141,7 +158,7 @@ def per_user_tab() -> str:
     if result is not None:
         series = {lab.FUSION: result.evaluation.per_user[chosen], **series}
     charts.show(
-        charts.per_user_distribution(series, chosen),
+        charts.per_user_distribution(series, chosen, members=list(members_eval)),
         alt=f"Overlaid histograms of per-user {charts.metric_label(chosen)} for the fusion and the best member.",
         caption="Means hide a lot: many users get no hit at all, a few get many.",
     )
@@ -227,9 +244,17 @@ def segments_tab(chosen: str) -> None:
     cols = [c for c in (lab.FUSION, best, "training interactions") if c in genres.columns]
     long = genres[cols].reset_index(names="segment").melt(id_vars="segment", var_name="series", value_name="value")
     charts.show(
-        charts.segment_bars(long, chosen, title="Genres in the lists", y_label="share of slots", x_label="genre"),
+        charts.segment_bars(
+            long,
+            chosen,
+            title="Genres in the lists",
+            y_label="share of slots",
+            x_label="genre",
+            members=list(members_eval),
+        ),
         alt="Grouped bars of the share of recommended slots per genre for the fusion, the best member and training.",
-        caption="An item with several genres counts in each, so shares add up to more than 1.",
+        caption=f"The fusion, the best single member ({plain(best)}) and the training interactions. An item with "
+        "several genres counts in each, so shares add up to more than 1.",
     )
 
 

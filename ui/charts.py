@@ -25,12 +25,17 @@ FUSION_NAME = "fusion"
 _LAYOUT = dict(margin=dict(l=10, r=10, t=50, b=10), hoverlabel=dict(namelength=-1), legend_title_text="")
 
 
-def colour_map(names: Sequence[str]) -> dict[str, str]:
-    """Stable colours: the fusion blue, members from the palette in the order given."""
-    out, i = {}, 0
+def colour_map(names: Sequence[str], members: Sequence[str] = ()) -> dict[str, str]:
+    """Stable colours: the fusion blue; each of ``members`` the palette colour of its position there, so a
+    member keeps its colour in a chart that shows only some of them; other series take the next free colours
+    in the order given."""
+    member_pos = {m: i for i, m in enumerate(members)}
+    out, i = {}, len(members)
     for n in names:
         if n == FUSION_NAME:
             out[n] = FUSION_COLOUR
+        elif n in member_pos:
+            out[n] = PALETTE[member_pos[n] % len(PALETTE)]
         else:
             out[n] = PALETTE[i % len(PALETTE)]
             i += 1
@@ -132,8 +137,22 @@ def user_activity(user_counts: np.ndarray) -> go.Figure:
             hovertemplate="%{customdata} interactions<br>%{y:,} users<extra></extra>",
         )
     )
-    fig.update_xaxes(type="log")
+    # Plotly labels a log axis's minor ticks with bare digits ("2 3 4 ... 100 2 3"); 1-2-5 ticks read as counts.
+    ticks = _nice_log_ticks(float(edges[0]), float(edges[-1]))
+    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"{v:,}" for v in ticks])
     return _finish(fig, "User activity", "interactions per user (log scale)", "users")
+
+
+def _nice_log_ticks(lo: float, hi: float) -> list[int]:
+    """1, 2, 5, 10, 20, 50, ... between ``lo`` and ``hi`` (at least the two ends' neighbours when none fall inside)."""
+    lo, hi = max(lo, 1.0), max(hi, 1.0)
+    out = [
+        int(m * 10**e) for e in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1) for m in (1, 2, 5)
+    ]
+    inside = [v for v in out if lo <= v <= hi]
+    if len(inside) > 9:  # more than three decades: powers of ten only, or the labels collide
+        inside = [v for v in inside if str(v).rstrip("0") == "1"]
+    return inside if len(inside) >= 2 else [round(lo), round(hi)]
 
 
 def genre_bars(names: Sequence[str], counts: Sequence[int], what: str = "items") -> go.Figure:
@@ -196,9 +215,10 @@ def metric_bars(
     return _finish(fig, title, "metric (mean over users; coverage is over all lists)", y_title, height=420)
 
 
-def per_user_distribution(values: Mapping[str, np.ndarray], key: str) -> go.Figure:
-    """Overlaid histograms of one per-user metric for a few series (e.g. fusion vs best member)."""
-    colours = colour_map(list(values))
+def per_user_distribution(values: Mapping[str, np.ndarray], key: str, members: Sequence[str] = ()) -> go.Figure:
+    """Overlaid histograms of one per-user metric for a few series (e.g. fusion vs best member); ``members``
+    as in ``colour_map``."""
+    colours = colour_map(list(values), members)
     fig = go.Figure()
     all_vals = np.concatenate([np.asarray(v, dtype=np.float64) for v in values.values()]) if values else np.zeros(0)
     hi = float(np.nanmax(all_vals)) if all_vals.size else 1.0
@@ -262,10 +282,12 @@ def segment_bars(
     y_label: str | None = None,
     n_label: str = "users",
     x_label: str = "segment",
+    members: Sequence[str] = (),
 ) -> go.Figure:
-    """Grouped bars of one value by segment: ``frame`` columns segment, series, value (and optional n)."""
+    """Grouped bars of one value by segment: ``frame`` columns segment, series, value (and optional n);
+    ``members`` as in ``colour_map``."""
     series = list(dict.fromkeys(frame["series"]))
-    colours = colour_map(series)
+    colours = colour_map(series, members)
     fig = go.Figure()
     for s in series:
         part = frame[frame["series"] == s]
@@ -307,7 +329,8 @@ def contribution_bars(slots: Sequence[str], contributions: np.ndarray, members: 
                 hovertemplate=f"{m}<br>" + "%{y}<br>contribution %{x:.3f}<extra></extra>",
             )
         )
-    fig.update_layout(barmode="stack")
+    # Plotly lists a stacked trace legend bottom-up; "normal" keeps it in member order, as in every other chart.
+    fig.update_layout(barmode="stack", legend_traceorder="normal")
     fig.update_yaxes(autorange="reversed")
     return _finish(fig, title, "contribution to the fused score", "", height=max(300, 28 * len(slots) + 100))
 

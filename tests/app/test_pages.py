@@ -251,6 +251,9 @@ def test_upload_mapping_report_and_use_the_dataset() -> None:
     at.switch_page(FUSION_LAB).run()
     assert_clean(at)
     assert 0.0 <= float(metric(at, NDCG)) <= 1.0
+    # No items file, so no genres: the missing genre-diversity tile is explained in words, not engine terms.
+    captions = " ".join(c.value for c in at.caption)
+    assert "Not shown for this dataset: ILD (genres)" in captions and "EvalContext" not in captions
 
 
 def test_a_bad_upload_leaves_the_rest_of_the_app_working(warm_lab) -> None:

@@ -1,0 +1,77 @@
+"""Details a first-time user stumbled on in the browser walk-through, each pinned down.
+
+- A member keeps its colour in a chart that shows only some members (the genre and per-user charts drew
+  the best member in another member's colour).
+- The user-activity histogram labels its log axis with counts (20, 50, 100...), not Plotly's bare minor
+  digits ("2 3 4 ... 100 2 3").
+- The configuration sentence never says "after none normalisation".
+- A file whose columns are all taken says which column is missing instead of asking to choose one.
+- A new user made from a description has no held-out items: no "hit" column that reads as all misses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from apptest_helpers import assert_clean, messages, open_page
+
+from ui import charts, state
+
+EXPLORER = "pages/2_User_Explorer.py"
+YOUR_DATA = "pages/6_Your_data.py"
+
+
+def test_a_member_keeps_its_colour_when_only_some_members_are_drawn() -> None:
+    members = ["als", "itemknn", "text"]
+    everyone = charts.colour_map([charts.FUSION_NAME, *members], members)
+    subset = charts.colour_map([charts.FUSION_NAME, "itemknn", "training interactions"], members)
+    assert subset["itemknn"] == everyone["itemknn"]
+    assert subset[charts.FUSION_NAME] == charts.FUSION_COLOUR
+    assert subset["training interactions"] not in everyone.values()  # a reference series takes a free colour
+
+
+def test_user_activity_axis_is_labelled_with_counts() -> None:
+    fig = charts.user_activity(np.array([20, 25, 40, 65, 120, 300, 737]))
+    ticks = list(fig.layout.xaxis.tickvals)
+    assert ticks == [20, 50, 100, 200, 500]
+    assert list(fig.layout.xaxis.ticktext) == ["20", "50", "100", "200", "500"]
+    assert fig.layout.title.text and fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "ticks"), [(1, 3, [1, 2]), (3, 4, [3, 4]), (1, 1e5, [1, 10, 100, 1000, 10000, 100000])]
+)
+def test_log_ticks_stay_readable(lo: float, hi: float, ticks: list[int]) -> None:
+    assert charts._nice_log_ticks(lo, hi) == ticks
+
+
+def test_the_configuration_sentence_names_the_normaliser_in_words() -> None:
+    cfg = state.config_from_values({**state.default_values(), state.K_NORMALISER: "none"}, None)
+    text = cfg.describe()
+    assert "none normalisation" not in text and "of the raw scores" in text
+    cfg = state.config_from_values(state.default_values(), None)
+    assert "after min-max normalisation" in cfg.describe()
+
+
+def test_a_file_without_an_item_column_says_so() -> None:
+    at = open_page(YOUR_DATA)
+    at.file_uploader(key="upload:interactions").set_value(("two.csv", b"user,rating\n1,4\n2,5\n", "text/csv"))
+    at.run()
+    assert_clean(at)
+    text = messages(at)
+    assert "two.csv has no column left for the item ids" in text and "add an item column" in text
+
+
+def test_a_new_user_from_a_description_has_no_hit_column(warm_lab) -> None:
+    at = open_page(EXPLORER)
+    at.query_params["explorer:view"] = "A new user"
+    at.run()
+    at.text_input(key="explorer:new_text").set_value("funny animated films for children").run()
+    assert_clean(at)
+    fused = [md.value for md in at.markdown if "Fused list for the new user" in md.value]
+    assert fused and "hit" not in fused[0]
+    tables = [d.value for d in at.dataframe if "brought in by" in d.value.columns]
+    assert len(tables) == 1, "one fused list for the new user"
+    table = tables[0]
+    assert "held out" not in table.columns and "because you liked" not in table.columns
+    assert len(table) == state.DEFAULT_K
