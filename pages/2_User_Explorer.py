@@ -114,8 +114,13 @@ def show_list(v: lab.UserView, heading: str, with_changes: bool) -> None:
         st.info("No item could be ranked for this profile.")
         return
     names = list(v.fusion.member_names)
-    st.markdown(f"**{heading}** (hit = a held-out item)")
-    cols = ["rank", "title", "held out", "brought in by", "because you liked", "genres"]
+    # A new profile has no held-out items: a "hit" column would be all unticked and read as a failure.
+    has_truth = len(v.held_out) > 0
+    st.markdown(f"**{heading}**" + (" (hit = a held-out item)" if has_truth else ""))
+    cols = ["rank", "title", *(["held out"] if has_truth else []), "brought in by"]
+    if table["because you liked"].astype(bool).any():  # empty for a profile made only of a description
+        cols.append("because you liked")
+    cols.append("genres")
     shares = {
         f"{n} share": st.column_config.ProgressColumn(f"{n}", format="percent", min_value=0, max_value=1) for n in names
     }
@@ -126,8 +131,9 @@ def show_list(v: lab.UserView, heading: str, with_changes: bool) -> None:
         column_config={"held out": st.column_config.CheckboxColumn("hit"), **shares},
     )
     contrib = v.fusion.contributions[0][: len(table)]
+    title = "Each member's part of each slot" + (" (✓ = hit)" if has_truth else "")
     charts.show(
-        charts.contribution_bars(slot_labels(table), contrib, names, "Each member's part of each slot (✓ = hit)"),
+        charts.contribution_bars(slot_labels(table), contrib, names, title),
         alt="Stacked horizontal bars: for each recommended slot, each member's contribution to its fused score.",
         caption="Score fusion: weight × normalised score; rank fusion: each list's points; interleaving: who "
         "placed the slot.",
@@ -141,6 +147,8 @@ def show_list(v: lab.UserView, heading: str, with_changes: bool) -> None:
             {"title": lab.item_titles(current, items), "hit": np.isin(items, v.held_out)},
             index=pd.RangeIndex(1, len(items) + 1, name="rank"),
         )
+        if not has_truth:
+            frame = frame.drop(columns="hit")
         col.markdown(f"*{plain(name)}*")
         col.dataframe(frame, width="stretch", column_config={"hit": st.column_config.CheckboxColumn("hit")})
     if with_changes:
