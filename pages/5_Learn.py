@@ -15,7 +15,7 @@ from reco_core.errors import RecoError
 from reco_core.fusion import METHODS, NORMALISERS
 from reco_core.metrics import METRICS
 from reco_core.models import MODELS, get_spec
-from ui import charts, lab, sidebar
+from ui import charts, lab, sidebar, state
 from ui import learn_examples as le
 from ui.upload import plain
 from ui.widgets import show_error
@@ -215,6 +215,10 @@ with tab_examples:
             show_error(exc)
 
         st.subheader(f"NDCG@{cfg.k} of this user's fused list")
+        st.caption(
+            f"The list the sidebar's method ({plain(METHODS[cfg.method].label)}) makes, as on the Fusion Lab; "
+            "not the RRF example above."
+        )
         row = int(np.flatnonzero(result.ranking.user_idx == user)[0])
         fused_list = result.ranking.item_idx[row]
         try:
@@ -244,7 +248,8 @@ with tab_examples:
             show_error(exc)
 
         if cfg.uses_normaliser:
-            st.subheader(f"What the {cfg.normaliser} normaliser does to this user's scores")
+            norm_label = state.NORMALISER_LABELS.get(cfg.normaliser, cfg.normaliser)
+            st.subheader(f"What the normaliser ({norm_label}) does to this user's scores")
             raw = session.user_scores(user)
             normed = session.user_normalised_scores(user, cfg.normaliser)
             rows = []
@@ -258,7 +263,7 @@ with tab_examples:
                 rows.append(
                     {
                         "member": m,
-                        "item": "(range over the catalogue)",
+                        "item": "spread over the catalogue (max − min)",
                         "raw score": float(np.nanmax(np.where(finite, raw[m], np.nan)))
                         - float(np.nanmin(np.where(finite, raw[m], np.nan))),
                         "normalised": float(np.nanmax(normed[m])) - float(np.nanmin(normed[m])),

@@ -81,6 +81,13 @@ NORMALISER_LABELS = {
     "zscore": "z-score",
     "rank": "Rank (best = 1)",
 }
+# The normaliser in the configuration's sentence ("fused by weighted sum after min-max normalisation").
+NORMALISER_WORDS = {
+    "none": "of the raw scores",
+    "minmax": "after min-max normalisation",
+    "zscore": "after z-score normalisation",
+    "rank": "after rank normalisation",
+}
 POSITIVES: tuple[str, ...] = ("any", "3", "4", "5")
 SPLITS: tuple[str, ...] = ("random", "temporal", "leave-last")
 DEFAULT_MEMBERS: tuple[str, ...] = ("als", "itemknn", "text")
@@ -261,7 +268,7 @@ class LabConfig:
         method = METHODS[self.method]
         how = method.label
         if self.uses_normaliser:
-            how += f" after {self.normaliser} normalisation"
+            how += f" {NORMALISER_WORDS.get(self.normaliser, f'after {self.normaliser} normalisation')}"
         if self.method == "rrf":
             how += f" (rrf k = {self.rrf_k:g})"
         weights = "all weights are zero" if self.all_zero else "weights " + ", ".join(parts)

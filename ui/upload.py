@@ -462,6 +462,15 @@ class ColumnMapping:
         cols = set(columns)
         for role in sorted(required):
             if not self.roles.get(role):
+                # When every column already plays another role there is nothing left to choose: say the file
+                # lacks the column, rather than asking the person to pick one that does not exist.
+                free = sorted(cols - {c for c in self.roles.values() if c})
+                if not free:
+                    raise ConfigError(
+                        f"{file} has no column left for the {role} ids (its columns: {', '.join(sorted(cols))}): "
+                        f"add {'an' if role[0] in 'aeiou' else 'a'} {role} column to the file, or map the columns "
+                        "differently"
+                    )
                 raise ConfigError(f"{file}: choose the column that holds the {role} ids")
         seen: dict[str, str] = {}
         for role, col in self.roles.items():
