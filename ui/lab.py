@@ -634,7 +634,7 @@ def slot_table(lab: Lab, view: UserView, because: int = 2) -> pd.DataFrame:
         # Who brought the item in: the member that placed the slot (interleaving); else the only member
         # whose own top-k holds it (without it the item would not be here); else the largest contribution.
         if placed:
-            brought, why = placed[0], "placed it (interleaving)"
+            brought, why = placed[0], "its turn in the interleaving"
         elif len(listed) == 1 and len(names) > 1:
             brought = listed[0]
             share = by_member.loc[brought, "share"] if brought in by_member.index else np.nan

@@ -75,3 +75,13 @@ def test_a_new_user_from_a_description_has_no_hit_column(warm_lab) -> None:
     table = tables[0]
     assert "held out" not in table.columns and "because you liked" not in table.columns
     assert len(table) == state.DEFAULT_K
+
+
+def test_an_interleaved_slot_names_its_member_without_nested_brackets(warm_lab) -> None:
+    at = open_page(EXPLORER)
+    at.selectbox(key=state.K_METHOD).set_value("team_draft").run()
+    assert_clean(at)
+    tables = [d.value for d in at.dataframe if "brought in by" in d.value.columns]
+    assert tables
+    brought = tables[0]["brought in by"].tolist()
+    assert all(b.endswith("(its turn in the interleaving)") and b.count("(") == 1 for b in brought), brought
