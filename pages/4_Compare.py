@@ -38,8 +38,16 @@ def keep(new_store: dict[str, compare.SavedConfig]) -> None:
 
 
 def auto_name(c: LabConfig) -> str:
+    """ "wsum/minmax k=10: als 40%, itemknn 40%, text 20%"; a name already taken by another configuration
+    (one that differs only in the protocol or a hyperparameter) gets " #2", " #3"..., so pressing Save after a
+    change never meets "already saved"."""
     parts = [f"{m.label} {s:.0%}" for m, s in zip(c.members, c.shares, strict=True)]
-    return compare.clean_name(f"{c.method}: " + ", ".join(parts))[: compare.MAX_NAME]
+    head = c.method + (f"/{c.normaliser}" if c.uses_normaliser else "") + f" k={c.k}"
+    base = compare.clean_name(f"{head}: " + ", ".join(parts))[: compare.MAX_NAME - 4]
+    name, n = base, 2
+    while name in store and store[name].config_json != c.to_json():
+        name, n = f"{base} #{n}", n + 1
+    return name
 
 
 # ------------------------------------------------------------------------------------------ save

@@ -85,3 +85,19 @@ def test_an_interleaved_slot_names_its_member_without_nested_brackets(warm_lab) 
     assert tables
     brought = tables[0]["brought in by"].tolist()
     assert all(b.endswith("(its turn in the interleaving)") and b.count("(") == 1 for b in brought), brought
+
+
+def test_compare_auto_names_differ_when_only_the_normaliser_changed(warm_lab) -> None:
+    at = open_page("pages/4_Compare.py")
+    [b for b in at.button if b.label == "Save"][0].click()
+    at.run()
+    at.selectbox(key=state.K_NORMALISER).set_value("zscore").run()
+    [b for b in at.button if b.label == "Save"][0].click()
+    at.run()
+    assert_clean(at)
+    assert "already saved" not in messages(at)
+    names = at.dataframe[0].value.index.tolist()
+    assert names == [
+        "wsum/minmax k=10: als 40%, itemknn 40%, text 20%",
+        "wsum/zscore k=10: als 40%, itemknn 40%, text 20%",
+    ]
