@@ -125,6 +125,8 @@ def test_compare_saves_the_current_configuration(page, streamlit_server: str) ->
     page.get_by_role("button", name="Save", exact=True).click()
     page.get_by_text("Saved configurations (1)").wait_for(state="visible", timeout=CHANGE_MS)
     wait_ready(page)
+    # The table mounts a moment after the script finishes on a busy machine: wait for it, then count.
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(state="attached", timeout=CHANGE_MS)
     assert page.locator('[data-testid="stDataFrame"]').count() >= 1
     assert_no_exception(page, "Compare after saving")
     shot(page, "4_Compare_saved")
