@@ -25,6 +25,7 @@ PAGE_MS = 60_000
 CHANGE_MS = 30_000
 READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 EXCEPTION = '[data-testid="stException"]'
+SKELETON = '[data-testid="stSkeleton"]'
 
 
 def page_paths() -> dict[str, str]:
@@ -50,8 +51,11 @@ def page(streamlit_server: str, browser) -> Iterator[object]:
 
 
 def wait_ready(tab, timeout_ms: int = PAGE_MS) -> None:
-    """The script finished its run (Streamlit sets data-test-script-state on the app root)."""
+    """The script finished its run (Streamlit sets data-test-script-state on the app root) and the browser
+    drew its elements: placeholders (stSkeleton) linger a moment after the run ends, and a screenshot or
+    a count taken then shows grey bars instead of the page."""
     tab.wait_for_selector(READY, timeout=timeout_ms)
+    tab.wait_for_function(f"() => !document.querySelector('{SKELETON}')", timeout=timeout_ms)
 
 
 def goto(tab, base: str, path: str, timeout_ms: int = PAGE_MS) -> None:
@@ -125,8 +129,6 @@ def test_compare_saves_the_current_configuration(page, streamlit_server: str) ->
     page.get_by_role("button", name="Save", exact=True).click()
     page.get_by_text("Saved configurations (1)").wait_for(state="visible", timeout=CHANGE_MS)
     wait_ready(page)
-    # The table mounts a moment after the script finishes on a busy machine: wait for it, then count.
-    page.locator('[data-testid="stDataFrame"]').first.wait_for(state="attached", timeout=CHANGE_MS)
     assert page.locator('[data-testid="stDataFrame"]').count() >= 1
     assert_no_exception(page, "Compare after saving")
     shot(page, "4_Compare_saved")
