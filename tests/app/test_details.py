@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from apptest_helpers import assert_clean, messages, open_page
+from apptest_helpers import assert_clean, button, messages, open_page
 
 from ui import charts, state
 
@@ -89,10 +89,10 @@ def test_an_interleaved_slot_names_its_member_without_nested_brackets(warm_lab) 
 
 def test_compare_auto_names_differ_when_only_the_normaliser_changed(warm_lab) -> None:
     at = open_page("pages/4_Compare.py")
-    [b for b in at.button if b.label == "Save"][0].click()
+    button(at, "Save").click()
     at.run()
     at.selectbox(key=state.K_NORMALISER).set_value("zscore").run()
-    [b for b in at.button if b.label == "Save"][0].click()
+    button(at, "Save").click()
     at.run()
     assert_clean(at)
     assert "already saved" not in messages(at)
