@@ -189,6 +189,14 @@ class ItemCatalog:
         data = np.ones(len(rows), dtype=np.float32)
         return sp.csr_matrix((data, (rows, cols)), shape=(len(self.items), len(names)), dtype=np.float32)
 
+    def described(self) -> np.ndarray:
+        """bool [n_items]: the item has a real text (not the bare "Item <id>" placeholder)."""
+        placeholder = np.asarray([f"Item {i}" for i in self.items.ids], dtype=object)
+        return np.asarray(self.text, dtype=object) != placeholder
+
+    def has_genres(self) -> bool:
+        return any(len(g) for g in self.genres)
+
     @classmethod
     def bare(cls, items: IdMap) -> ItemCatalog:
         """A catalogue for items we know nothing about: the id is the title and the text."""

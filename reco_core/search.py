@@ -189,7 +189,7 @@ def plan_points(
     m = check_whole(n_members, "n_members")
     size = grid_size(m, step)
     if size <= max_points:
-        return simplex_grid(m, step), f"grid at step {step:g} ({size} points)"
+        return simplex_grid(m, step), f"grid at step {step:g}, {size} points"
     if m <= GRID_MAX_MEMBERS:
         # A coarser exact grid covers few members well; a step that asks for more points than max_points is
         # refused rather than swept (step 0.001 with 3 members is 501,501 points: many minutes of work).
@@ -197,7 +197,7 @@ def plan_points(
     fixed = np.vstack([np.eye(m), np.full((1, m), 1.0 / m)])
     extra = max(max_points - len(fixed), 0)
     points = np.vstack([fixed, random_simplex(m, extra, seed)]) if extra else fixed
-    return points, f"random search: {len(points)} points (corners, centre, {extra} Dirichlet draws, seed {seed})"
+    return points, f"random search: {len(points)} points: corners, centre, {extra} Dirichlet draws, seed {seed}"
 
 
 def search_weights(

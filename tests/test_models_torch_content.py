@@ -324,3 +324,21 @@ def test_cold_items_are_placed_by_features_alone(fake_item_text: None) -> None:
     v = hybrid.item_embeddings()
     assert np.abs(v[-1]).sum() > 0, "the cold item's features must place it"
     assert np.isfinite(hybrid.score(np.arange(cold_train.n_users))).all()
+
+
+def test_content_models_refuse_a_catalogue_with_nothing_to_read():
+    """Without titles or genres (interactions only), text and genre say so instead of fitting noise."""
+    import pandas as pd
+    import pytest as _pytest
+
+    from reco_core.data import Interactions, ItemCatalog
+    from reco_core.errors import DataError
+    from reco_core.models import Context, make_model
+
+    frame = pd.DataFrame({"user": ["a", "a", "b"], "item": ["1", "2", "2"], "value": [1.0, 1.0, 1.0]})
+    train = Interactions.from_frame(frame)
+    context = Context(catalog=ItemCatalog.bare(train.items))
+    with _pytest.raises(DataError, match="needs item titles"):
+        make_model("text").fit(train, context)
+    with _pytest.raises(DataError, match="needs item genres"):
+        make_model("genre").fit(train, context)

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from reco_core.data import Interactions, ItemCatalog
-from reco_core.errors import ConfigError
+from reco_core.errors import ConfigError, DataError
 from reco_core.models._profiles import profile_row
 from reco_core.models.base import Context, ModelConfig, Scorer, param, register
 
@@ -122,6 +122,11 @@ class GenreProfile(Scorer):
 
     def _fit(self, train: Interactions, context: Context) -> None:
         cat = catalog_for(train, context, self.name)
+        if not cat.has_genres():
+            raise DataError(
+                f"model {self.name!r} needs item genres, and this dataset has none: "
+                "load an items file with a genres column (e.g. Comedy|Drama), or leave the genre model out"
+            )
         cfg: GenreConfig = self.config  # type: ignore[assignment]
         g = cat.genre_matrix().toarray().astype(np.float32)
         if cfg.center and len(g):

@@ -22,6 +22,7 @@ import numpy as np
 
 from reco_core import embeddings
 from reco_core.data import Interactions
+from reco_core.errors import DataError
 from reco_core.models.base import Context, ModelConfig, Scorer, param, register
 from reco_core.models.content import catalog_for, cosine_scores, mean_profiles, profile_of, unit_rows
 
@@ -42,6 +43,12 @@ class TextConfig(ModelConfig):
 def item_vectors(train: Interactions, context: Context, model: str, model_name: str) -> np.ndarray:
     """Unit-length text vectors of the catalogue's items in ``train.items`` order, float32 [n_items, dim]."""
     cat = catalog_for(train, context, model)
+    if not cat.described().any():
+        # Embedding "Item 17" says nothing about item 17: refuse rather than fit noise that looks like a model.
+        raise DataError(
+            f"model {model!r} needs item titles or descriptions, and this dataset has none: "
+            "load an items file with a title (or text) column, or leave the text model out"
+        )
     cache = context.cache_dir / "embeddings" if context.cache_dir is not None else None
     vecs = embeddings.encode_texts([str(t) for t in cat.text], model_name, progress=context.progress, cache_dir=cache)
     return unit_rows(vecs)
