@@ -23,31 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.browser import CHROMIUM, CHROMIUM_ARGS, free_port, healthy
 from bench.common import ROOT, Options, fmt_mib, fmt_s, table
 
-CHROMIUM = Path(os.environ.get("RECO_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SESSIONS = 10
 MEMBERS = ("als", "itemknn", "text")  # the dashboard's default members (ui.state.DEFAULT_MEMBERS)
 STEP = 0.05  # the weight sliders' step (ui.state.WEIGHT_STEP)
@@ -79,27 +66,13 @@ _ARM = """() => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 class Server:
     """``streamlit run app.py`` on loopback; its log in a temporary file; RSS sampled by ``sample()``."""
 
     def __init__(self, log_path: Path) -> None:
         import psutil
 
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         cmd = [
             sys.executable,
@@ -127,7 +100,7 @@ class Server:
 
     def wait_healthy(self, timeout_s: float = 90.0) -> None:
         deadline = time.monotonic() + timeout_s
-        while not _healthy(f"{self.base}/_stcore/health"):
+        while not healthy(f"{self.base}/_stcore/health"):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 tail = self.log_path.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"streamlit did not come up (exit code {self.proc.poll()}); log tail:\n{tail}")
