@@ -7,7 +7,12 @@ RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PORT ?= 8501
 
-.PHONY: run test lint format bench bench-quick evaluate browser-deps clean
+# The suites whose numbers depend on the CPU's kernels (BLAS and torch), run again under other kernels by
+# `make test` (docs/numerics.md): a kernel-dependent assertion fails here before it fails on a user's CPU.
+NUMERIC_SUITES := tests/test_model_contract.py tests/test_models_cf.py tests/test_models_torch_content.py \
+	tests/test_scale.py tests/test_metrics.py tests/test_metrics_crosscheck.py tests/test_live.py
+
+.PHONY: run test test-kernels lint format bench bench-quick evaluate browser-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +51,17 @@ format: $(DEV_STAMP)
 
 test: $(DEV_STAMP) browser-deps lint
 	$(PY) -m pytest -q
+	$(MAKE) -s test-kernels
+
+# Prescott (SSE3) exists on every x86-64 CPU; SkylakeX (AVX-512, the Intel servers' kernel) only where the
+# CPU has AVX-512. torch's own kernels are switched with ATEN_CPU_CAPABILITY at the same time.
+test-kernels: $(DEV_STAMP)
+	@echo "numeric suites under OpenBLAS Prescott, torch default kernels"
+	OPENBLAS_CORETYPE=Prescott ATEN_CPU_CAPABILITY=default $(PY) -m pytest -q -p no:cacheprovider $(NUMERIC_SUITES)
+	@if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then \
+		echo "numeric suites under OpenBLAS SkylakeX, torch AVX2 kernels"; \
+		OPENBLAS_CORETYPE=SkylakeX ATEN_CPU_CAPABILITY=avx2 $(PY) -m pytest -q -p no:cacheprovider $(NUMERIC_SUITES); \
+	else echo "this CPU has no AVX-512: the SkylakeX kernel run is left out"; fi
 
 bench: $(DEV_STAMP)
 	$(MAKE) -s browser-deps && (test -d .bench-deps/recommenders || $(PY) -m pip install -q --no-deps --target .bench-deps recommenders==1.2.1) && $(PY) -m bench

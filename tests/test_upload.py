@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from reco_core import datasets
 from reco_core.errors import ConfigError, DataError, RecoError
 from ui import upload
 from ui.upload import ColumnMapping, guess_mapping, plain, read_table
 
-ML100K = Path(__file__).resolve().parents[1] / ".venv/lib/python3.11/site-packages/recbole/dataset_example/ml-100k"
+ML100K = datasets.packaged_folder("ml-100k")  # the engine's own lookup of recbole's MovieLens-100K copy
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -83,6 +83,9 @@ def test_double_colon_movielens_1m_format() -> None:
 
 
 def test_recbole_file_from_disk() -> None:
+    assert ML100K is not None, (
+        "recbole is not installed: `make test` installs it (pip install --no-deps recbole==1.2.1)"
+    )
     t = read_table((ML100K / "ml-100k.inter").read_bytes(), "ml-100k.inter")
     assert len(t.frame) == 100_000
     assert guess_mapping(t.columns) == {
