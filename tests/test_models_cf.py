@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from numeric import assert_scores_close
 from scipy.stats import spearmanr
 
 import reco_core.models as models
@@ -90,6 +91,43 @@ def test_cosine_top_k_is_the_same_in_small_blocks(blocks: Interactions, monkeypa
     assert np.all(np.diff(whole.indptr) <= 7) and whole.diagonal().sum() == 0
 
 
+def test_top_rows_breaks_ties_by_the_lower_row() -> None:
+    values = np.array([[0.5, 1.0], [0.9, 1.0], [0.5, 1.0], [0.5, 2.0], [0.1, 1.0]])
+    # Column 0: 0.9 first, then three rows tie at 0.5 for the last place: row 0 wins.
+    # Column 1: 2.0 first, then four rows tie at 1.0: rows 0 and 1 win.
+    chosen = knn.top_rows(values, 2)
+    np.testing.assert_array_equal(chosen[:, 0], [True, True, False, False, False])
+    np.testing.assert_array_equal(knn.top_rows(values, 3)[:, 1], [True, True, False, True, False])
+    assert knn.top_rows(values, 5).all() and not knn.top_rows(values, 0).any()
+
+
+def test_itemknn_ties_at_the_kth_place_go_to_the_lower_item() -> None:
+    # Item 0 is liked by users 0-3; items 1-4 each by one of them: four neighbours tie at cos = 1/2.
+    dense = np.zeros((4, 5), dtype=np.float32)
+    dense[:, 0] = 1
+    dense[np.arange(4), np.arange(1, 5)] = 1
+    model = models.make_model("itemknn", k=2).fit(_interactions(dense))
+    neighbours_of_0 = model.similar_items(np.arange(5), np.array([0]))[:, 0]
+    np.testing.assert_allclose(neighbours_of_0, [0, 0.5, 0.5, 0, 0], rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Method expects CSR input")  # implicit converts its own transpose
+def test_prune_source_is_implicits_cosine_recommender(blocks: Interactions) -> None:
+    from implicit.nearest_neighbours import CosineRecommender
+
+    # Ratings as values: cosines are distinct, so no tie decides which neighbours survive.
+    ours = models.make_model("itemknn", k=6, use_ratings=True, prune="source").fit(blocks)
+    theirs = CosineRecommender(K=6)
+    theirs.fit(blocks.matrix.tocsr(), show_progress=False)
+    expected = theirs.similarity.toarray()
+    np.fill_diagonal(expected, 0)  # implicit keeps the item itself as one of its K; we never store it
+    got = ours.similar_items(np.arange(40), np.arange(40))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert np.all((got != 0).sum(axis=1) <= 5)  # K - 1 others per liked item
+    target = models.make_model("itemknn", k=6, use_ratings=True).fit(blocks)
+    assert np.all((target.similar_items(np.arange(40), np.arange(40)) != 0).sum(axis=0) == 6)
+
+
 def test_userknn_by_hand() -> None:
     model = models.make_model("userknn", k=2).fit(_interactions(X3))
     # score(u, j) = sum over u's neighbours v of cos(u, v) X[v, j]; the user-user cosines equal S3.
@@ -120,12 +158,13 @@ def test_ease_refuses_large_catalogues_naming_the_memory_and_the_alternative() -
 
 @pytest.mark.parametrize("name", ["itemknn", "ease"])
 def test_profile_of_a_training_user_equals_their_score(name: str, blocks: Interactions) -> None:
-    # Both are linear in the user's row (x_u @ S, x_u @ B), so folding in the same items is exact.
+    # Both are linear in the user's row (x_u @ S, x_u @ B), so folding in the same items gives the same
+    # scores, to float32 rounding (a single row and a block may be summed in another order).
     model = models.make_model(name).fit(blocks)
     for u in range(0, 60, 7):
         m = blocks.matrix
         items, values = m.indices[m.indptr[u] : m.indptr[u + 1]], m.data[m.indptr[u] : m.indptr[u + 1]]
-        np.testing.assert_array_equal(model.score_profile(items, values), model.score([u])[0])
+        assert_scores_close(model.score_profile(items, values), model.score([u])[0])
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,12 @@ X^T for user-kNN):
 
 Only the K most similar neighbours of each column are kept, so the model is a sparse matrix and
 fits at any catalogue size: the Gram matrix is built in column blocks whose dense size is bounded.
+Ties at the K-th place go to the lower index, so the neighbour lists are the same on every platform.
 X is the binary training matrix (every stored cell 1), or the ratings when ``use_ratings`` is on.
 
-- item-kNN: S[i, j] = sim(i, j) if i is one of item j's K neighbours; score(u, j) = sum_i X[u, i] S[i, j].
+- item-kNN: S[i, j] = sim(i, j) if i is one of item j's K neighbours (``prune="target"``, the default),
+  or if j is one of item i's K neighbours counting i itself (``prune="source"``, implicit's convention);
+  score(u, j) = sum_i X[u, i] S[i, j].
 - user-kNN: W[u, v] = sim(u, v) if v is one of user u's K neighbours; score(u, j) = sum_v W[u, v] X[v, j].
 
 A user (or profile) with no interactions cannot be scored: the row is NaN.
@@ -23,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from reco_core.data import Interactions
+from reco_core.errors import ConfigError
 from reco_core.models._profiles import interaction_matrix, nan_empty_rows, profile_row
 from reco_core.models.base import Context, ModelConfig, Scorer, param, register
 
@@ -30,17 +34,50 @@ from reco_core.models.base import Context, ModelConfig, Scorer, param, register
 _BLOCK_BYTES = 64 * 2**20
 
 
-def cosine_top_k(m: sp.csr_matrix, k: int, shrink: float = 0.0) -> sp.csc_matrix:
-    """Sparse [n_cols, n_cols]: column j holds the ``k`` columns of ``m`` most cosine-similar to j.
+PRUNE_RULES = ("target", "source")
 
-    sim(a, b) = m_a . m_b / (||m_a|| ||m_b|| + shrink); self-similarity and zero similarities are not
-    stored. Ties at the K-th place are resolved by ``np.argpartition`` (deterministic for one input).
+
+def top_rows(values: np.ndarray, keep: int) -> np.ndarray:
+    """bool mask of ``values``'s shape: per column, the ``keep`` largest rows; ties go to the lower row index.
+
+    Exact ties are common (two items rated by the same users have equal cosines), and which of them
+    ``np.argpartition`` returns depends on its introselect path, so the neighbour lists could differ
+    between numpy builds and platforms. Everything strictly above the keep-th largest value is kept,
+    then the tied rows at that value in row order until ``keep`` are chosen.
     """
+    n = values.shape[0]
+    if keep >= n:
+        return np.ones(values.shape, dtype=bool)
+    if keep <= 0:
+        return np.zeros(values.shape, dtype=bool)
+    kth = -np.partition(-values, keep - 1, axis=0)[keep - 1]
+    above = values > kth
+    tied = values == kth
+    room = keep - above.sum(axis=0)
+    return above | (tied & (np.cumsum(tied, axis=0, dtype=np.int32) <= room))
+
+
+def cosine_top_k(m: sp.csr_matrix, k: int, shrink: float = 0.0, prune: str = "target") -> sp.csc_matrix:
+    """Sparse S [n_cols, n_cols] of the cosine similarities between the columns of ``m``, pruned to K per item.
+
+    sim(a, b) = m_a . m_b / (||m_a|| ||m_b|| + shrink). S[i, j] is what liking i adds to j's score.
+
+    - ``prune="target"``: column j keeps the ``k`` columns most similar to j, the item itself not
+      counted (every candidate is scored from its own K neighbours).
+    - ``prune="source"``: row i keeps the ``k`` columns most similar to i, counting i itself as one of
+      them (implicit's ``CosineRecommender`` convention: each liked item passes its score to its K - 1
+      nearest others).
+
+    Ties at the K-th place go to the lower item index (``top_rows``), so the lists are the same on every
+    platform. Self-similarity and zero similarities are never stored.
+    """
+    if prune not in PRUNE_RULES:
+        raise ConfigError(f"prune={prune!r} is not valid: choose one of {', '.join(PRUNE_RULES)}")
     m = sp.csc_matrix(m, dtype=np.float32)
     n = m.shape[1]
     norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=0), dtype=np.float64).ravel())
     mt = m.T.tocsr()
-    keep = min(k, max(n - 1, 0))
+    keep = min(k, n) if prune == "source" else min(k, max(n - 1, 0))
     block = max(1, min(n, _BLOCK_BYTES // max(1, 4 * n)))
     rows, cols, vals = [], [], []
     for start in range(0, n, block):
@@ -49,18 +86,21 @@ def cosine_top_k(m: sp.csr_matrix, k: int, shrink: float = 0.0) -> sp.csc_matrix
         denom = norms[:, None] * norms[None, start:stop] + shrink
         with np.errstate(divide="ignore", invalid="ignore"):
             sim = np.where(denom > 0, gram / np.where(denom > 0, denom, 1.0), 0.0)
-        sim[np.arange(start, stop), np.arange(stop - start)] = 0.0
-        if keep == 0:
-            continue
-        if keep < n:
-            top = np.argpartition(-sim, keep - 1, axis=0)[:keep]
+        diagonal = (np.arange(start, stop), np.arange(stop - start))
+        if prune == "target":
+            sim[diagonal] = 0.0
+        chosen = top_rows(sim, keep)
+        chosen[diagonal] = False
+        chosen &= sim != 0
+        near, this = np.nonzero(chosen)
+        vals.append(sim[near, this].astype(np.float32))
+        # Per target the neighbours are the sources (rows of S); per source they are the targets.
+        if prune == "target":
+            rows.append(near)
+            cols.append(this + start)
         else:
-            top = np.broadcast_to(np.arange(n)[:, None], sim.shape)
-        top_vals = np.take_along_axis(sim, top, axis=0)
-        nz = top_vals != 0
-        rows.append(top[nz])
-        cols.append(np.broadcast_to(np.arange(start, stop)[None, :], top.shape)[nz])
-        vals.append(top_vals[nz].astype(np.float32))
+            rows.append(this + start)
+            cols.append(near)
     if not rows:
         return sp.csc_matrix((n, n), dtype=np.float32)
     out = sp.csc_matrix(
@@ -77,6 +117,12 @@ class ItemKNNConfig(ModelConfig):
         0.0, low=0.0, high=1000.0, step=1.0, help="Added to the cosine denominator; damps rare co-occurrences."
     )
     use_ratings: bool = param(False, help="Weight interactions by rating instead of treating each as 1.")
+    prune: str = param(
+        "target",
+        choices=PRUNE_RULES,
+        help="Which K neighbours are kept: per candidate item ('target', the default) or per liked item,"
+        " counting the item itself ('source', implicit's CosineRecommender).",
+    )
 
 
 @register
@@ -92,7 +138,7 @@ class ItemKNN(Scorer):
     def _fit(self, train: Interactions, context: Context) -> None:
         cfg: ItemKNNConfig = self.config  # type: ignore[assignment]
         self._x = interaction_matrix(train, cfg.use_ratings)
-        self._sim = cosine_top_k(self._x, cfg.k, cfg.shrink).tocsr()
+        self._sim = cosine_top_k(self._x, cfg.k, cfg.shrink, cfg.prune).tocsr()
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         rows = self._x[user_idx]
@@ -149,7 +195,5 @@ class UserKNN(Scorer):
         denom = self._user_norms * float(np.sqrt(row.multiply(row).sum())) + cfg.shrink
         sims = np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0)
         # Same neighbour rule as in fit: the K most similar training users, zero similarities dropped.
-        keep = min(cfg.k, len(sims))
-        top = np.argpartition(-sims, keep - 1)[:keep]
-        top = top[sims[top] != 0]
+        top = np.flatnonzero(top_rows(sims[:, None], cfg.k)[:, 0] & (sims != 0))
         return np.asarray(sims[top] @ self._x[top].toarray(), dtype=np.float32)
