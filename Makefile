@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
+PEERS := .bench-deps
+PEERS_STAMP := $(PEERS)/.installed
 PORT ?= 8501
 
 # The suites whose numbers depend on the CPU's kernels (BLAS and torch), run again under other kernels by
@@ -31,6 +33,12 @@ $(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
+# Microsoft Recommenders, for the metric cross-checks (tests) and the peer benchmarks: installed without its
+# dependencies into .bench-deps and put at the END of sys.path, so it never replaces our numpy or pandas.
+$(PEERS_STAMP): | $(PY)
+	$(PY) -m pip install -q --no-deps --upgrade --target $(PEERS) recommenders==1.2.1
+	touch $@
+
 # Debian's chromium for the real-browser test (playwright cannot download browsers here).
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
@@ -49,7 +57,7 @@ format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: $(DEV_STAMP) browser-deps lint
+test: $(DEV_STAMP) $(PEERS_STAMP) browser-deps lint
 	$(PY) -m pytest -q
 	$(MAKE) -s test-kernels
 
@@ -63,11 +71,11 @@ test-kernels: $(DEV_STAMP)
 		OPENBLAS_CORETYPE=SkylakeX ATEN_CPU_CAPABILITY=avx2 $(PY) -m pytest -q -p no:cacheprovider $(NUMERIC_SUITES); \
 	else echo "this CPU has no AVX-512: the SkylakeX kernel run is left out"; fi
 
-bench: $(DEV_STAMP)
-	$(MAKE) -s browser-deps && (test -d .bench-deps/recommenders || $(PY) -m pip install -q --no-deps --target .bench-deps recommenders==1.2.1) && $(PY) -m bench
+bench: $(DEV_STAMP) $(PEERS_STAMP) browser-deps
+	$(PY) -m bench
 
-bench-quick: $(DEV_STAMP)
-	(test -d .bench-deps/recommenders || $(PY) -m pip install -q --no-deps --target .bench-deps recommenders==1.2.1) && $(PY) -m bench --quick
+bench-quick: $(DEV_STAMP) $(PEERS_STAMP)
+	$(PY) -m bench --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

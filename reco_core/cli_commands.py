@@ -6,7 +6,7 @@ Each command takes the parsed arguments and returns (table, extra lines) for the
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from reco_core.data import Dataset
 from reco_core.errors import ConfigError, FitError
 from reco_core.experiment import FittedMembers, MemberSpec, Protocol
 from reco_core.live import LiveResult, LiveSession
-from reco_core.metrics import EvalContext, evaluate
+from reco_core.metrics import EvalContext, Evaluation, evaluate
 from reco_core.models import Scorer
 from reco_core.models.run_member import RunMember
 from reco_core.ranking import Ranking
@@ -95,8 +95,14 @@ def _ctx(args: argparse.Namespace, split: Split, dataset: Dataset) -> EvalContex
     return experiment.eval_context(split, dataset, with_text=not getattr(args, "no_text_metrics", False))
 
 
-def _extra(notes: list[str], fitted: FittedMembers | None = None) -> dict[str, Any]:
+def _extra(
+    notes: list[str], fitted: FittedMembers | None = None, evaluations: Iterable[Evaluation] = ()
+) -> dict[str, Any]:
     extra: dict[str, Any] = {"data": " | ".join(notes)}
+    # What the evaluations left out and why (a metric the data cannot support), each note once.
+    metric_notes = list(dict.fromkeys(note for ev in evaluations for note in ev.notes))
+    if metric_notes:
+        extra["metrics"] = " | ".join(metric_notes)
     if fitted is not None:
         extra["fit seconds"] = {k: round(v, 3) for k, v in fitted.seconds.items()}
         if fitted.failed:
@@ -111,7 +117,7 @@ def cmd_evaluate(args: argparse.Namespace) -> Result:
     fitted = _fit(members, split, dataset, args.seed)
     ctx = _ctx(args, split, dataset)
     evals = {name: experiment.evaluate_scorer(model, split, ctx, ks) for name, model in fitted.models.items()}
-    return experiment.evaluation_table(evals, with_ci=args.ci, seed=args.seed), _extra(notes, fitted)
+    return experiment.evaluation_table(evals, with_ci=args.ci, seed=args.seed), _extra(notes, fitted, evals.values())
 
 
 def cmd_evaluate_run(args: argparse.Namespace) -> Result:
@@ -125,7 +131,7 @@ def cmd_evaluate_run(args: argparse.Namespace) -> Result:
     notes.append(report.summary())
     ev = evaluate(ranking, split.test, _ctx(args, split, dataset), ks=ks)
     name = str(args.run)
-    return experiment.evaluation_table({name: ev}, with_ci=args.ci, seed=args.seed), _extra(notes)
+    return experiment.evaluation_table({name: ev}, with_ci=args.ci, seed=args.seed), _extra(notes, evaluations=[ev])
 
 
 def _weights(args: argparse.Namespace, names: list[str]) -> list[float]:
@@ -203,7 +209,7 @@ def cmd_fuse(args: argparse.Namespace) -> Result:
     session, _, notes = _test_session(args)
     weights = _weights(args, list(session.members))
     result = session.update(weights, args.method, args.norm, k, args.rrf_k, seed=args.seed)
-    extra = _extra(notes)
+    extra = _extra(notes, evaluations=[result.evaluation])
     extra["fusion"] = f"{args.method} / {args.norm}, weights " + ", ".join(
         f"{n}={w:g}" for n, w in zip(session.members, weights, strict=True)
     )

@@ -10,15 +10,17 @@ rows is resolved in a fixed order, and each row is accounted for in the ``LoadRe
 
 So ``report.rows_read == rows_kept + duplicates_merged + rows_dropped`` always holds.
 
-The item universe is the set of items with at least one kept interaction. An items file may describe
-more items (left out, counted in the notes) or fewer (the missing ones get a bare catalogue entry
-"Item <id>", counted in the notes). Rows are numbered from 1 at the first data row (the header is
-not a row), so "row 3" is the third record under the header.
+The item universe is every item the data names: items with a kept interaction, items whose rows were
+all dropped by a rating of 0 or the threshold, and every item of an items file (each group counted in
+the notes); a k-core above 1 keeps only the items inside it. An items file that lacks some items gives
+them a bare catalogue entry "Item <id>", counted in the notes. Rows are numbered from 1 at the first
+data row (the header is not a row), so "row 3" is the third record under the header.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import importlib.util
 import io
@@ -708,6 +710,7 @@ def _assemble(
         )
     user_map, rows = _id_map(ucodes[keep], uuniq)
     item_map, cols = _id_map(icodes[keep], iuniq)
+    item_map, cols = _catalogue_items(item_map, cols, iuniq, items, kcore, report)
     order = np.lexsort((cols, rows))
     rows, cols = rows[order], cols[order]
     shape = (len(user_map), len(item_map))
@@ -721,6 +724,80 @@ def _assemble(
     catalog = _catalog(item_map, items, report)
     user_table = _user_table(user_map, users, report)
     return Dataset(name, inter, catalog, user_table, report)
+
+
+def _catalogue_items(
+    item_map: IdMap,
+    cols: np.ndarray,
+    named: np.ndarray,
+    items: pd.DataFrame | None,
+    kcore: int,
+    report: LoadReport,
+) -> tuple[IdMap, np.ndarray]:
+    """The item vocabulary: items with a kept interaction, plus every other item the data names.
+
+    A threshold or a rating of 0 drops rows, not items: an item named only by such rows, or only by the
+    items file, stays in the catalogue with popularity 0 (content models can still recommend it, and
+    coverage is over the whole catalogue). A k-core above 1 drops items by design, so then only the
+    items that survive it are kept. ``cols`` (positions in ``item_map``) are re-mapped to the result.
+    """
+    if kcore > 1:
+        return item_map, cols
+    extra_named = np.asarray(named, dtype=object)[item_map.index_of(named, missing="mask") < 0]
+    file_ids = np.zeros(0, dtype=object) if items is None else items["item"].to_numpy(dtype=object)
+    known = np.isin(file_ids, item_map.ids) | np.isin(file_ids, extra_named)
+    extra_file = file_ids[~known]
+    if len(extra_named):
+        report.notes.append(
+            f"{len(extra_named):,} item(s) have only dropped rows (rating 0 or below the threshold); they stay in"
+            " the catalogue with no interaction."
+        )
+    if len(extra_file):
+        report.notes.append(
+            f"{len(extra_file):,} item(s) in the items file have no interaction; they stay in the catalogue"
+            " (content models can recommend them)."
+        )
+    if not len(extra_named) and not len(extra_file):
+        return item_map, cols
+    wider = IdMap.from_values(np.concatenate([item_map.ids, extra_named, extra_file]))
+    return wider, wider.index_of(item_map.ids)[cols]
+
+
+def with_items(dataset: Dataset, extra_ids: np.ndarray, why: str) -> Dataset:
+    """``dataset`` over a vocabulary widened by ``extra_ids`` (ids it does not know yet), each with no
+    interaction and a bare catalogue entry; ``why`` (a sentence) goes into the report's notes.
+
+    Used for a supplied test file whose items never occur in the train file: they stay in the ground truth.
+    """
+    inter = dataset.interactions
+    extra = np.asarray(extra_ids, dtype=object)
+    extra = extra[inter.items.index_of(extra, missing="mask") < 0]
+    if not len(extra):
+        return dataset
+    items = IdMap.from_values(np.concatenate([inter.items.ids, extra]))
+    # Both IdMaps are sorted, so the old columns keep their order in the wider one: indices stay sorted.
+    new_col = items.index_of(inter.items.ids)
+    shape = (inter.n_users, len(items))
+
+    def widen(m: sp.csr_matrix | None) -> sp.csr_matrix | None:
+        if m is None:
+            return None
+        out = sp.csr_matrix((m.data, new_col[m.indices].astype(np.int32), m.indptr), shape=shape)
+        out.has_sorted_indices = True
+        out.has_canonical_format = True
+        return out
+
+    cat = dataset.catalog
+    bare = ItemCatalog.bare(items)
+    title, year, text = bare.title.copy(), bare.year.copy(), bare.text.copy()
+    genres = list(bare.genres)
+    title[new_col], year[new_col], text[new_col] = cat.title, cat.year, cat.text
+    for old, new in enumerate(new_col):
+        genres[new] = cat.genres[old]
+    catalog = ItemCatalog(items, title, year, tuple(genres), text)
+    report = dataclasses.replace(dataset.report, notes=[*dataset.report.notes, why])
+    widened = Interactions(inter.users, items, widen(inter.matrix), widen(inter.timestamps))
+    return Dataset(dataset.name, widened, catalog, dataset.users, report)
 
 
 def _check_filters(threshold: float | None, kcore: int) -> tuple[float | None, int]:
@@ -741,8 +818,8 @@ def _catalog(item_map: IdMap, items: pd.DataFrame | None, report: LoadReport) ->
     pos = pd.Index(items["item"].to_numpy(dtype=object)).get_indexer(item_map.ids)
     known = pos >= 0
     n_extra = len(items) - int(known.sum())
-    if n_extra:
-        report.notes.append(f"{n_extra:,} item(s) in the items file have no kept interaction and are left out.")
+    if n_extra:  # only under a k-core: otherwise every item of the file is in the vocabulary
+        report.notes.append(f"{n_extra:,} item(s) in the items file are outside the k-core and are left out.")
     if not known.all():
         report.notes.append(
             f"{int((~known).sum()):,} item(s) with interactions are not in the items file; they get a bare entry"
@@ -1461,7 +1538,8 @@ def filter_dataset(ds: Dataset, threshold: float | None = None, kcore: int = 0) 
     if not keep.any():
         raise DataError(f"{ds.name}: no interactions are left ({report.summary()}); lower the threshold or k-core")
     used_u = np.unique(rows[keep])
-    used_i = np.unique(cols[keep])
+    # A threshold drops rows, not items (as in ``load_files``); a k-core drops the items outside it.
+    used_i = np.unique(cols[keep]) if kcore > 1 else np.arange(inter.n_items)
     # A subset of a sorted IdMap is still sorted, so the kept ids keep their relative order.
     users, items = IdMap(inter.users.ids[used_u]), IdMap(inter.items.ids[used_i])
     new_row = np.full(inter.n_users, -1, dtype=np.int64)

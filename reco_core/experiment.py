@@ -170,7 +170,14 @@ def item_vectors(dataset: Dataset, progress: Progress | None = None) -> np.ndarr
 def eval_context(
     split: Split, dataset: Dataset, with_text: bool = True, progress: Progress | None = None
 ) -> EvalContext:
-    vectors = item_vectors(dataset, progress) if with_text else None
+    """Popularity, genres and (with ``with_text``) text vectors for the beyond-accuracy metrics.
+
+    A catalogue with no real text (every item only its placeholder name "Item <id>", as when no items
+    file was given) gets no text vectors: distances between embedded ids would mean nothing, so
+    ``ild_text`` is left out with a note, as ``ild_genre`` is without genres.
+    """
+    has_text = bool(dataset.catalog.described().any())
+    vectors = item_vectors(dataset, progress) if with_text and has_text else None
     return EvalContext.from_train(split.train, dataset.catalog, vectors)
 
 

@@ -696,12 +696,22 @@ def _check_ks(ks: Sequence[int] | int, ranking_k: int, n_items: int) -> list[int
     return out
 
 
+# Why a metric that needs part of the EvalContext is absent, in the user's terms (the notes of evaluate()).
+MISSING_REASONS: dict[str, str] = {
+    "item_genres": "no item has genres (the EvalContext has no item_genres); give an items file with genres",
+    "item_vectors": (
+        "no item text vectors (the EvalContext has no item_vectors): the catalogue has no titles or texts, or"
+        " text metrics were turned off; give an items file with titles"
+    ),
+}
+
+
 def _select_metrics(metrics: Sequence[str] | None, ctx: EvalContext) -> tuple[list[str], list[str]]:
     available = {"item_genres": ctx._genre_bits_pad is not None, "item_vectors": ctx._vectors_pad is not None}
     if metrics is None:
         names = [m for m, spec in METRICS.items() if spec.needs is None or available[spec.needs]]
         notes = [
-            f"{m} skipped: the EvalContext has no {spec.needs}"
+            f"{m} skipped: {MISSING_REASONS.get(spec.needs, f'the EvalContext has no {spec.needs}')}"
             for m, spec in METRICS.items()
             if spec.needs is not None and not available[spec.needs]
         ]

@@ -11,8 +11,10 @@ users), so a 20M-interaction split takes seconds. Conventions:
   test = interactions strictly after t, so no test interaction is as old as a training one;
 - leave-last-n: per user the n latest interactions (ties: the higher item index counts as later),
   at most n_u - 1 so one stays in train;
-- user files: the train file defines the users and items; test rows with a user or item unknown to
-  train, or repeating a training (user, item) pair, are dropped and counted, never silently.
+- user files: the train file defines the users; the items are the union of the train file's, the test
+  file's and the items file's, so a test item never seen in training stays in the ground truth (counted);
+  test rows with a user unknown to train, or repeating a training (user, item) pair, are dropped and
+  counted, never silently.
 
 Same arguments and seed -> same split.
 """
@@ -57,6 +59,18 @@ class Split:
         if target is None:
             return np.zeros(0, dtype=np.int32)
         return np.flatnonzero(target.user_counts() > 0).astype(np.int32)
+
+    def cold_test_interactions(self, part: str = "test") -> int:
+        """Held-out interactions in ``part`` on items with no training interaction (cold items).
+
+        They stay in the ground truth: no collaborative model can rank such an item, and leaving them out
+        would score every model above what it achieves.
+        """
+        target = self.test if part == "test" else self.valid
+        if target is None:
+            return 0
+        cold_items = self.train.item_counts() == 0
+        return int(cold_items[target.matrix.indices].sum())
 
     def n_users_without(self, part: str = "test") -> int:
         """Users left out of evaluation because they have nothing held out (reported, never silent)."""
@@ -280,30 +294,35 @@ def split_from_files(
 ) -> tuple[Dataset, Split]:
     """A split the user supplies as a train file and a test file (same formats as ``datasets.load_files``).
 
-    The train file defines users and items (loaded with ``load_files``: duplicates, zeros and threshold
-    counted). Test rows are resolved in this order, each counted: rating 0, duplicate (last kept),
-    below the threshold, user unknown to train, item unknown to train, (user, item) already in train.
-    Returns the Dataset (train + kept test rows, one report over both files) and the Split.
+    The train file defines the users (loaded with ``load_files``: duplicates, zeros and threshold counted).
+    The item vocabulary is the union of the train file's items, the kept test rows' items and the items
+    file, so the same split scores the same whether it is generated inside or supplied as files: a test
+    item never seen in training stays in the ground truth (a cold item no collaborative model can rank,
+    which is the honest answer) and is counted in the report. Test rows are resolved in this order, each
+    counted: rating 0, duplicate (last kept), below the threshold, user unknown to train, (user, item)
+    already in train. Returns the Dataset (train + kept test rows, one report over both files) and the Split.
     """
     limit = datasets.MAX_ROWS if max_rows is None else max_rows
     train_ds = datasets.load_files(
         train, items, users, columns, threshold, 0, name, item_columns, user_columns, limit, header
     )
     frame, test_report = datasets.read_interactions_frame(test, columns, limit, header)
-    tr = train_ds.interactions
-    rows = tr.users.index_of(frame["user"].to_numpy(dtype=object), missing="mask")
-    cols = tr.items.index_of(frame["item"].to_numpy(dtype=object), missing="mask")
+    item_ids = frame["item"].to_numpy(dtype=object)
+    rows = train_ds.interactions.users.index_of(frame["user"].to_numpy(dtype=object), missing="mask")
     value = frame["value"].to_numpy(dtype=np.float64)
     ucode, _ = pd.factorize(frame["user"])
     icode, iuniq = pd.factorize(frame["item"])
     keep = datasets.usable_rows(ucode, icode, len(iuniq), value, threshold, test_report)
-    for reason, bad in (
-        ("user not in the train file (no history to recommend from)", rows < 0),
-        ("item not in the train file (no model has seen it)", cols < 0),
-    ):
-        hit = keep & bad
-        test_report.drop(reason, int(hit.sum()))
-        keep &= ~hit
+    unknown_user = keep & (rows < 0)
+    test_report.drop("user not in the train file (no history to recommend from)", int(unknown_user.sum()))
+    keep &= ~unknown_user
+    train_ds = datasets.with_items(
+        train_ds,
+        pd.unique(item_ids[keep]),
+        "Items only in the test file join the catalogue with no training interaction (cold items).",
+    )
+    tr = train_ds.interactions
+    cols = tr.items.index_of(item_ids, missing="mask")
     train_keys = _rows_of(tr) * tr.n_items + tr.matrix.indices  # sorted: CSR order
     test_keys = np.where(keep, rows * tr.n_items + cols, -1)
     at = np.minimum(np.searchsorted(train_keys, test_keys), len(train_keys) - 1)
@@ -322,6 +341,13 @@ def split_from_files(
         tr = Interactions(tr.users, tr.items, tr.matrix, None)
         test_inter = Interactions(tr.users, tr.items, test_inter.matrix, None)
         test_report.notes.append(note.capitalize() + ".")
+    split = Split(tr, test_inter, None, "")
+    cold = split.cold_test_interactions()
+    if cold:
+        test_report.notes.append(
+            f"{cold:,} test interactions on items unseen in training (kept as ground truth: no collaborative"
+            " model can rank a cold item)."
+        )
     desc = (
         f"user-supplied split: train {train_ds.report.source} ({tr.nnz:,} interactions),"
         f" test {test_report.source} ({test_report.summary()})"

@@ -208,3 +208,18 @@ def test_optimise_refuses_a_too_fine_step_before_fitting(capsys, monkeypatch):
     monkeypatch.setattr(experiment, "fit_members", no_fit)
     code, _, err = run_cli(capsys, "optimise", "--models", "pop,itemknn,als", "--step", "0.001")
     assert code == 2 and "501,501" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_no_text_metric_without_titles(capsys, files):
+    # An interactions file alone has only placeholder names ("Item m1"): ild_text would compare embedded ids.
+    inter, items = files
+    code, out, err = run_cli(capsys, "evaluate", "--interactions", str(inter), "--models", "pop", "--k", "2",
+                             "--format", "json")  # fmt: skip
+    assert code == 0, err
+    payload = json.loads(out)
+    assert "ild_text@2" not in payload["results"][0]
+    assert "ild_text skipped: no item text vectors" in out
+    code, out, err = run_cli(capsys, "evaluate", "--interactions", str(inter), "--items", str(items), "--models",
+                             "pop", "--k", "2", "--format", "json")  # fmt: skip
+    assert code == 0, err
+    assert "ild_text@2" in json.loads(out)["results"][0]

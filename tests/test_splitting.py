@@ -190,23 +190,31 @@ def test_split_from_files_counts_every_test_row(tmp_path):
         "2,b,4,11\n"  # duplicate of the next row: merged
         "2,b,5,12\n"  # kept (last)
         "9,a,5,13\n"  # user unknown to train
-        "1,z,5,14\n"  # item unknown to train
+        "1,z,5,14\n"  # item unknown to train: kept, a cold item in the ground truth
+        "9,y,5,14\n"  # user unknown to train: its item y does not join the catalogue
         "1,a,5,15\n"  # already in train
         "1,b,0,16\n",  # rating 0
     )
     dataset, split = split_from_files(train, test)
-    assert split.train.nnz == 4 and split.test.nnz == 2
-    assert split.test.to_frame()[["user", "item", "value"]].values.tolist() == [["1", "c", 5.0], ["2", "b", 5.0]]
+    assert list(split.train.items.ids) == ["a", "b", "c", "z"]
+    assert split.train.nnz == 4 and split.test.nnz == 3
+    assert split.test.to_frame()[["user", "item", "value"]].values.tolist() == [
+        ["1", "c", 5.0],
+        ["1", "z", 5.0],
+        ["2", "b", 5.0],
+    ]
+    assert split.cold_test_interactions() == 1
     rep = dataset.report
-    assert rep.rows_read == 11 and rep.rows_kept == 6 and rep.duplicates_merged == 1 and rep.balanced()
+    assert rep.rows_read == 12 and rep.rows_kept == 7 and rep.duplicates_merged == 1 and rep.balanced()
     assert rep.dropped == {
         "test: rating is 0 (a sparse matrix stores 0 as 'no interaction')": 1,
-        "test: user not in the train file (no history to recommend from)": 1,
-        "test: item not in the train file (no model has seen it)": 1,
+        "test: user not in the train file (no history to recommend from)": 2,
         "test: (user, item) already in the train file": 1,
     }
     assert "user not in the train file" in split.description
-    assert dataset.interactions.nnz == 6 and split.test.timestamps is not None
+    assert "1 test interactions on items unseen in training" in rep.summary()
+    assert dataset.catalog.title.tolist()[-1] == "Item z"
+    assert dataset.interactions.nnz == 7 and split.test.timestamps is not None
     valid = with_validation(split, 0.5, seed=0)
     assert valid.valid.nnz >= 1
 
