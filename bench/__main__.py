@@ -23,6 +23,7 @@ SECTIONS: dict[str, tuple[str, bool, str]] = {
     "fusion": ("bench.fusion_peers", True, "fusion: ours vs ranx.fuse"),
     "embeddings": ("bench.embeddings", True, "text embeddings: cold and from the disk cache"),
     "scale": ("bench.scale_table", True, "100K, 1M, 10M, 20M: time and peak memory"),
+    "tuning": ("bench.tuning", False, "hyperparameters chosen on the validation split, test NDCG@10 once"),
     "sessions": ("bench.sessions", False, "10 browser sessions on one server, and the soak"),
 }
 

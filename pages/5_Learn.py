@@ -284,7 +284,11 @@ with tab_conv:
         "at most 0.3 at k = 10). Some toolkits divide by min(k, |T|), so such a user can reach 1.\n"
         "- **Novelty from training popularity or from the recommendations.** We use how often an item appears in "
         "training; others use how often it is recommended, which rewards a list for being unusual among lists "
-        "rather than obscure in the data."
+        "rather than obscure in the data.\n"
+        "- **Which K neighbours item-kNN keeps.** We keep, for each candidate item, its K most similar items, "
+        "so every candidate is scored from a full neighbourhood. implicit's `CosineRecommender` keeps, for each "
+        "item a user liked, its K most similar items counting the item itself, so a liked item passes its score "
+        "to only K - 1 others. Same cosines, other lists: the item-kNN setting `prune` offers both."
     )
     if problem or current is None or result is None:
         st.info(plain(problem or "The lab is not ready."))
@@ -330,3 +334,20 @@ with tab_conv:
             )
         except RecoError as exc:
             show_error(exc)
+        if st.toggle("Compare item-kNN's two pruning rules on this split", key="learn:prune"):
+            try:
+                with st.spinner("Fitting item-kNN under both rules…"):
+                    pruned = le.pruning_table(lab.itemknn_by_pruning(current), current.split, current.ctx, k)
+                st.dataframe(
+                    pruned,
+                    width="stretch",
+                    column_config={c: st.column_config.NumberColumn(format="%.4f") for c in pruned.columns},
+                )
+                st.caption(
+                    "Item-kNN with this lab's item-kNN settings (or the defaults), fitted under each rule on the "
+                    "same training data and ranked for the same test users. On MovieLens-100K with K = 100 the "
+                    "per-liked-item rule scores NDCG@10 0.350 against 0.393: the convention alone moves it by 0.04 "
+                    "(docs/models.md)."
+                )
+            except RecoError as exc:
+                show_error(exc)

@@ -227,3 +227,21 @@ def test_every_fusion_method_and_normaliser_has_a_formula() -> None:
 def test_rrf_accepts_a_fractional_constant() -> None:
     ex = le.rrf_example({"a": np.array([2, 1], np.float32)}, {"a": 1}, [], rrf_k=0.5, depth=2)
     assert ex.table["fused score"].tolist() == pytest.approx([1 / 1.5, 1 / 2.5])
+
+
+def test_pruning_table_compares_the_two_rules_on_the_same_split() -> None:
+    from reco_core import datasets, splitting
+    from reco_core.experiment import evaluate_scorer
+    from reco_core.models import make_model
+
+    ds = datasets.synthetic(60, 40, 900, seed=2, min_user_interactions=8)
+    split = splitting.make_split(ds.interactions, "random", test_frac=0.25, seed=1)
+    ctx = EvalContext.from_train(split.train, ds.catalog)
+    models = {rule: make_model("itemknn", k=5, prune=rule).fit(split.train) for rule in ("target", "source")}
+    table = le.pruning_table(models, split, ctx, 5)
+    assert list(table.index) == [le.PRUNE_WORDS["target"], le.PRUNE_WORDS["source"]]
+    assert list(table.columns) == ["NDCG@5", "precision@5", "recall@5", "coverage@5"]
+    for rule, model in models.items():
+        ev = evaluate_scorer(model, split, ctx, ks=(5,))
+        assert table.loc[le.PRUNE_WORDS[rule], "NDCG@5"] == ev.value("ndcg@5")
+    assert table["NDCG@5"].nunique() == 2  # the rule matters on this data

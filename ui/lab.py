@@ -25,12 +25,12 @@ import streamlit as st
 
 from reco_core import datasets, experiment, explain
 from reco_core.data import Dataset, ItemCatalog
-from reco_core.errors import ConfigError, RecoError
+from reco_core.errors import ConfigError, FitError, RecoError
 from reco_core.experiment import MemberSpec, Protocol
 from reco_core.fusion import FusionResult, fuse, normalise
 from reco_core.live import LiveResult, LiveSession
 from reco_core.metrics import EvalContext, Evaluation
-from reco_core.models import Scorer
+from reco_core.models import Scorer, knn
 from reco_core.ranking import Ranking, top_k
 from reco_core.splitting import Split
 from ui import cached, state
@@ -265,6 +265,24 @@ def _positive_weights(lab: Lab, cfg: LabConfig) -> list[float]:
     if not any(w > 0 for w in weights):
         raise ConfigError("all weights are zero: give at least one member a positive weight in the sidebar")
     return weights
+
+
+def itemknn_by_pruning(lab: Lab) -> dict[str, Scorer]:
+    """Item-kNN under each neighbour-pruning rule on the lab's split, with the lab's own item-kNN settings
+    (the defaults when it has none); fitted once and kept in the member store like any member."""
+    base = next((o.spec for o in lab.outcomes if o.spec.model == "itemknn"), MemberSpec.of("itemknn"))
+    validation = lab.part == "valid"
+    out: dict[str, Scorer] = {}
+    for rule in knn.PRUNE_RULES:
+        spec = MemberSpec.of("itemknn", {**dict(base.params), "prune": rule})
+        outcome = cached.store("member").get_or_build(
+            _member_key(lab.protocol, validation, spec),
+            lambda spec=spec: _fit(spec, lab.split, lab.dataset, lab.protocol.seed, None),
+        )
+        if outcome.model is None:
+            raise FitError(outcome.error or f"{spec.label} could not be fitted")
+        out[rule] = outcome.model
+    return out
 
 
 def current_result(lab: Lab, cfg: LabConfig) -> LiveResult:
