@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from reco_core import datasets
+from reco_core.datasets import movielens
 from reco_core.errors import ConfigError, DataError, DatasetNotFoundError
 
 # ------------------------------------------------------------------------------------------ fixtures
@@ -73,7 +74,7 @@ def _isolated(monkeypatch, tmp_path):
     def offline(url, timeout):
         raise urllib.error.URLError("offline in tests")
 
-    monkeypatch.setattr(datasets, "_fetch", offline)
+    monkeypatch.setattr(movielens, "_fetch", offline)
 
 
 # ------------------------------------------------------------------------------------------ MovieLens
@@ -149,7 +150,7 @@ def test_empty_named_folder_falls_back_to_the_wheel_and_says_so(tmp_path):
 
 
 def test_no_source_gives_one_error_naming_all_three(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "_wheel_folder", lambda package: None)
+    monkeypatch.setattr(movielens, "_wheel_folder", lambda package: None)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetNotFoundError) as err:
         datasets.load("ml-100k", data_dir=tmp_path / "empty")
@@ -160,28 +161,28 @@ def test_no_source_gives_one_error_naming_all_three(tmp_path, monkeypatch):
 
 
 def test_download_is_checked_unpacked_and_cached(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "_wheel_folder", lambda package: None)
+    monkeypatch.setattr(movielens, "_wheel_folder", lambda package: None)
     src = write_grouplens(tmp_path / "src")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for name in ("u.data", "u.item", "u.user", "README"):
             zf.writestr(f"ml-100k/{name}", (src / name).read_bytes() if name != "README" else b"readme")
     payload = buf.getvalue()
-    monkeypatch.setattr(datasets, "_fetch", lambda url, timeout: b"truncated")
+    monkeypatch.setattr(movielens, "_fetch", lambda url, timeout: b"truncated")
     with pytest.raises(DatasetNotFoundError, match="MD5"):
         datasets.load("ml-100k")
     spec = dataclasses.replace(datasets._MOVIELENS["ml-100k"], md5=hashlib.md5(payload).hexdigest())
     monkeypatch.setitem(datasets._MOVIELENS, "ml-100k", spec)
-    monkeypatch.setattr(datasets, "_fetch", lambda url, timeout: payload)
+    monkeypatch.setattr(movielens, "_fetch", lambda url, timeout: payload)
     ds = datasets.load("ml-100k")
     assert "GroupLens download" in ds.report.source and ds.interactions.nnz == len(RATINGS)
     assert not (tmp_path / "cache" / "datasets" / "ml-100k" / "README").exists()  # only the named files
-    monkeypatch.setattr(datasets, "_fetch", lambda url, timeout: pytest.fail("the cached copy must be used"))
+    monkeypatch.setattr(movielens, "_fetch", lambda url, timeout: pytest.fail("the cached copy must be used"))
     assert "downloaded copy" in datasets.load("ml-100k").report.source
 
 
 def test_download_switched_off_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "_wheel_folder", lambda package: None)
+    monkeypatch.setattr(movielens, "_wheel_folder", lambda package: None)
     with pytest.raises(DatasetNotFoundError, match=r"allow_download=False"):
         datasets.load("ml-100k", allow_download=False)
 
@@ -195,7 +196,7 @@ def test_wheel_is_found_without_importing_recbole():
     import sys
 
     sys.modules.pop("recbole", None)
-    assert datasets._wheel_folder("recbole") is not None
+    assert movielens._wheel_folder("recbole") is not None
     assert "recbole" not in sys.modules
 
 

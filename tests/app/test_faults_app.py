@@ -29,6 +29,7 @@ from streamlit.testing.v1 import AppTest
 
 from reco_core import datasets, experiment
 from reco_core.data import Interactions
+from reco_core.datasets import movielens
 from reco_core.errors import RecoError
 from reco_core.metrics import EvalContext
 from reco_core.models import MODELS, Scorer, get_spec
@@ -79,12 +80,12 @@ def no_dataset_anywhere(tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("RECO_DATA_DIR", str(empty))
     monkeypatch.setenv("RECO_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("RECO_OFFLINE", "1")
-    monkeypatch.setattr(datasets, "_wheel_folder", lambda package: None)
+    monkeypatch.setattr(movielens, "_wheel_folder", lambda package: None)
 
     def no_network(url: str, timeout: float) -> bytes:
         raise AssertionError(f"the test must not download {url}")
 
-    monkeypatch.setattr(datasets, "_fetch", no_network)
+    monkeypatch.setattr(movielens, "_fetch", no_network)
     return str(empty)
 
 
