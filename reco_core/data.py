@@ -60,17 +60,17 @@ class Interactions:
     def __post_init__(self) -> None:
         m = self.matrix
         if not sp.isspmatrix_csr(m) and not isinstance(m, sp.csr_array):
-            raise TypeError("Interactions.matrix must be CSR")
+            raise DataError("Interactions.matrix must be CSR")
         if m.shape != (len(self.users), len(self.items)):
-            raise ValueError(f"matrix shape {m.shape} != ({len(self.users)}, {len(self.items)})")
+            raise DataError(f"matrix shape {m.shape} != ({len(self.users)}, {len(self.items)})")
         if m.dtype != np.float32:
-            raise TypeError("Interactions.matrix must be float32")
+            raise DataError("Interactions.matrix must be float32")
         if not m.has_canonical_format:
-            raise ValueError("Interactions.matrix must be canonical (sorted, no duplicates)")
+            raise DataError("Interactions.matrix must be canonical (sorted, no duplicates)")
         if not np.isfinite(m.data).all():
-            raise ValueError("Interactions.matrix has non-finite values")
+            raise DataError("Interactions.matrix has non-finite values")
         if self.timestamps is not None and self.timestamps.shape != m.shape:
-            raise ValueError("timestamps must have the matrix's shape")
+            raise DataError("timestamps must have the matrix's shape")
 
     @property
     def n_users(self) -> int:
@@ -171,7 +171,7 @@ class ItemCatalog:
     def __post_init__(self) -> None:
         n = len(self.items)
         if not (len(self.title) == len(self.year) == len(self.genres) == len(self.text) == n):
-            raise ValueError("ItemCatalog columns must all have one entry per item")
+            raise DataError("ItemCatalog columns must all have one entry per item")
 
     @property
     def genre_names(self) -> list[str]:
@@ -232,7 +232,7 @@ class UserTable:
 
     def __post_init__(self) -> None:
         if len(self.frame) != len(self.users):
-            raise ValueError("UserTable.frame must have one row per user")
+            raise DataError("UserTable.frame must have one row per user")
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ which keeps tables and pickers in the order people expect.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -29,9 +31,13 @@ def _sorted_unique(values: Iterable[object]) -> np.ndarray:
     return np.asarray(as_str, dtype=object)[order]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IdMap:
-    """Sorted unique external ids; index ``i`` is the i-th id."""
+    """Sorted unique external ids; index ``i`` is the i-th id.
+
+    Two IdMaps are equal when they hold the same ids in the same order (so the same index means the
+    same id in both); equality and the hash compare ``fingerprint``, computed once per IdMap.
+    """
 
     ids: np.ndarray
     _index: pd.Index = field(init=False, repr=False, compare=False)
@@ -51,6 +57,25 @@ class IdMap:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha1 hex digest of the ids, in order, with their types ("1" and 1 differ), as LensKit's Vocabulary."""
+        digest = hashlib.sha1(usedforsecurity=False)
+        digest.update(f"{self.ids.dtype.str}:{len(self.ids)}\0".encode())
+        # repr() never contains a raw NUL, so NUL-joined reprs identify the sequence of ids exactly; a str
+        # subclass (numpy.str_) is keyed as the plain str it looks up as.
+        keys = (repr(str(x)) if isinstance(x, str) else repr(x) for x in self.ids.tolist())
+        digest.update("\0".join(keys).encode())
+        return digest.hexdigest()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, IdMap):
+            return NotImplemented
+        return self is other or (len(self) == len(other) and self.fingerprint == other.fingerprint)
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint)
 
     def __contains__(self, external_id: object) -> bool:
         return str(external_id) in self._index

@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -39,6 +38,8 @@ import scipy.sparse as sp
 
 from reco_core.data import Interactions, ItemCatalog
 from reco_core.errors import ConfigError
+from reco_core.metric_specs import METRICS
+from reco_core.metric_specs import MetricSpec as MetricSpec  # re-exported: the registry's public type
 from reco_core.ranking import Ranking, check_k
 from reco_core.stats import bootstrap_intervals
 
@@ -113,7 +114,7 @@ class EvalContext:
         """Popularity from ``train``; genres from ``catalog`` (left out when it has no genres at all)."""
         genres = None
         if catalog is not None:
-            if len(catalog.items) != train.n_items or list(catalog.items.ids) != list(train.items.ids):
+            if catalog.items != train.items:
                 raise ConfigError(
                     f"catalog has {len(catalog.items)} items that do not match the {train.n_items} items of train:"
                     " pass the catalogue of the same dataset"
@@ -171,29 +172,17 @@ def _unit_vectors(vectors: np.ndarray, n_items: int) -> tuple[np.ndarray, np.nda
 # Registry
 
 
-@dataclass(frozen=True)
-class MetricSpec:
-    """What a metric means: display label, kind, whether it is per user or one global number."""
-
-    name: str
-    label: str
-    kind: Literal["accuracy", "beyond"]
-    scope: Literal["user", "global"]
-    higher_is_better: bool
-    formula: str
-    description: str
-    needs: Literal["item_genres", "item_vectors"] | None = None
-
-
 MetricFn = Callable[["_Workspace", int], "np.ndarray | float"]
-METRICS: dict[str, MetricSpec] = {}
 _COMPUTE: dict[str, MetricFn] = {}
 
 
-def _register(spec: MetricSpec) -> Callable[[MetricFn], MetricFn]:
+def _register(name: str) -> Callable[[MetricFn], MetricFn]:
+    """Attach the compute function of a metric declared in ``metric_specs.METRICS``."""
+    if name not in METRICS:
+        raise RuntimeError(f"metric {name!r} has no MetricSpec: declare it in reco_core/metric_specs.py first")
+
     def wrap(fn: MetricFn) -> MetricFn:
-        METRICS[spec.name] = spec
-        _COMPUTE[spec.name] = fn
+        _COMPUTE[name] = fn
         return fn
 
     return wrap
@@ -359,125 +348,44 @@ def _per_user_mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:
 # Metrics (each returns float64 [n] for scope "user", a float for scope "global")
 
 
-@_register(
-    MetricSpec(
-        "precision",
-        "Precision",
-        "accuracy",
-        "user",
-        True,
-        r"\mathrm{P@}k = \frac{1}{k}\sum_{i=1}^{k} rel_i",
-        "Share of the k recommended slots that hold a held-out item (empty slots count as misses).",
-    )
-)
+@_register("precision")
 def _precision(ws: _Workspace, k: int) -> np.ndarray:
     return ws.n_hits[:, k - 1] / k
 
 
-@_register(
-    MetricSpec(
-        "recall",
-        "Recall",
-        "accuracy",
-        "user",
-        True,
-        r"\mathrm{R@}k = \frac{1}{|T|}\sum_{i=1}^{k} rel_i",
-        "Share of the user's held-out items found in the top k.",
-    )
-)
+@_register("recall")
 def _recall(ws: _Workspace, k: int) -> np.ndarray:
     return ws.n_hits[:, k - 1] / ws.n_rel
 
 
-@_register(
-    MetricSpec(
-        "hit_rate",
-        "Hit rate",
-        "accuracy",
-        "user",
-        True,
-        r"\mathrm{HR@}k = \mathbb{1}\left[\sum_{i=1}^{k} rel_i > 0\right]",
-        "1 when at least one held-out item is in the top k, else 0.",
-    )
-)
+@_register("hit_rate")
 def _hit_rate(ws: _Workspace, k: int) -> np.ndarray:
     return (ws.n_hits[:, k - 1] > 0).astype(np.float64)
 
 
-@_register(
-    MetricSpec(
-        "ndcg",
-        "NDCG",
-        "accuracy",
-        "user",
-        True,
-        r"\mathrm{NDCG@}k = \frac{\sum_{i=1}^{k} rel_i / \log_2(i+1)}{\sum_{i=1}^{\min(|T|,k)} 1 / \log_2(i+1)}",
-        "Discounted gain of the hits, divided by that of a perfect list; rewards hits near the top.",
-    )
-)
+@_register("ndcg")
 def _ndcg(ws: _Workspace, k: int) -> np.ndarray:
     ideal_len = np.minimum(ws.n_rel, k).astype(np.int64)
     return ws.dcg[:, k - 1] / ws.ideal_dcg[ideal_len - 1]
 
 
-@_register(
-    MetricSpec(
-        "map",
-        "MAP",
-        "accuracy",
-        "user",
-        True,
-        r"\mathrm{AP@}k = \frac{1}{\min(|T|,k)}\sum_{i=1}^{k} \mathrm{P@}i \cdot rel_i",
-        "Average of the precision at each hit's position, over min(|T|, k); MAP is its mean over users.",
-    )
-)
+@_register("map")
 def _map(ws: _Workspace, k: int) -> np.ndarray:
     return ws.ap_sum[:, k - 1] / np.minimum(ws.n_rel, k)
 
 
-@_register(
-    MetricSpec(
-        "mrr",
-        "MRR",
-        "accuracy",
-        "user",
-        True,
-        r"\mathrm{RR@}k = \frac{1}{\mathrm{rank}_1}\ \text{(0 when no hit in the top } k)",
-        "Reciprocal rank of the first held-out item in the top k; MRR is its mean over users.",
-    )
-)
+@_register("mrr")
 def _mrr(ws: _Workspace, k: int) -> np.ndarray:
     r = ws.first_hit_rank
     return np.divide(1.0, r, out=np.zeros(r.shape), where=(r > 0) & (r <= k))
 
 
-@_register(
-    MetricSpec(
-        "coverage",
-        "Coverage",
-        "beyond",
-        "global",
-        True,
-        r"\mathrm{Cov@}k = \frac{|\bigcup_u L_u|}{|I|}",
-        "Share of the catalogue that appears in at least one user's top k.",
-    )
-)
+@_register("coverage")
 def _coverage(ws: _Workspace, k: int) -> float:
     return float(np.count_nonzero(ws.counts(k)) / ws.ctx.n_items)
 
 
-@_register(
-    MetricSpec(
-        "gini",
-        "Gini",
-        "beyond",
-        "global",
-        False,
-        r"G = \frac{\sum_{i=1}^{n} (2i - n - 1)\, c_{(i)}}{n \sum_{i=1}^{n} c_{(i)}}",
-        "Inequality of how often each catalogue item is recommended (c sorted ascending): 0 = all equally, "
-        "near 1 = a few items take every slot.",
-    )
-)
+@_register("gini")
 def _gini(ws: _Workspace, k: int) -> float:
     c = np.sort(ws.counts(k)).astype(np.float64)
     total = c.sum()
@@ -487,34 +395,12 @@ def _gini(ws: _Workspace, k: int) -> float:
     return float(np.dot(2 * np.arange(1, n + 1) - n - 1, c) / (n * total))
 
 
-@_register(
-    MetricSpec(
-        "ild_genre",
-        "ILD (genres)",
-        "beyond",
-        "user",
-        True,
-        r"\mathrm{ILD}_g@k = \frac{2}{m(m-1)}\sum_{i<j} \left(1 - \frac{|G_i \cap G_j|}{|G_i \cup G_j|}\right)",
-        "Mean genre distance (1 - Jaccard) over pairs of items in the list.",
-        needs="item_genres",
-    )
-)
+@_register("ild_genre")
 def _ild_genre(ws: _Workspace, k: int) -> np.ndarray:
     return _per_user_mean(ws.genre_distance_sum[:, k - 1], ws.pairs(k))
 
 
-@_register(
-    MetricSpec(
-        "ild_text",
-        "ILD (text)",
-        "beyond",
-        "user",
-        True,
-        r"\mathrm{ILD}_t@k = \frac{2}{m(m-1)}\sum_{i<j} \left(1 - \cos(x_i, x_j)\right)",
-        "Mean text-embedding distance (1 - cosine) over pairs of items in the list.",
-        needs="item_vectors",
-    )
-)
+@_register("ild_text")
 def _ild_text(ws: _Workspace, k: int) -> np.ndarray:
     # sum_{i<j} x_i . x_j = (|sum_i x_i|^2 - sum_i |x_i|^2) / 2, so no [n, k, k] product is needed. The
     # per-list vector sums are one sparse (lists x items) @ dense (items x d) product: single-threaded
@@ -532,47 +418,17 @@ def _ild_text(ws: _Workspace, k: int) -> np.ndarray:
     return np.where(pairs > 0, 1.0 - _per_user_mean(cos_sum, pairs), 0.0)
 
 
-@_register(
-    MetricSpec(
-        "novelty",
-        "Novelty",
-        "beyond",
-        "user",
-        True,
-        r"\mathrm{Nov@}k = \frac{1}{m}\sum_{i \in L} -\log_2 \frac{\max(c_i, 1)}{\sum_j c_j}",
-        "Mean self-information of the listed items in bits: higher = less popular in training.",
-    )
-)
+@_register("novelty")
 def _novelty(ws: _Workspace, k: int) -> np.ndarray:
     return _per_user_mean(ws.info_sum[:, k - 1], ws.n_valid[:, k - 1])
 
 
-@_register(
-    MetricSpec(
-        "arp",
-        "ARP",
-        "beyond",
-        "user",
-        False,
-        r"\mathrm{ARP@}k = \frac{1}{m}\sum_{i \in L} c_i",
-        "Average training popularity (interaction count) of the listed items: lower = more long-tail.",
-    )
-)
+@_register("arp")
 def _arp(ws: _Workspace, k: int) -> np.ndarray:
     return _per_user_mean(ws.pop_sum[:, k - 1], ws.n_valid[:, k - 1])
 
 
-@_register(
-    MetricSpec(
-        "personalisation",
-        "Personalisation",
-        "beyond",
-        "global",
-        True,
-        r"\mathrm{Pers@}k = 1 - \frac{1}{|P|}\sum_{(u,v) \in P} \frac{|L_u \cap L_v|}{|L_u \cup L_v|}",
-        "1 minus the mean overlap (Jaccard) between two users' lists: 0 = everyone gets the same list.",
-    )
-)
+@_register("personalisation")
 def _personalisation(ws: _Workspace, k: int) -> float:
     if ws.n < 2:
         return float("nan")
@@ -583,6 +439,10 @@ def _personalisation(ws: _Workspace, k: int) -> float:
     union = ws.n_valid[a, k - 1] + ws.n_valid[b, k - 1] - inter
     jaccard = np.divide(inter, union, out=np.ones(inter.shape), where=union > 0)
     return float(1.0 - jaccard.mean())
+
+
+if _COMPUTE.keys() != METRICS.keys():  # a spec without a function (or the reverse) is a programming error
+    raise RuntimeError(f"metrics without a compute function: {sorted(METRICS.keys() - _COMPUTE.keys())}")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -47,10 +47,7 @@ class Split:
 
     def __post_init__(self) -> None:
         for part in (self.test, self.valid):
-            if part is None or (part.users is self.train.users and part.items is self.train.items):
-                continue
-            same_users = np.array_equal(part.users.ids, self.train.users.ids)
-            if not (same_users and np.array_equal(part.items.ids, self.train.items.ids)):
+            if part is not None and (part.users != self.train.users or part.items != self.train.items):
                 raise ValueError("train, valid and test must share the same IdMaps")
 
     def eval_users(self, part: str = "test") -> np.ndarray:

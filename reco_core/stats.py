@@ -15,6 +15,7 @@ from scipy import stats as sps
 from threadpoolctl import threadpool_limits
 
 from reco_core.errors import ConfigError
+from reco_core.metric_specs import METRICS
 
 # Resample in chunks so that n_boot x n indices stay below this many at once (memory stays bounded).
 _CHUNK_CELLS = 4_000_000
@@ -93,8 +94,6 @@ def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, ci: floa
 
 def _metric_words(metric: str) -> tuple[str, bool]:
     """Display label ("ndcg@10" -> "NDCG@10") and whether higher is better (True when unknown)."""
-    from reco_core.metrics import METRICS  # metrics imports this module; look up labels lazily
-
     name, at, k = metric.partition("@")
     spec = METRICS.get(name)
     if spec is None:

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reco_core.data import Interactions, ItemCatalog, LoadReport, item_text
+from reco_core.data import Interactions, ItemCatalog, LoadReport, UserTable, item_text
 from reco_core.errors import ConfigError, DataError, UnknownIdError
 from reco_core.ids import IdMap
 from reco_core.ranking import Ranking, top_k
@@ -25,6 +25,38 @@ def test_idmap_unknown_id_names_the_id():
     with pytest.raises(UnknownIdError, match="unknown user 'zz'"):
         m.index_of(["a", "zz"], what="user")
     assert list(m.index_of(["zz", "b"], missing="mask")) == [-1, 1]
+
+
+def test_idmap_equality_and_hash_follow_the_ids():
+    a = IdMap.from_values(["b", "a", "c"])
+    same = IdMap.from_values(["c", "b", "a", "a"])  # another object, same sorted ids
+    assert a is not same and a == same
+    assert (a != same) is False
+    assert hash(a) == hash(same) and a.fingerprint == same.fingerprint
+    assert len({a, same}) == 1 and {a: 1}[same] == 1
+    # Same ids in another order: index i means another id, so the maps differ.
+    reordered = IdMap(np.array(["c", "b", "a"], dtype=object))
+    assert a != reordered and a.fingerprint != reordered.fingerprint
+    assert a != IdMap.from_values(["a", "b"])  # fewer ids
+    assert a != IdMap.from_values(["a", "b", "d"])  # other content
+    assert IdMap.from_values(["a,b"]) != IdMap.from_values(["a", "b"])  # ids are not joined ambiguously
+    # ids are strings: "1" and the integer 1 look up differently, so they do not compare equal.
+    assert IdMap(np.array(["1", "2"], dtype=object)) != IdMap(np.array([1, 2], dtype=object))
+    assert IdMap(np.array([np.str_("a")], dtype=object)) == IdMap.from_values(["a"])
+    assert IdMap.from_values([]) == IdMap.from_values([])
+    assert a != list(a.ids) and a != "a"
+
+
+@given(st.lists(st.text(max_size=4), max_size=8), st.randoms(use_true_random=False))
+@settings(max_examples=50, deadline=None)
+def test_idmap_equal_iff_same_ids_in_order(values, rnd):
+    a = IdMap.from_values(values)
+    shuffled = list(values)
+    rnd.shuffle(shuffled)
+    b = IdMap.from_values(shuffled)  # from_values sorts, so the order given does not matter
+    assert a == b and hash(a) == hash(b)
+    if len(a) > 1:
+        assert IdMap(a.ids[::-1].copy()) != a  # same ids, another order
 
 
 def _frame():
@@ -49,6 +81,27 @@ def test_interactions_refuse_duplicates_and_nan():
     bad = _frame().assign(value=[1.0, np.nan, 2.0])
     with pytest.raises(DataError, match="finite"):
         Interactions.from_frame(bad)
+
+
+def test_broken_data_types_raise_data_error():
+    users, items = IdMap.from_values(["u1", "u2"]), IdMap.from_values(["i1"])
+    good = sp.csr_matrix(np.ones((2, 1), dtype=np.float32))
+    with pytest.raises(DataError, match="must be CSR"):
+        Interactions(users, items, sp.coo_matrix(good))
+    with pytest.raises(DataError, match="float32"):
+        Interactions(users, items, good.astype(np.float64))
+    with pytest.raises(DataError, match=r"matrix shape \(1, 1\)"):
+        Interactions(users, items, good[:1])
+    with pytest.raises(DataError, match="non-finite"):
+        Interactions(users, items, sp.csr_matrix(np.array([[np.nan], [1]], dtype=np.float32)))
+    with pytest.raises(DataError, match="timestamps"):
+        Interactions(users, items, good, sp.csr_matrix(np.ones((1, 1))))
+    with pytest.raises(DataError, match="no column 'value'"):
+        Interactions.from_frame(_frame().drop(columns="value"))
+    with pytest.raises(DataError, match="one entry per item"):
+        ItemCatalog(items, np.array(["A", "B"], object), np.array([np.nan]), ((),), np.array(["A"], object))
+    with pytest.raises(DataError, match="one row per user"):
+        UserTable(users, pd.DataFrame({"age": [30]}))
 
 
 def test_item_text_and_genre_matrix():

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar, cast, runtime_checkable
 
 import numpy as np
 
@@ -150,8 +150,16 @@ def as_indices(values: object, what: str) -> np.ndarray:
     raise ConfigError(f"{what} {_clip(values)} is not valid: give whole numbers (0-based indices)")
 
 
-class Scorer(ABC):
-    """Base of every model. Subclasses implement ``_fit``, ``_score`` and ``_score_profile``."""
+ConfigT = TypeVar("ConfigT", bound=ModelConfig)
+
+
+class Scorer(ABC, Generic[ConfigT]):
+    """Base of every model. Subclasses implement ``_fit``, ``_score`` and ``_score_profile``.
+
+    Generic over its config type, so ``self.config`` is typed in each model: ``class ItemKNN(Scorer[ItemKNNConfig])``
+    with ``config_cls = ItemKNNConfig`` (the class variable checks and builds it at run time; a ClassVar cannot
+    name the type variable). An unparametrised ``Scorer`` subclass takes a plain ``ModelConfig``.
+    """
 
     name: ClassVar[str]
     label: ClassVar[str]
@@ -159,12 +167,13 @@ class Scorer(ABC):
     config_cls: ClassVar[type[ModelConfig]] = ModelConfig
     description: ClassVar[str] = ""
 
-    def __init__(self, config: ModelConfig | None = None) -> None:
-        config = config if config is not None else self.config_cls()
-        if not isinstance(config, self.config_cls):
-            raise ConfigError(f"{self.name} takes a {self.config_cls.__name__}, not {type(config).__name__}")
-        config.validate()
-        self.config = config
+    def __init__(self, config: ConfigT | None = None) -> None:
+        chosen = config if config is not None else self.config_cls()
+        if not isinstance(chosen, self.config_cls):
+            raise ConfigError(f"{self.name} takes a {self.config_cls.__name__}, not {type(chosen).__name__}")
+        chosen.validate()
+        # config_cls is the run-time form of ConfigT: the isinstance check above is what makes this cast true.
+        self.config: ConfigT = cast(ConfigT, chosen)
         self.train: Interactions | None = None
 
     # -- public API (checks once, here, so every model behaves the same) --

@@ -43,7 +43,7 @@ def catalog_for(train: Interactions, context: Context, model: str) -> ItemCatalo
     cat = context.catalog
     if cat is None:
         raise ConfigError(f"model {model!r} needs an item catalogue: pass Context(catalog=dataset.catalog) to fit")
-    if len(cat.items) == train.n_items and np.array_equal(cat.items.ids, train.items.ids):
+    if cat.items == train.items:
         return cat
     pos = cat.items.index_of(train.items.ids, missing="mask", what="item")
     missing = int((pos < 0).sum())
@@ -111,7 +111,7 @@ class GenreConfig(ModelConfig):
 
 
 @register
-class GenreProfile(Scorer):
+class GenreProfile(Scorer[GenreConfig]):
     """Cosine between the user's mean genre vector and each item's genre multi-hot."""
 
     name = "genre"
@@ -127,21 +127,19 @@ class GenreProfile(Scorer):
                 f"model {self.name!r} needs item genres, and this dataset has none: "
                 "load an items file with a genres column (e.g. Comedy|Drama), or leave the genre model out"
             )
-        cfg: GenreConfig = self.config  # type: ignore[assignment]
         g = cat.genre_matrix().toarray().astype(np.float32)
-        if cfg.center and len(g):
+        if self.config.center and len(g):
             g = g - g.mean(axis=0, keepdims=True)
         self.genre_names: list[str] = cat.genre_names
         self._genres = g
         self._unit = unit_rows(g)
-        self._profiles = mean_profiles(train.matrix, g, cfg.rating_weighted)
+        self._profiles = mean_profiles(train.matrix, g, self.config.rating_weighted)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         return cosine_scores(self._profiles[user_idx], self._unit)
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-        cfg: GenreConfig = self.config  # type: ignore[assignment]
-        return cosine_scores(profile_of(item_idx, values, self._genres, cfg.rating_weighted), self._unit)[0]
+        return cosine_scores(profile_of(item_idx, values, self._genres, self.config.rating_weighted), self._unit)[0]
 
     def user_profiles(self, user_idx: np.ndarray) -> np.ndarray:
         """float32 [n, n_genres]: the mean (centred, if configured) genre vectors, in ``genre_names`` order."""

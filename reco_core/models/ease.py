@@ -45,7 +45,7 @@ def ease_weights(x: sp.csr_matrix, reg: float) -> np.ndarray:
 
 
 @register
-class EASE(Scorer):
+class EASE(Scorer[EASEConfig]):
     """Embarrassingly shallow autoencoder: closed-form item-item weights with a zero diagonal."""
 
     name = "ease"
@@ -55,19 +55,18 @@ class EASE(Scorer):
     description = "Closed-form linear item-item model (Steck 2019); strong on small and medium catalogues."
 
     def _fit(self, train: Interactions, context: Context) -> None:
-        cfg: EASEConfig = self.config  # type: ignore[assignment]
         n = train.n_items
-        if n > cfg.max_items:
+        if n > self.config.max_items:
             gib = 3 * n * n * 8 / 2**30  # Gram, inverse and B each hold n^2 float64 at the peak
             raise ScaleError(
                 f"EASE on {n:,} items needs a dense {n:,} x {n:,} inverse (about {gib:,.1f} GiB): "
-                f"use itemknn instead, or raise ease max_items above {cfg.max_items:,} if memory allows"
+                f"use itemknn instead, or raise ease max_items above {self.config.max_items:,} if memory allows"
             )
-        self._x = interaction_matrix(train, cfg.use_ratings)
+        self._x = interaction_matrix(train, self.config.use_ratings)
         context.report(0.0, "EASE: inverting the item-item Gram matrix")
         # One BLAS thread: steady on a shared machine and identical results run to run.
         with threadpool_limits(1, "blas"):
-            self._b = ease_weights(self._x, cfg.reg).astype(np.float32)
+            self._b = ease_weights(self._x, self.config.reg).astype(np.float32)
         context.report(1.0, "EASE: done")
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
@@ -75,10 +74,9 @@ class EASE(Scorer):
         return nan_empty_rows(np.asarray(rows @ self._b, dtype=np.float32), rows)
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-        cfg: EASEConfig = self.config  # type: ignore[assignment]
         if item_idx.size == 0:
             return np.full(self._b.shape[0], np.nan, dtype=np.float32)
-        row = profile_row(item_idx, values, self._b.shape[0], cfg.use_ratings)
+        row = profile_row(item_idx, values, self._b.shape[0], self.config.use_ratings)
         return np.asarray(row @ self._b, dtype=np.float32).ravel()
 
     def similar_items(self, item_idx: np.ndarray, to_items: np.ndarray) -> np.ndarray:

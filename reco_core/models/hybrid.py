@@ -108,7 +108,7 @@ def demographic_columns(users: UserTable | None, train_users: IdMap) -> tuple[np
 
 
 @register
-class HybridTwoTower(TwoTowerScorer):
+class HybridTwoTower(TwoTowerScorer[HybridConfig]):
     """Two-tower over ids + genres + text (items) and ids + demographics + history text (users)."""
 
     name = "hybrid"
@@ -121,7 +121,7 @@ class HybridTwoTower(TwoTowerScorer):
     )
 
     def _fit(self, train: Interactions, context: Context) -> None:
-        cfg: HybridConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         item_blocks: list[np.ndarray] = []
         user_blocks: list[np.ndarray] = []
         self._text: np.ndarray | None = None
@@ -153,18 +153,16 @@ class HybridTwoTower(TwoTowerScorer):
 
     def _profile_features(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         """The user-tower feature row of an unseen profile (unknown demographics, profile history text)."""
-        cfg: HybridConfig = self.config  # type: ignore[assignment]
         parts: list[np.ndarray] = []
-        if cfg.use_demographics:
+        if self.config.use_demographics:
             parts.append(self._unknown_demo)
-        if cfg.use_history_text:
+        if self.config.use_history_text:
             hist = profile_of(item_idx, np.ones_like(values), self._text, weighted=False)  # type: ignore[arg-type]
             parts.append(unit_rows(hist[None, :])[0])
         return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-        cfg: HybridConfig = self.config  # type: ignore[assignment]
         feats = torch.from_numpy(self._profile_features(item_idx, values)[None, :])
         with torch.no_grad():
             part = self._net.user_feature_part(feats).numpy()[0]
-        return fold_in(self._state, part, item_idx, cfg)
+        return fold_in(self._state, part, item_idx, self.config)

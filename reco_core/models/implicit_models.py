@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits
 from reco_core.data import Interactions
 from reco_core.errors import FitError
 from reco_core.models._profiles import interaction_matrix, nan_empty_rows, profile_row
-from reco_core.models.base import Context, ModelConfig, Scorer, param, register
+from reco_core.models.base import ConfigT, Context, ModelConfig, Scorer, param, register
 
 # Negatives used per BPR fold-in: all items on small catalogues, a seeded sample on large ones
 # (the gradient is a mean over pairs, so a sample keeps memory bounded at any catalogue size).
@@ -49,7 +49,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a @ b.T).astype(np.float32)
 
 
-class _FactorModel(Scorer):
+class _FactorModel(Scorer[ConfigT]):
     """Shared scoring for factor models: U[rows] @ V^T, NaN for users with no training items."""
 
     _user_factors: np.ndarray
@@ -97,7 +97,7 @@ class ALSConfig(ModelConfig):
 
 
 @register
-class ALS(_FactorModel):
+class ALS(_FactorModel[ALSConfig]):
     """Implicit-feedback ALS (implicit.cpu.als.AlternatingLeastSquares)."""
 
     name = "als"
@@ -109,7 +109,7 @@ class ALS(_FactorModel):
     def _fit(self, train: Interactions, context: Context) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        cfg: ALSConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         self._x = interaction_matrix(train, cfg.use_ratings)
         context.report(0.0, "ALS: fitting")
         self._model = self._fit_model(
@@ -126,11 +126,10 @@ class ALS(_FactorModel):
         context.report(1.0, "ALS: done")
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-        cfg: ALSConfig = self.config  # type: ignore[assignment]
         n_items = self._item_factors.shape[0]
         if item_idx.size == 0:
             return np.full(n_items, np.nan, dtype=np.float32)
-        row = profile_row(item_idx, values, n_items, cfg.use_ratings)
+        row = profile_row(item_idx, values, n_items, self.config.use_ratings)
         with threadpool_limits(1, "blas"):
             user = self._model.recalculate_user(0, row)
         return np.asarray(self._item_factors @ np.asarray(user, dtype=np.float32), dtype=np.float32)
@@ -145,7 +144,7 @@ class BPRConfig(ModelConfig):
 
 
 @register
-class BPR(_FactorModel):
+class BPR(_FactorModel[BPRConfig]):
     """Bayesian personalised ranking (implicit.cpu.bpr.BayesianPersonalizedRanking), one thread."""
 
     name = "bpr"
@@ -157,7 +156,7 @@ class BPR(_FactorModel):
     def _fit(self, train: Interactions, context: Context) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        cfg: BPRConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         self._x = train.binary()  # BPR treats every stored cell as a positive whatever its value
         context.report(0.0, "BPR: fitting")
         with warnings.catch_warnings():
@@ -180,7 +179,6 @@ class BPR(_FactorModel):
         return self._item_factors[:, :-1]
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-        cfg: BPRConfig = self.config  # type: ignore[assignment]
         v = self._item_factors.astype(np.float64)
         n_items = v.shape[0]
         positives = np.unique(item_idx)
@@ -191,17 +189,17 @@ class BPR(_FactorModel):
             # Nothing to rank the profile against: the item bias is all the model knows.
             return self._item_factors[:, -1].astype(np.float32)
         if negatives.size > _FOLD_IN_NEGATIVES:
-            rng = np.random.default_rng(cfg.seed)
+            rng = np.random.default_rng(self.config.seed)
             negatives = np.sort(rng.choice(negatives, _FOLD_IN_NEGATIVES, replace=False))
         user = np.zeros(v.shape[1])
         user[-1] = 1.0  # implicit's bias column: the user side is the constant 1
-        step = cfg.learning_rate * positives.size
+        step = self.config.learning_rate * positives.size
         vp, vn = v[positives], v[negatives]
-        for _ in range(cfg.iterations):
+        for _ in range(self.config.iterations):
             # x_ij = u . (v_i - v_j); d/du ln sigmoid(x_ij) = sigmoid(-x_ij) (v_i - v_j)
             x = (vp @ user)[:, None] - (vn @ user)[None, :]
             w = 1.0 / (1.0 + np.exp(np.clip(x, -50, 50)))
-            grad = (w.sum(axis=1) @ vp - w.sum(axis=0) @ vn) / w.size - cfg.regularization * user
+            grad = (w.sum(axis=1) @ vp - w.sum(axis=0) @ vn) / w.size - self.config.regularization * user
             grad[-1] = 0.0
             user += step * grad
         return np.asarray(v @ user, dtype=np.float32)

@@ -21,6 +21,7 @@ A user (or profile) with no interactions cannot be scored: the row is NaN.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -110,13 +111,25 @@ def cosine_top_k(m: sp.csr_matrix, k: int, shrink: float = 0.0, prune: str = "ta
     return out
 
 
+def _neighbours(default: int, per: str) -> Any:
+    """The K field: the same range for both models, each with its own default."""
+    return param(default, low=1, high=2000, step=1, help=f"Neighbours kept per {per} (K).")
+
+
 @dataclass(frozen=True)
-class ItemKNNConfig(ModelConfig):
-    k: int = param(100, low=1, high=2000, step=1, help="Neighbours kept per item (K).")
+class KNNConfig(ModelConfig):
+    """What item-kNN and user-kNN share; each redeclares ``k`` with its own default (fields keep this order)."""
+
+    k: int = _neighbours(50, "item or user")
     shrink: float = param(
         0.0, low=0.0, high=1000.0, step=1.0, help="Added to the cosine denominator; damps rare co-occurrences."
     )
     use_ratings: bool = param(False, help="Weight interactions by rating instead of treating each as 1.")
+
+
+@dataclass(frozen=True)
+class ItemKNNConfig(KNNConfig):
+    k: int = _neighbours(100, "item")
     prune: str = param(
         "target",
         choices=PRUNE_RULES,
@@ -126,7 +139,7 @@ class ItemKNNConfig(ModelConfig):
 
 
 @register
-class ItemKNN(Scorer):
+class ItemKNN(Scorer[ItemKNNConfig]):
     """Item-based collaborative filtering: score(u, j) = sum over u's items i of S[i, j] (top-K cosine)."""
 
     name = "itemknn"
@@ -136,17 +149,15 @@ class ItemKNN(Scorer):
     description = "Recommends items similar (cosine, K nearest neighbours) to the items the user interacted with."
 
     def _fit(self, train: Interactions, context: Context) -> None:
-        cfg: ItemKNNConfig = self.config  # type: ignore[assignment]
-        self._x = interaction_matrix(train, cfg.use_ratings)
-        self._sim = cosine_top_k(self._x, cfg.k, cfg.shrink, cfg.prune).tocsr()
+        self._x = interaction_matrix(train, self.config.use_ratings)
+        self._sim = cosine_top_k(self._x, self.config.k, self.config.shrink, self.config.prune).tocsr()
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         rows = self._x[user_idx]
         return nan_empty_rows((rows @ self._sim).toarray().astype(np.float32, copy=False), rows)
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-        cfg: ItemKNNConfig = self.config  # type: ignore[assignment]
-        row = profile_row(item_idx, values, self._sim.shape[0], cfg.use_ratings)
+        row = profile_row(item_idx, values, self._sim.shape[0], self.config.use_ratings)
         return nan_empty_rows((row @ self._sim).toarray().astype(np.float32), row)[0]
 
     def similar_items(self, item_idx: np.ndarray, to_items: np.ndarray) -> np.ndarray:
@@ -156,16 +167,12 @@ class ItemKNN(Scorer):
 
 
 @dataclass(frozen=True)
-class UserKNNConfig(ModelConfig):
-    k: int = param(50, low=1, high=2000, step=1, help="Neighbours kept per user (K).")
-    shrink: float = param(
-        0.0, low=0.0, high=1000.0, step=1.0, help="Added to the cosine denominator; damps rare co-occurrences."
-    )
-    use_ratings: bool = param(False, help="Weight interactions by rating instead of treating each as 1.")
+class UserKNNConfig(KNNConfig):
+    k: int = _neighbours(50, "user")
 
 
 @register
-class UserKNN(Scorer):
+class UserKNN(Scorer[UserKNNConfig]):
     """User-based collaborative filtering: score(u, j) = sum over u's K nearest users v of W[u, v] X[v, j]."""
 
     name = "userknn"
@@ -175,11 +182,10 @@ class UserKNN(Scorer):
     description = "Recommends what the most similar users (cosine, K nearest neighbours) interacted with."
 
     def _fit(self, train: Interactions, context: Context) -> None:
-        cfg: UserKNNConfig = self.config  # type: ignore[assignment]
-        self._x = interaction_matrix(train, cfg.use_ratings)
+        self._x = interaction_matrix(train, self.config.use_ratings)
         # cosine_top_k keeps neighbours per column; users are the columns of X^T, and the transpose
         # gives one row of neighbour weights per user.
-        self._neighbours = cosine_top_k(self._x.T.tocsr(), cfg.k, cfg.shrink).T.tocsr()
+        self._neighbours = cosine_top_k(self._x.T.tocsr(), self.config.k, self.config.shrink).T.tocsr()
         self._user_norms = np.sqrt(np.asarray(self._x.multiply(self._x).sum(axis=1), dtype=np.float64).ravel())
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
@@ -187,13 +193,12 @@ class UserKNN(Scorer):
         return nan_empty_rows(out, self._x[user_idx])
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-        cfg: UserKNNConfig = self.config  # type: ignore[assignment]
-        row = profile_row(item_idx, values, self._x.shape[1], cfg.use_ratings)
+        row = profile_row(item_idx, values, self._x.shape[1], self.config.use_ratings)
         if row.nnz == 0:
             return np.full(self._x.shape[1], np.nan, dtype=np.float32)
         dots = np.asarray((self._x @ row.T).toarray(), dtype=np.float64).ravel()
-        denom = self._user_norms * float(np.sqrt(row.multiply(row).sum())) + cfg.shrink
+        denom = self._user_norms * float(np.sqrt(row.multiply(row).sum())) + self.config.shrink
         sims = np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0)
         # Same neighbour rule as in fit: the K most similar training users, zero similarities dropped.
-        top = np.flatnonzero(top_rows(sims[:, None], cfg.k)[:, 0] & (sims != 0))
+        top = np.flatnonzero(top_rows(sims[:, None], self.config.k)[:, 0] & (sims != 0))
         return np.asarray(sims[top] @ self._x[top].toarray(), dtype=np.float32)

@@ -73,7 +73,7 @@ class torch_threads:
 
 
 @register
-class MatrixFactorization(Scorer):
+class MatrixFactorization(Scorer[MFConfig]):
     """Biased MF on explicit ratings (squared loss + L2); scores are predicted ratings."""
 
     name = "mf"
@@ -83,7 +83,7 @@ class MatrixFactorization(Scorer):
     description = "Predicts each rating as global mean + user bias + item bias + a dot product of learnt factors."
 
     def _fit(self, train: Interactions, context: Context) -> None:
-        cfg: MFConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         coo = train.matrix.tocoo()
         users = torch.from_numpy(coo.row.astype(np.int64))
         items = torch.from_numpy(coo.col.astype(np.int64))
@@ -126,7 +126,6 @@ class MatrixFactorization(Scorer):
         return self._mu + self._bu[user_idx, None] + self._bi[None, :] + self._p[user_idx] @ self._q.T
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-        cfg: MFConfig = self.config  # type: ignore[assignment]
         if len(item_idx) == 0:
             return self._mu + self._bi.copy()
         ratings = values.astype(np.float64)
@@ -134,7 +133,7 @@ class MatrixFactorization(Scorer):
             ratings = np.full_like(ratings, self._max_rating)
         x = np.hstack([self._q[item_idx].astype(np.float64), np.ones((len(item_idx), 1))])
         y = ratings - self._mu - self._bi[item_idx]
-        lam = cfg.reg * len(item_idx)
+        lam = self.config.reg * len(item_idx)
         w = np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ y)
         return (self._mu + w[-1] + self._bi + self._q @ w[:-1].astype(np.float32)).astype(np.float32)
 

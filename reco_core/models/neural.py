@@ -32,6 +32,7 @@ plus the feature part of the user tower (which for ``neural`` is the item bias a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -59,6 +60,9 @@ class TwoTowerConfig(ModelConfig):
     batch_pairs: int = param(1024, low=1, high=10_000_000, step=1, help="(user, item) pairs per Adam step (bpr loss).")
     init_std: float = param(0.1, low=1e-4, high=1.0, log=True, help="Std of the normal initial weights.")
     fold_in_steps: int = param(50, low=1, high=1000, step=1, help="Adam steps that fit a new profile's user vector.")
+
+
+TwoTowerConfigT = TypeVar("TwoTowerConfigT", bound=TwoTowerConfig)
 
 
 class TwoTowerNet(torch.nn.Module):
@@ -242,7 +246,7 @@ def fold_in(state: TwoTowerState, feature_part: np.ndarray, item_idx: np.ndarray
     return (u @ v.T + b).numpy()[0].astype(np.float32)
 
 
-class TwoTowerScorer(Scorer):
+class TwoTowerScorer(Scorer[TwoTowerConfigT]):
     """What every two-tower model shares once fitted: scores from its ``TwoTowerState``, item vectors and
     their cosine. Subclasses fit (setting ``_state``) and fold in profiles."""
 
@@ -269,7 +273,7 @@ class NeuralConfig(TwoTowerConfig):
 
 
 @register
-class NeuralTwoTower(TwoTowerScorer):
+class NeuralTwoTower(TwoTowerScorer[NeuralConfig]):
     """Two-tower over user and item ids (a learnt dot product), trained with softmax or BPR."""
 
     name = "neural"
@@ -279,12 +283,10 @@ class NeuralTwoTower(TwoTowerScorer):
     description = "Learns a vector per user and per item in torch so that watched items score above the rest."
 
     def _fit(self, train: Interactions, context: Context) -> None:
-        cfg: NeuralConfig = self.config  # type: ignore[assignment]
         none_u = np.zeros((train.n_users, 0), dtype=np.float32)
         none_i = np.zeros((train.n_items, 0), dtype=np.float32)
-        net = train_two_tower(train.matrix, none_u, none_i, cfg, context, self.name)
+        net = train_two_tower(train.matrix, none_u, none_i, self.config, context, self.name)
         self._state = export_state(net, train.matrix)
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-        cfg: NeuralConfig = self.config  # type: ignore[assignment]
-        return fold_in(self._state, np.zeros(cfg.factors, dtype=np.float32), item_idx, cfg)
+        return fold_in(self._state, np.zeros(self.config.factors, dtype=np.float32), item_idx, self.config)

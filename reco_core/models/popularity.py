@@ -21,7 +21,7 @@ class PopularityConfig(ModelConfig):
 
 
 @register
-class Popularity(Scorer):
+class Popularity(Scorer[PopularityConfig]):
     """Most popular items first: score = training interaction count of the item."""
 
     name = "pop"

@@ -13,11 +13,11 @@ import scipy.sparse as sp
 
 from reco_core.data import Interactions
 from reco_core.errors import ConfigError
-from reco_core.models.base import Context, Scorer
+from reco_core.models.base import Context, ModelConfig, Scorer
 from reco_core.ranking import Ranking
 
 
-class RunMember(Scorer):
+class RunMember(Scorer[ModelConfig]):
     """Scores from a run: a listed item gets the run's score (or minus its rank), every other item NaN.
 
     NaN means "cannot score", so in a weighted sum an unlisted item gets nothing from this member,

@@ -55,7 +55,7 @@ def item_vectors(train: Interactions, context: Context, model: str, model_name: 
 
 
 @register
-class TextEmbedding(Scorer):
+class TextEmbedding(Scorer[TextConfig]):
     """Cosine between the mean MiniLM vector of the user's history and each item's vector."""
 
     name = "text"
@@ -65,24 +65,21 @@ class TextEmbedding(Scorer):
     description = "Recommends items whose title and genres read like the items in your history."
 
     def _fit(self, train: Interactions, context: Context) -> None:
-        cfg: TextConfig = self.config  # type: ignore[assignment]
-        raw = item_vectors(train, context, self.name, cfg.model_name)
-        self._mean = raw.mean(axis=0) if cfg.center and len(raw) else np.zeros(raw.shape[1], dtype=np.float32)
+        raw = item_vectors(train, context, self.name, self.config.model_name)
+        self._mean = raw.mean(axis=0) if self.config.center and len(raw) else np.zeros(raw.shape[1], dtype=np.float32)
         self._vectors = unit_rows(raw - self._mean)
-        self._profiles = mean_profiles(train.matrix, self._vectors, cfg.rating_weighted)
+        self._profiles = mean_profiles(train.matrix, self._vectors, self.config.rating_weighted)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         return cosine_scores(self._profiles[user_idx], self._vectors)
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-        cfg: TextConfig = self.config  # type: ignore[assignment]
-        return cosine_scores(profile_of(item_idx, values, self._vectors, cfg.rating_weighted), self._vectors)[0]
+        return cosine_scores(profile_of(item_idx, values, self._vectors, self.config.rating_weighted), self._vectors)[0]
 
     def score_text(self, query: str) -> np.ndarray:
         """float32 [n_items]: cosine between the encoded free-text ``query`` and each item."""
         self._check_fitted()
-        cfg: TextConfig = self.config  # type: ignore[assignment]
-        q = embeddings.encode_query(query, cfg.model_name)
+        q = embeddings.encode_query(query, self.config.model_name)
         return cosine_scores(q - self._mean, self._vectors)[0]
 
     def item_embeddings(self) -> np.ndarray:
