@@ -13,7 +13,6 @@ import streamlit as st
 from reco_core.errors import RecoError
 from reco_core.metrics import METRICS
 from ui import charts, lab, sidebar, state
-from ui.state import LabConfig
 from ui.upload import plain
 from ui.widgets import show_error
 
@@ -47,7 +46,7 @@ def load_configuration() -> None:
         return
     state.remember(PAGE, "loaded_file", upload.file_id)
     try:
-        loaded = LabConfig.from_json(upload.getvalue())
+        loaded = state.config_from_json(upload.getvalue())
     except RecoError as exc:
         show_error(exc)
         return

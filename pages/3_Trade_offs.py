@@ -206,7 +206,7 @@ if use_floor:
     )
     floor = (floor_key, "<=", floor_value) if lower_better else (floor_key, ">=", floor_value)
 
-run_key = (current.key, cfg.method, cfg.normaliser, cfg.k, cfg.rrf_k, objective, search_step, floor)
+run_key = (current.key, cfg.fusion, objective, search_step, floor)
 if st.button("Search weights on validation", type="primary", key=f"{PAGE}:run_search"):
     try:
         valid = lab.validation_lab(cfg)
@@ -221,9 +221,9 @@ if st.button("Search weights on validation", type="primary", key=f"{PAGE}:run_se
                 cfg.method,
                 cfg.normaliser,
                 max_points=MAX_SWEEP_POINTS,
-                seed=cfg.protocol.seed,
-                rrf_k=cfg.rrf_k,
+                seed=cfg.fusion.seed,
                 progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m),
+                params=cfg.fusion.param_map,
             )
         bar.empty()
         state.remember(PAGE, "search", {"key": run_key, "result": found})

@@ -187,7 +187,7 @@ if entries:
         to_load = st.selectbox("Configuration", [e.name for e in entries], key="compare:load")
         if st.button("Load into the sidebar", key="compare:load_btn"):
             try:
-                loaded = LabConfig.from_json(store[to_load].config_json)
+                loaded = state.config_from_json(store[to_load].config_json)
                 if loaded.protocol.dataset.startswith("upload:") and (
                     state.get_uploaded() is None or state.get_uploaded().protocol_name != loaded.protocol.dataset
                 ):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from reco_core.config import FusionSpec
 from reco_core.errors import RecoError
 from reco_core.fusion import METHODS, NORMALISERS
 from reco_core.metrics import METRICS
@@ -166,17 +167,20 @@ with tab_examples:
         st.subheader("Reciprocal rank fusion, step by step")
         members = list(current.members)
         weights = dict(zip(members, current.weights_for(cfg), strict=True))
+        # RRF's constant as the sidebar sets it when RRF is the method, else RRF's declared default.
+        rrf = cfg.fusion if cfg.method == "rrf" else FusionSpec("rrf")
+        rrf_k = float(rrf.param("rrf_k"))
         if cfg.method != "rrf":
             st.caption(
                 f"The sidebar's method is {plain(METHODS[cfg.method].label)}; this example shows what RRF "
-                f"makes of the same members and weights (k_rrf = {cfg.rrf_k:g})."
+                f"makes of the same members and weights (k_rrf = {rrf_k:g})."
             )
         st.latex(le.METHOD_FORMULAS["rrf"])
         total = sum(weights.values())
         steps = [
             f"1. Each member ranks the items this user has not rated in training ({len(train_items)} are excluded)"
             f" and keeps its top {session.top_n}.",
-            f"2. An item at rank r in a member's list earns 1/({cfg.rrf_k:g} + r); an item outside the list earns 0.",
+            f"2. An item at rank r in a member's list earns 1/({rrf_k:g} + r); an item outside the list earns 0.",
             "3. Each member's points are multiplied by its share of the weights: "
             + (", ".join(f"{plain(m)} {w / total:.0%}" for m, w in weights.items()) if total > 0 else "all zero")
             + ".",
@@ -188,7 +192,7 @@ with tab_examples:
                 session.user_scores(user),
                 weights,
                 train_items,
-                rrf_k=cfg.rrf_k,
+                rrf_k=rrf_k,
                 depth=session.top_n,
                 show=cfg.k,
                 per_member=3,
@@ -248,7 +252,7 @@ with tab_examples:
             show_error(exc)
 
         if cfg.uses_normaliser:
-            norm_label = state.NORMALISER_LABELS.get(cfg.normaliser, cfg.normaliser)
+            norm_label = state.normaliser_label(cfg.normaliser)
             st.subheader(f"What the normaliser ({norm_label}) does to this user's scores")
             raw = session.user_scores(user)
             normed = session.user_normalised_scores(user, cfg.normaliser)

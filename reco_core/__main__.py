@@ -1,6 +1,8 @@
 """Command line: python -m reco_core evaluate | evaluate-run | fuse | optimise | explain.
 
 Every bad argument or file ends in one line on stderr that names it, and exit code 2; no traceback.
+``--config F`` runs a configuration exported by the dashboard (flags beside it override its fields);
+``--dump-config`` prints the configuration a command line describes, in the same JSON.
 """
 
 from __future__ import annotations
@@ -26,9 +28,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
+# Flags that a --config file also sets default to None here, so a flag given beside --config can be told
+# from one left out: given flags override the file's fields, the rest come from the file (or the defaults
+# in cli_commands.DEFAULTS when there is no file).
+
+
 def _add_protocol(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data and split")
-    g.add_argument("--dataset", default="ml-100k", help="ml-100k, ml-1m, synthetic-1m... (default ml-100k)")
+    g.add_argument(
+        "--config",
+        default=None,
+        help="a configuration JSON (the dashboard's export, or --dump-config); flags given beside it override it",
+    )
+    g.add_argument(
+        "--dump-config", action="store_true", help="print the configuration this command line describes and stop"
+    )
+    g.add_argument("--dataset", default=None, help="ml-100k, ml-1m, synthetic-1m... (default ml-100k)")
     g.add_argument(
         "--data-dir", default=None, help="a folder holding the dataset's files (RecBole or GroupLens layout)"
     )
@@ -37,29 +52,72 @@ def _add_protocol(p: argparse.ArgumentParser) -> None:
     g.add_argument("--users", default=None, help="a users file (user, age, gender, occupation)")
     g.add_argument("--train", default=None, help="a training file: use with --test for a split you supply")
     g.add_argument("--test", default=None, help="a test file: use with --train")
-    g.add_argument("--split", default="random", choices=["random", "temporal", "leave-last"])
-    g.add_argument("--test-frac", type=float, default=0.2)
-    g.add_argument("--n-last", type=int, default=1, help="held-out items per user for --split leave-last")
-    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--split", default=None, choices=_split_names(), help="(default random)")
+    g.add_argument("--test-frac", type=float, default=None, help="(default 0.2)")
+    g.add_argument(
+        "--n-last", type=int, default=None, help="held-out items per user for --split leave-last (default 1)"
+    )
+    g.add_argument("--seed", type=int, default=None, help="(default 42)")
     g.add_argument("--threshold", type=float, default=None, help="ratings >= this are positives (default: all)")
-    g.add_argument("--kcore", type=int, default=0, help="keep users and items with at least this many interactions")
+    g.add_argument(
+        "--kcore", type=int, default=None, help="keep users and items with at least this many interactions (default 0)"
+    )
     g.add_argument("--no-text-metrics", action="store_true", help="skip ild_text (avoids computing text embeddings)")
 
 
+def _split_names() -> list[str]:
+    from reco_core.config import split_names
+
+    return list(split_names())
+
+
 def _add_output(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--k", default="10", help="list length(s), e.g. 10 or 5,10,20")
+    p.add_argument("--k", default=None, help="list length(s), e.g. 10 or 5,10,20 (default 10)")
     p.add_argument("--format", default="table", choices=["table", "json", "csv"])
     p.add_argument("--ci", action="store_true", help="add bootstrap 95%% intervals")
 
 
 def _add_fusion(p: argparse.ArgumentParser, weights: bool = True) -> None:
-    p.add_argument("--models", default="", help="comma-separated members, e.g. als,itemknn,text")
+    from reco_core.fusion import METHODS, NORMALISERS
+
+    p.add_argument("--models", default=None, help="comma-separated members, e.g. als,itemknn,text")
     p.add_argument("--runs", default="", help="comma-separated run files of other systems to fuse as members")
     if weights:
         p.add_argument("--weights", default=None, help="comma-separated weights (default: equal)")
-    p.add_argument("--method", default="wsum", help="wsum, vote, rrf, borda, combsum, combmnz, interleave, team_draft")
-    p.add_argument("--norm", default="minmax", help="none, minmax, zscore, rank")
-    p.add_argument("--rrf-k", type=int, default=60)
+    p.add_argument("--method", default=None, help=f"{', '.join(METHODS)} (default wsum)")
+    p.add_argument("--norm", default=None, help=f"{', '.join(NORMALISERS)} (default minmax)")
+    p.add_argument("--top-n", type=int, default=None, help="each member's list length for list methods (default 100)")
+    _add_method_params(p)
+
+
+def _add_method_params(p: argparse.ArgumentParser) -> None:
+    """One flag per parameter that a fusion method declares in its registry record (``--rrf-k`` for rrf)."""
+    from reco_core.fusion import METHODS
+
+    g = p.add_argument_group("fusion method parameters (from the methods' registry)")
+    seen: dict[str, list[str]] = {}
+    specs = {}
+    for method in METHODS.values():
+        for ps in method.params:
+            seen.setdefault(ps.name, []).append(method.name)
+            specs.setdefault(ps.name, ps)
+    for name, ps in specs.items():
+        kind = {bool: _bool, int: int, float: float}.get(ps.type, str)
+        choices = list(ps.choices) if ps.choices is not None else None
+        g.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=f"method_param_{name}",
+            type=kind,
+            choices=choices,
+            default=None,
+            help=f"{ps.help} (method {', '.join(seen[name])}; default {ps.default})",
+        )
+
+
+def _bool(text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+    return text.lower() == "true"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     ev = sub.add_parser("evaluate", help="fit models and evaluate them on a split")
-    ev.add_argument("--models", default="pop,itemknn,als,ease", help="comma-separated registry names")
+    ev.add_argument("--models", default=None, help="comma-separated registry names (default pop,itemknn,als,ease)")
     _add_protocol(ev)
     _add_output(ev)
 
@@ -86,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--metric", default="ndcg@10", help="objective, e.g. ndcg@10")
     op.add_argument("--floor", default=None, help="a constraint, e.g. coverage@10=0.3")
     op.add_argument("--step", type=float, default=0.1, help="simplex grid step")
-    op.add_argument("--valid-frac", type=float, default=0.1)
+    op.add_argument("--valid-frac", type=float, default=None, help="(default 0.1)")
     _add_protocol(op)
     _add_output(op)
 
@@ -94,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--user", required=True, help="external user id")
     _add_fusion(ex)
     _add_protocol(ex)
-    ex.add_argument("--k", default="10")
+    ex.add_argument("--k", default=None, help="list length (default 10)")
     return parser
 
 
@@ -119,6 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from reco_core import cli_commands  # heavy imports only after the arguments are known to be valid
 
     try:
+        if args.dump_config:
+            print(cli_commands.dump_config(args))
+            return 0
         frame, extra = cli_commands.COMMANDS[args.command](args)
     except RecoError as exc:
         print(f"error: {exc}", file=sys.stderr)

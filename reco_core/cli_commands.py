@@ -6,18 +6,19 @@ Each command takes the parsed arguments and returns (table, extra lines) for the
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from reco_core import datasets, experiment, explain, fusion, search, splitting
+from reco_core import config, datasets, experiment, explain, fusion, search, splitting
+from reco_core.config import ExperimentConfig
 from reco_core.data import Dataset
 from reco_core.errors import ConfigError, FitError
-from reco_core.experiment import FittedMembers, MemberSpec, Protocol
+from reco_core.experiment import FittedMembers, MemberSpec
 from reco_core.live import LiveResult, LiveSession
 from reco_core.metrics import EvalContext, Evaluation, evaluate
 from reco_core.models import Scorer
@@ -29,39 +30,91 @@ from reco_core.splitting import Split
 Result = tuple[pd.DataFrame | None, dict[str, Any]]
 
 
-def _protocol(args: argparse.Namespace) -> Protocol:
-    return Protocol(
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        threshold=args.threshold,
-        kcore=args.kcore,
-        split=args.split,
-        test_frac=args.test_frac,
-        n_last=args.n_last,
-        seed=args.seed,
-        valid_frac=getattr(args, "valid_frac", 0.1),
-    )
+# --models when neither the flag nor a --config names members (evaluate only; fusion commands need members).
+DEFAULT_EVALUATE_MODELS = "pop,itemknn,als,ease"
+# Protocol field <- its flag's dest; a flag left out (None) keeps the --config file's value or the default.
+_PROTOCOL_FLAGS = ("dataset", "data_dir", "threshold", "kcore", "split", "test_frac", "n_last", "seed", "valid_frac")
 
 
-def data_and_split(args: argparse.Namespace) -> tuple[Dataset, Split, list[str]]:
-    """Dataset and split from --train/--test files, --interactions, or a named dataset; plus report lines."""
-    dataset, split = _load_and_split(args)
-    return dataset, split, _notes(dataset, split)
+def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
+    """The configuration a command line describes: the ``--config`` file (or the defaults), then every flag
+    given beside it, which overrides that field.
+
+    ``--models`` replaces the members: a model the file also has keeps the file's parameters, and the
+    weights are the file's when every named model is in it, else equal. A method parameter flag
+    (``--rrf-k``) must belong to the chosen method.
+    """
+    from_file = bool(getattr(args, "config", None))
+    base = config.load(args.config) if from_file else ExperimentConfig()
+    given = {f: getattr(args, f) for f in _PROTOCOL_FLAGS if getattr(args, f, None) is not None}
+    protocol = replace(base.protocol, **given)
+    if protocol.dataset.startswith("upload:") and not (args.interactions or args.train):
+        raise ConfigError(
+            "this configuration uses data uploaded to the dashboard: give the same files with --interactions"
+            " (and --items) or --train/--test"
+        )
+    members, weights = base.members, base.weights
+    models_flag = getattr(args, "models", None)
+    if models_flag is None and not from_file and args.command == "evaluate":
+        models_flag = DEFAULT_EVALUATE_MODELS
+    if models_flag is not None:
+        in_file = {m.model: (m, w) for m, w in zip(base.members, base.weights, strict=True)}
+        named = experiment.parse_members(models_flag) if models_flag.strip() else []
+        members = tuple(in_file.get(m.model, (m, 1.0))[0] for m in named)
+        all_known = all(m.model in in_file for m in named)
+        weights = tuple(in_file[m.model][1] if all_known else 1.0 for m in named)
+    cfg = ExperimentConfig(protocol, members, weights, base.fusion)
+    changes: dict[str, Any] = {}
+    for flag, field_name in (("method", "method"), ("norm", "normaliser"), ("top_n", "top_n")):
+        if getattr(args, flag, None) is not None:
+            changes[field_name] = getattr(args, flag)
+    if getattr(args, "k", None) is not None:
+        changes["k"] = max(parse_ks(args.k))
+    if changes:
+        cfg = cfg.with_fusion(**changes)
+    flags = {
+        n.removeprefix("method_param_"): v
+        for n, v in vars(args).items()
+        if n.startswith("method_param_") and v is not None
+    }
+    if flags:
+        declared = {ps.name for ps in fusion.check_method(cfg.method).params}
+        stray = sorted(set(flags) - declared)
+        if stray:
+            raise ConfigError(
+                f"--{stray[0].replace('_', '-')} is not a parameter of method {cfg.method!r}: drop it, or choose"
+                " a method that takes it"
+            )
+        cfg = cfg.with_fusion(params=tuple({**cfg.fusion.param_map, **flags}.items()))
+    return cfg
 
 
-def _load_and_split(args: argparse.Namespace) -> tuple[Dataset, Split]:
+def dump_config(args: argparse.Namespace) -> str:
+    """``--dump-config``: the JSON of the configuration this command line describes (nothing is fitted)."""
+    cfg = experiment_config(args)
+    if getattr(args, "weights", None) is not None:
+        cfg = cfg.with_weights(_weights(args, list(cfg.labels), cfg))
+    return config.dumps(cfg)
+
+
+def _load_and_split(args: argparse.Namespace, cfg: ExperimentConfig) -> tuple[Dataset, Split]:
+    """Dataset and split from --train/--test files, --interactions, or the protocol's named dataset."""
+    protocol = cfg.protocol
     if bool(args.train) != bool(args.test):
         raise ConfigError("--train and --test go together: give both files, or neither")
     if args.train:
         return splitting.split_from_files(
-            args.train, args.test, items=args.items, users=args.users, threshold=args.threshold
+            args.train, args.test, items=args.items, users=args.users, threshold=protocol.threshold
         )
     if args.interactions:
         dataset = datasets.load_files(
-            args.interactions, items=args.items, users=args.users, threshold=args.threshold, kcore=args.kcore
+            args.interactions,
+            items=args.items,
+            users=args.users,
+            threshold=protocol.threshold,
+            kcore=protocol.kcore,
         )
-        return dataset, experiment.make_split(dataset, _protocol(args))
-    protocol = _protocol(args)
+        return dataset, experiment.make_split(dataset, protocol)
     dataset = experiment.load_dataset(protocol)
     return dataset, experiment.make_split(dataset, protocol)
 
@@ -70,7 +123,7 @@ def _notes(dataset: Dataset, split: Split) -> list[str]:
     return [dataset.report.summary(), *([split.description] if split.description else [])]
 
 
-def _fit(members: list[MemberSpec], split: Split, dataset: Dataset, seed: int) -> FittedMembers:
+def _fit(members: Sequence[MemberSpec], split: Split, dataset: Dataset, seed: int) -> FittedMembers:
     fitted = experiment.fit_members(members, split, dataset, seed)
     if not fitted.models:
         raise FitError("no model could be fitted: " + "; ".join(f"{k}: {v}" for k, v in fitted.failed.items()))
@@ -87,8 +140,9 @@ def parse_ks(text: str) -> list[int]:
     return sorted(set(ks))
 
 
-def _ks(args: argparse.Namespace) -> list[int]:
-    return parse_ks(args.k)
+def _ks(args: argparse.Namespace, cfg: ExperimentConfig) -> list[int]:
+    """Every --k given (evaluate reports several), or the configuration's k."""
+    return parse_ks(args.k) if getattr(args, "k", None) is not None else [cfg.k]
 
 
 def _ctx(args: argparse.Namespace, split: Split, dataset: Dataset) -> EvalContext:
@@ -111,18 +165,23 @@ def _extra(
 
 
 def cmd_evaluate(args: argparse.Namespace) -> Result:
-    ks = _ks(args)
-    members = experiment.parse_members(args.models)
-    dataset, split, notes = data_and_split(args)
-    fitted = _fit(members, split, dataset, args.seed)
+    cfg = experiment_config(args)
+    if not cfg.members:
+        raise ConfigError("no models to evaluate: name them with --models pop,itemknn or give a --config")
+    ks = _ks(args, cfg)
+    dataset, split = _load_and_split(args, cfg)
+    fitted = _fit(cfg.members, split, dataset, cfg.protocol.seed)
     ctx = _ctx(args, split, dataset)
     evals = {name: experiment.evaluate_scorer(model, split, ctx, ks) for name, model in fitted.models.items()}
-    return experiment.evaluation_table(evals, with_ci=args.ci, seed=args.seed), _extra(notes, fitted, evals.values())
+    table = experiment.evaluation_table(evals, with_ci=args.ci, seed=cfg.protocol.seed)
+    return table, _extra(_notes(dataset, split), fitted, evals.values())
 
 
 def cmd_evaluate_run(args: argparse.Namespace) -> Result:
-    ks = _ks(args)
-    dataset, split, notes = data_and_split(args)
+    cfg = experiment_config(args)
+    ks = _ks(args, cfg)
+    dataset, split = _load_and_split(args, cfg)
+    notes = _notes(dataset, split)
     # Training items are dropped from the run before the cut at k, as our own ranker excludes them,
     # so an external system is judged on the same footing. Users the run never lists score 0.
     ranking, report = read_run(args.run, split.train.users, split.train.items, max(ks), exclude=split.train.matrix)
@@ -131,11 +190,15 @@ def cmd_evaluate_run(args: argparse.Namespace) -> Result:
     notes.append(report.summary())
     ev = evaluate(ranking, split.test, _ctx(args, split, dataset), ks=ks)
     name = str(args.run)
-    return experiment.evaluation_table({name: ev}, with_ci=args.ci, seed=args.seed), _extra(notes, evaluations=[ev])
+    table = experiment.evaluation_table({name: ev}, with_ci=args.ci, seed=cfg.protocol.seed)
+    return table, _extra(notes, evaluations=[ev])
 
 
-def _weights(args: argparse.Namespace, names: list[str]) -> list[float]:
+def _weights(args: argparse.Namespace, names: list[str], cfg: ExperimentConfig) -> list[float]:
+    """--weights for every member (models then runs); without it the configuration's, runs getting equal shares."""
     if getattr(args, "weights", None) is None:
+        if len(names) == len(cfg.weights) and any(w > 0 for w in cfg.weights):
+            return list(cfg.weights)
         return [1.0 / len(names)] * len(names)
     try:
         weights = [float(w) for w in str(args.weights).split(",")]
@@ -150,52 +213,58 @@ def _weights(args: argparse.Namespace, names: list[str]) -> list[float]:
 
 @dataclass(frozen=True)
 class _Members:
-    """What --models and --runs name, checked before any data is loaded or model fitted."""
+    """What --models (or the configuration) and --runs name, checked before any data is loaded or model fitted."""
 
-    models: list[MemberSpec]
+    models: tuple[MemberSpec, ...]
     run_files: list[str]
 
 
-def _members(args: argparse.Namespace) -> _Members:
-    # Names are checked before any fitting, so a typo costs nothing.
-    fusion.check_method(args.method)
-    fusion.check_normaliser(args.norm)
+def _members(args: argparse.Namespace, cfg: ExperimentConfig) -> _Members:
     run_files = [f.strip() for f in str(getattr(args, "runs", "") or "").split(",") if f.strip()]
-    if not args.models.strip() and not run_files:
-        raise ConfigError("no members given: name models with --models als,itemknn and/or run files with --runs")
-    return _Members(experiment.parse_members(args.models) if args.models.strip() else [], run_files)
+    if not cfg.members and not run_files:
+        raise ConfigError(
+            "no members given: name models with --models als,itemknn, run files with --runs, or give a --config"
+        )
+    return _Members(cfg.members, run_files)
 
 
 def _session(
-    args: argparse.Namespace, members: _Members, dataset: Dataset, split: Split, part: str = "test"
+    args: argparse.Namespace,
+    cfg: ExperimentConfig,
+    members: _Members,
+    dataset: Dataset,
+    split: Split,
+    part: str = "test",
 ) -> tuple[LiveSession, list[str]]:
     """Fit the members on ``split.train`` and open a live session on ``part``; plus report lines."""
     notes = _notes(dataset, split)
     models: dict[str, Scorer] = {}
     if members.models:
-        fitted = _fit(members.models, split, dataset, args.seed)
+        fitted = _fit(members.models, split, dataset, cfg.protocol.seed)
         if fitted.failed:
             # A fusion with a member missing is a different fusion: say so rather than silently renormalise.
             raise FitError("; ".join(f"{k}: {v}" for k, v in fitted.failed.items()))
         models.update(fitted.models)
     for path in members.run_files:
         # Lists as deep as the live session's candidate depth; training items removed like our own.
-        depth = min(100, split.train.n_items)
+        depth = min(cfg.fusion.top_n, split.train.n_items)
         ranking, report = read_run(path, split.train.users, split.train.items, depth, exclude=split.train.matrix)
         name = f"run:{Path(path).stem}"
         if name in models:
             raise ConfigError(f"two run files are both named {Path(path).stem!r}: rename one")
         models[name] = RunMember(ranking, name).fit(split.train)
         notes.append(f"{name}: {report.summary()}")
-    return LiveSession(models, split, _ctx(args, split, dataset), part=part), notes
+    session = LiveSession(models, split, _ctx(args, split, dataset), part=part, top_n=cfg.fusion.top_n)
+    return session, notes
 
 
-def _test_session(args: argparse.Namespace) -> tuple[LiveSession, Dataset, list[str]]:
-    """The --models/--runs members fitted on the split's train, in a live session on test."""
-    members = _members(args)
-    dataset, split = _load_and_split(args)
-    session, notes = _session(args, members, dataset, split)
-    return session, dataset, notes
+def _test_session(args: argparse.Namespace) -> tuple[ExperimentConfig, LiveSession, Dataset, list[str]]:
+    """The configuration, and its members (plus --runs) fitted on the split's train in a live session on test."""
+    cfg = experiment_config(args)
+    members = _members(args, cfg)
+    dataset, split = _load_and_split(args, cfg)
+    session, notes = _session(args, cfg, members, dataset, split)
+    return cfg, session, dataset, notes
 
 
 def _fusion_table(session: LiveSession, result: LiveResult, k: int) -> pd.DataFrame:
@@ -204,40 +273,44 @@ def _fusion_table(session: LiveSession, result: LiveResult, k: int) -> pd.DataFr
     return experiment.evaluation_table(evals)
 
 
-def cmd_fuse(args: argparse.Namespace) -> Result:
-    k = max(_ks(args))
-    session, _, notes = _test_session(args)
-    weights = _weights(args, list(session.members))
-    result = session.update(weights, args.method, args.norm, k, args.rrf_k, seed=args.seed)
-    extra = _extra(notes, evaluations=[result.evaluation])
-    extra["fusion"] = f"{args.method} / {args.norm}, weights " + ", ".join(
-        f"{n}={w:g}" for n, w in zip(session.members, weights, strict=True)
+def _describe_fusion(cfg: ExperimentConfig, names: Sequence[str], weights: Sequence[float]) -> str:
+    params = "".join(f", {n} {v:g}" for n, v in cfg.fusion.params)
+    return f"{cfg.method} / {cfg.normaliser}{params}, weights " + ", ".join(
+        f"{n}={w:g}" for n, w in zip(names, weights, strict=True)
     )
+
+
+def cmd_fuse(args: argparse.Namespace) -> Result:
+    cfg, session, _, notes = _test_session(args)
+    weights = _weights(args, list(session.members), cfg)
+    result = session.apply(weights, cfg.fusion)
+    extra = _extra(notes, evaluations=[result.evaluation])
+    extra["fusion"] = _describe_fusion(cfg, list(session.members), weights)
     extra["versus best member"] = result.comparison_sentence()
-    return _fusion_table(session, result, k), extra
+    return _fusion_table(session, result, cfg.k), extra
 
 
 def cmd_optimise(args: argparse.Namespace) -> Result:
-    k = max(_ks(args))
-    members = _members(args)
+    cfg = experiment_config(args)
+    members = _members(args, cfg)
     # The search plan is checked before any fitting: a step that is too fine costs nothing.
-    search.plan_points(len(members.models) + len(members.run_files), args.step, seed=args.seed)
+    search.plan_points(len(members.models) + len(members.run_files), args.step, seed=cfg.protocol.seed)
     # One load and one split: validation is carved from the same split's train (members are fitted twice,
     # on train minus validation for the search and on the whole train for the report).
-    dataset, split = _load_and_split(args)
-    valid_split = experiment.validation_split(split, _protocol(args))
-    valid_session, notes = _session(args, members, dataset, valid_split, part="valid")
-    test_session, _ = _session(args, members, dataset, split)
+    dataset, split = _load_and_split(args, cfg)
+    valid_split = experiment.validation_split(split, cfg.protocol)
+    valid_session, notes = _session(args, cfg, members, dataset, valid_split, part="valid")
+    test_session, _ = _session(args, cfg, members, dataset, split)
     out = search.optimise(
         valid_session,
         test_session,
         metric=args.metric,
         floor=args.floor,
         step=args.step,
-        method=args.method,
-        normaliser=args.norm,
-        rrf_k=args.rrf_k,
-        seed=args.seed,
+        method=cfg.method,
+        normaliser=cfg.normaliser,
+        seed=cfg.protocol.seed,
+        params=cfg.fusion.param_map,
     )
     extra = _extra(notes)
     extra["search"] = out.message
@@ -245,20 +318,19 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
         return out.search.table.head(10), extra
     extra["chosen weights (on validation)"] = ", ".join(f"{n}={w:.2f}" for n, w in out.weights.items())
     extra["on test, versus best member"] = out.test.comparison_sentence(args.metric if "@" in args.metric else None)
-    return _fusion_table(test_session, out.test, k), extra
+    return _fusion_table(test_session, out.test, cfg.k), extra
 
 
 def cmd_explain(args: argparse.Namespace) -> Result:
-    k = max(_ks(args))
-    session, dataset, notes = _test_session(args)
+    cfg, session, dataset, notes = _test_session(args)
     user_index = int(session.train.users.index_of([args.user], what="user")[0])
     rows = np.flatnonzero(session.users == user_index)
     if not len(rows):
         raise ConfigError(
             f"user {args.user!r} has no held-out items in this split, so it is not evaluated: pick another"
         )
-    weights = _weights(args, list(session.members))
-    result = session.update(weights, args.method, args.norm, k, args.rrf_k, seed=args.seed)
+    weights = _weights(args, list(session.members), cfg)
+    result = session.apply(weights, cfg.fusion)
     table = explain.contributions(result.fusion, int(rows[0]))
     wide = table.pivot_table(index=["rank", "item"], columns="member", values="contribution", aggfunc="sum")
     wide = wide.reset_index()

@@ -16,64 +16,15 @@ import numpy as np
 import pandas as pd
 
 from reco_core import datasets, splitting
+from reco_core.config import MemberSpec, Protocol
 from reco_core.data import Dataset
 from reco_core.errors import ConfigError, FitError, RecoError
 from reco_core.metrics import EvalContext, Evaluation, evaluate
-from reco_core.models import Context, Scorer, get_spec, make_model
+from reco_core.models import Context, Scorer
 from reco_core.ranking import Ranking, check_k, top_k
 from reco_core.splitting import Split
 
 Progress = Callable[[float, str], None]
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """How data becomes a split: which dataset, which positives, which split, which seed."""
-
-    dataset: str = "ml-100k"
-    data_dir: str | None = None
-    threshold: float | None = None
-    kcore: int = 0
-    split: str = "random"
-    test_frac: float = 0.2
-    n_last: int = 1
-    seed: int = 42
-    valid_frac: float = 0.1  # carved from train only when weights are searched
-
-    def describe(self) -> str:
-        pos = "every rating is a positive" if self.threshold is None else f"ratings >= {self.threshold:g} are positives"
-        how = {
-            "random": f"per-user random {1 - self.test_frac:.0%}/{self.test_frac:.0%} split",
-            "temporal": f"global temporal cut, last {self.test_frac:.0%} of time as test",
-            "leave-last": f"per-user leave-last-{self.n_last} split",
-        }.get(self.split, self.split)
-        core = f", {self.kcore}-core" if self.kcore else ""
-        return f"{self.dataset}: {pos}{core}; {how}; seed {self.seed}"
-
-
-@dataclass(frozen=True)
-class MemberSpec:
-    """A member of a fusion: a registered model name and its non-default parameters."""
-
-    model: str
-    params: tuple[tuple[str, Any], ...] = ()
-
-    @classmethod
-    def of(cls, model: str, params: Mapping[str, Any] | None = None) -> MemberSpec:
-        spec = get_spec(model)  # validates the name early, with the list of choices
-        return cls(spec.name, tuple(sorted((params or {}).items())))
-
-    @property
-    def label(self) -> str:
-        if not self.params:
-            return self.model
-        return f"{self.model}(" + ", ".join(f"{k}={v}" for k, v in self.params) + ")"
-
-    def build(self, seed: int | None = None) -> Scorer:
-        params = dict(self.params)
-        if seed is not None:
-            params.setdefault("seed", seed)
-        return make_model(self.model, **params)
 
 
 def parse_members(text: str | Sequence[str]) -> list[MemberSpec]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,9 @@ from reco_core.models.base import Scorer
 from reco_core.ranking import Ranking, check_k, mask_rows, top_k
 from reco_core.splitting import Split, check_part
 from reco_core.stats import PairedComparison, paired_comparison
+
+if TYPE_CHECKING:
+    from reco_core.config import FusionSpec
 
 __all__ = ["LiveResult", "LiveSession", "Overlap", "sample_users"]
 
@@ -344,8 +348,13 @@ class LiveSession:
         k: int = 10,
         rrf_k: float = 60,
         seed: int = 0,
+        params: Mapping[str, Any] | None = None,
     ) -> FusionResult:
-        """Only the fusion (no evaluation): the fused top-k and its contributions."""
+        """Only the fusion (no evaluation): the fused top-k and its contributions.
+
+        ``params``: values of the method's declared parameters (``METHODS[method].params``); ``rrf_k`` is
+        the same as ``params={"rrf_k": ...}`` for rrf.
+        """
         w = self._weights(weights)
         k = self._check_k(k)
         spec = check_method(method)
@@ -365,7 +374,15 @@ class LiveSession:
             member_names=self._names,
             normalised=norm,
             cache=self._fusion_cache,
+            params=params,
         )
+
+    def apply(self, weights: Sequence[float] | Mapping[str, float], spec: FusionSpec) -> LiveResult:
+        """``update`` with the fusion given as one FusionSpec (method, normaliser, k, seed, method parameters).
+
+        The session's own ``top_n`` (the members' list length) is used; ``spec.top_n`` describes it.
+        """
+        return self.update(weights, spec.method, spec.normaliser, spec.k, seed=spec.seed, params=spec.param_map)
 
     def update(
         self,
@@ -375,10 +392,11 @@ class LiveSession:
         k: int = 10,
         rrf_k: float = 60,
         seed: int = 0,
+        params: Mapping[str, Any] | None = None,
     ) -> LiveResult:
         """Re-combine, re-rank and re-evaluate (every metric at k) with new weights or method."""
         start = time.perf_counter()
-        result = self.fuse(weights, method, normaliser, k, rrf_k, seed)
+        result = self.fuse(weights, method, normaliser, k, rrf_k, seed, params)
         evaluation = evaluate(result.ranking, self.target, self.ctx, ks=(k,))
         best = self.best_member(k)
         seconds = time.perf_counter() - start
@@ -394,6 +412,7 @@ class LiveSession:
         k: int = 10,
         rrf_k: float = 60,
         seed: int = 0,
+        params: Mapping[str, Any] | None = None,
     ) -> dict[str, Evaluation | None]:
         """Evaluation of the fusion with each member removed (its weight set to 0, which fusion treats as
         absent). None where the remaining members all have weight 0, so nothing is left to fuse."""
@@ -405,7 +424,7 @@ class LiveSession:
             if not (rest > 0).any():
                 out[name] = None
                 continue
-            result = self.fuse(rest, method, normaliser, k, rrf_k, seed)
+            result = self.fuse(rest, method, normaliser, k, rrf_k, seed, params)
             out[name] = evaluate(result.ranking, self.target, self.ctx, ks=(k,))
         return out
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -212,6 +213,7 @@ def search_weights(
     seed: int = 0,
     rrf_k: float = 60,
     progress: Progress | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> SearchResult:
     """Evaluate weight vectors with ``session`` and return the best for ``metric`` (maximised).
 
@@ -221,7 +223,8 @@ def search_weights(
     centre (equal weights), so the search never misses a single member. ``k`` is
     the metrics' cut-off; by default the metric's own (ndcg@10 -> 10). ``floor``: (metric, value) means
     metric >= value; (metric, "<=", value) is a ceiling. Ties for the best go to the earlier point.
-    ``seed`` draws the random points and is team-draft's seed at every point (as ``session.update``'s).
+    ``seed`` draws the random points and is team-draft's seed at every point (as ``session.update``'s);
+    ``params`` are the method's declared parameters (``METHODS[method].params``), as ``session.update`` takes them.
     """
     bound = _check_floor(floor)
     k_metric = _metric_k(metric, "metric")
@@ -238,7 +241,7 @@ def search_weights(
     for i, w in enumerate(points):
         if not (w > 0).any():  # cannot happen on the simplex; kept so a bad grid never crashes the loop
             continue
-        result = session.update(w, method, normaliser, k, rrf_k, seed)
+        result = session.update(w, method, normaliser, k, rrf_k, seed, params)
         values = result.evaluation.values()
         if i == 0:
             for key in (metric, *([bound[0]] if bound else [])):
@@ -355,6 +358,7 @@ def optimise(
     seed: int = 0,
     rrf_k: float = 60,
     progress: Progress | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> OptimiseResult:
     """Search weights on ``valid_session`` (part="valid"), then evaluate them once on ``test_session``.
 
@@ -372,12 +376,12 @@ def optimise(
             f"({', '.join(test_session.members)}): give both sessions the same members in the same order"
         )
     search = search_weights(
-        valid_session, metric, floor, step, method, normaliser, None, max_points, seed, rrf_k, progress
+        valid_session, metric, floor, step, method, normaliser, None, max_points, seed, rrf_k, progress, params
     )
     if search.best_weights is None:
         return OptimiseResult(search, None, None, search.message)
     k = _metric_k(metric, "metric")
-    test = test_session.update(search.best_weights, method, normaliser, k, rrf_k, seed)
+    test = test_session.update(search.best_weights, method, normaliser, k, rrf_k, seed, params)
     key = metric if metric in test.evaluation.per_user else test.metric  # global metrics have no per-user values
     message = (
         f"chosen on validation: {search.message}. On test: fused {metric} = {test.evaluation.value(metric):.4f} "

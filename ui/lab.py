@@ -286,7 +286,7 @@ def itemknn_by_pruning(lab: Lab) -> dict[str, Scorer]:
 
 
 def current_result(lab: Lab, cfg: LabConfig) -> LiveResult:
-    """Re-fuse with the sidebar's weights, method, normaliser, k and rrf_k (no refit, no rescoring).
+    """Re-fuse with the sidebar's weights and fusion (method, normaliser, k, its parameters): no refit, no rescoring.
 
     Team-draft's coin flips use the protocol's seed, here and in every other fusion the pages show.
     Raises ConfigError (e.g. all weights zero) with a one-line message for the page to show.
@@ -294,7 +294,7 @@ def current_result(lab: Lab, cfg: LabConfig) -> LiveResult:
     session = _session_of(lab)
     weights = _positive_weights(lab, cfg)
     with lab.lock:
-        return session.update(weights, cfg.method, cfg.normaliser, cfg.k, cfg.rrf_k, cfg.protocol.seed)
+        return session.apply(weights, cfg.fusion)
 
 
 def get_dataset(protocol: Protocol, progress_container: Any = None) -> Dataset:
@@ -481,11 +481,11 @@ def ablation_table(lab: Lab, cfg: LabConfig, keys: Sequence[str], full: Evaluati
     the current result's evaluation; recomputed when not given)."""
     session = _session_of(lab)
     weights = lab.weights_for(cfg)
-    fusion = (cfg.method, cfg.normaliser, cfg.k, cfg.rrf_k, cfg.protocol.seed)
+    f = cfg.fusion
     with lab.lock:
         if full is None:
-            full = session.update(weights, *fusion).evaluation
-        without = session.ablation(weights, *fusion)
+            full = session.apply(weights, f).evaluation
+        without = session.ablation(weights, f.method, f.normaliser, f.k, seed=f.seed, params=f.param_map)
     rows = []
     for name, ev in without.items():
         row: dict[str, Any] = {"without": name}
@@ -556,10 +556,10 @@ def _fuse_rows(lab: Lab, cfg: LabConfig, scores: dict[str, np.ndarray], user_ind
         cfg.k,
         lab.split.train.n_items,
         np.array([user_index], dtype=np.int32),
-        cfg.rrf_k,
-        cfg.protocol.seed,
+        seed=cfg.fusion.seed,
         top_n=_session_of(lab).top_n,
         member_names=names,
+        params=cfg.fusion.param_map,
     )
 
 
@@ -707,8 +707,8 @@ def normalised_rows(view: UserView, normaliser: str) -> dict[str, np.ndarray]:
 
 
 def signature(cfg: LabConfig) -> tuple:
-    """What moves a user's fused list without refitting: weights, method, normaliser, k, rrf_k."""
-    return (cfg.weights, cfg.method, cfg.normaliser, cfg.k, cfg.rrf_k)
+    """What moves a user's fused list without refitting: the weights and the fusion."""
+    return (cfg.weights, cfg.fusion)
 
 
 # ------------------------------------------------------------------------------------------ weight sweeps
@@ -721,12 +721,12 @@ def sweep(
 
     One row per point: ``w:<member>`` columns, then every metric. A grid over ``max_points`` is refused up to
     4 members (ConfigError) and replaced by that many random points beyond (``search.search_weights``'s rule).
-    Stored per (lab, step, max_points, method, normaliser, k, rrf_k); a progress bar is shown while it is computed.
+    Stored per (lab, step, max_points, fusion); a progress bar is shown while it is computed.
     """
     from reco_core import search
 
     session = _session_of(lab)
-    key = ("sweep", lab.key, float(step), int(max_points), cfg.method, cfg.normaliser, cfg.k, float(cfg.rrf_k))
+    key = ("sweep", lab.key, float(step), int(max_points), cfg.fusion)
     steps = _Steps(progress_container if progress_container is not None else st, "Sweeping the weights")
 
     def build() -> pd.DataFrame:
@@ -741,9 +741,9 @@ def sweep(
                 cfg.normaliser,
                 cfg.k,
                 max_points=max_points,
-                seed=cfg.protocol.seed,
-                rrf_k=cfg.rrf_k,
+                seed=cfg.fusion.seed,
                 progress=steps.progress,
+                params=cfg.fusion.param_map,
             )
         return found.table
 

@@ -20,7 +20,7 @@ from reco_core.models import MODELS, get_spec
 from ui import state
 from ui.state import LabConfig
 from ui.upload import plain
-from ui.widgets import BOUND, member_form
+from ui.widgets import BOUND, member_form, param_input
 
 LOGO = Path(__file__).resolve().parent.parent / "assets" / "logo.svg"
 
@@ -40,6 +40,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
 def all_keys() -> list[str]:
     """Every widget key the sidebar may draw (fixed ones, members by kind, each model's weight and params)."""
     keys = list(state.default_values())
+    keys.extend(state.method_param_keys())
     for name in MODELS:
         keys.append(state.weight_key(name))
         keys.extend(state.param_key(name, ps.name) for ps in state.member_params(name))
@@ -107,7 +108,7 @@ def _share_link(sb: Any, cfg: LabConfig) -> None:
     base = str(st.context.url or "").split("?", 1)[0]  # empty without a browser (AppTest): no link then
     if not base:
         return
-    query = urlencode(cfg.to_query_params(), doseq=True)
+    query = urlencode(state.to_query_params(cfg), doseq=True)
     with sb.expander("Link to this view"):
         st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
 
@@ -244,19 +245,10 @@ def _fusion_section(sb: Any) -> dict[str, Any]:
         help="Per user, over the items the member can score. Rank-only methods (RRF, Borda, interleaving) ignore it.",
         **BOUND,
     )
-    if method.name == "rrf":
-        out[state.K_RRF_K] = sb.number_input(
-            "RRF k",
-            0.0,
-            1000.0,
-            float(d[state.K_RRF_K]),
-            1.0,
-            key=state.K_RRF_K,
-            help="score = w / (k + rank)",
-            **BOUND,
-        )
-    else:
-        out[state.K_RRF_K] = st.session_state.get(state.K_RRF_K, d[state.K_RRF_K])
+    # The method's own parameters, as its registry record declares them (rrf: rrf_k); a parameter of
+    # another method keeps its value in the session and the URL but is not drawn.
+    for ps in method.params:
+        out[state.param_key(method.name, ps.name)] = param_input(sb, method.name, ps)
     out[state.K_K] = sb.slider(
         "List length k",
         1,

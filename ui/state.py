@@ -11,7 +11,12 @@ agree:
 Keys (URL names): ``data`` dataset, ``pos`` positives threshold ("any" or a rating), ``split``,
 ``test`` test fraction, ``nlast`` leave-last n, ``kcore``, ``seed``, ``k``, ``user_models`` /
 ``item_models`` / ``hybrid_models`` (the members, by kind), ``fusion`` method, ``norm`` normaliser,
-``rrf_k``, ``w.<model>`` one weight per member, ``<model>.<param>`` a member's hyperparameter.
+``w.<model>`` one weight per member, ``<model>.<param>`` a member's hyperparameter, and
+``<method>.<param>`` a fusion method's declared parameter (``rrf.rrf_k``; links written before it was
+declared say ``rrf_k``, which is still read).
+
+The configuration itself is the engine's ``reco_core.config.ExperimentConfig`` (``LabConfig`` here), with its
+JSON; this module adds only what the dashboard's widgets can hold (``check_for_dashboard``).
 A value equal to its default is left out of the URL, as Streamlit does for bound widgets.
 
 Streamlit notes (1.67, verified in a real browser): bound widgets keep a value the person changed when
@@ -23,16 +28,16 @@ or weights (``queue_config`` / ``queue_weights``) and the sidebar applies the qu
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass
 from typing import Any
 
+from reco_core import config as engine_config
+from reco_core.config import ExperimentConfig, FusionSpec, MemberSpec, Protocol, split_names
 from reco_core.data import Dataset
 from reco_core.errors import ConfigError
-from reco_core.experiment import MemberSpec, Protocol
-from reco_core.fusion import METHODS, NORMALISERS
+from reco_core.fusion import DEFAULT_TOP_N, METHODS, NORMALISERS
 from reco_core.models import MODELS, get_spec
 from reco_core.models.base import ModelKind, ParamSpec
 
@@ -48,7 +53,7 @@ K_SEED = "seed"
 K_K = "k"
 K_METHOD = "fusion"
 K_NORMALISER = "norm"
-K_RRF_K = "rrf_k"
+LEGACY_KEYS = {"rrf_k": "rrf.rrf_k"}  # URL names from before a parameter was declared by its method
 MEMBER_KEYS: dict[ModelKind, str] = {"user": "user_models", "item": "item_models", "hybrid": "hybrid_models"}
 KIND_LABELS: dict[ModelKind, str] = {
     "user": "User models (collaborative)",
@@ -75,21 +80,8 @@ DATASET_LABELS = {
     "synthetic-1m": "Synthetic, MovieLens-1M size",
     DATASET_UPLOAD: "Your data",
 }
-NORMALISER_LABELS = {
-    "none": "None (raw scores)",
-    "minmax": "Min-max to [0, 1]",
-    "zscore": "z-score",
-    "rank": "Rank (best = 1)",
-}
-# The normaliser in the configuration's sentence ("fused by weighted sum after min-max normalisation").
-NORMALISER_WORDS = {
-    "none": "of the raw scores",
-    "minmax": "after min-max normalisation",
-    "zscore": "after z-score normalisation",
-    "rank": "after rank normalisation",
-}
 POSITIVES: tuple[str, ...] = ("any", "3", "4", "5")
-SPLITS: tuple[str, ...] = ("random", "temporal", "leave-last")
+SPLITS: tuple[str, ...] = split_names()  # from the splitters' registry
 DEFAULT_MEMBERS: tuple[str, ...] = ("als", "itemknn", "text")
 DEFAULT_WEIGHTS: dict[str, float] = {"als": 0.4, "itemknn": 0.4, "text": 0.2}
 FALLBACK_WEIGHT = 0.3  # the slider's starting value for a member without its own default
@@ -97,7 +89,6 @@ DEFAULT_METHOD = "wsum"
 DEFAULT_NORMALISER = "minmax"
 DEFAULT_K = 10
 MAX_K = 50  # the live session keeps each member's top-N for N >= this
-DEFAULT_RRF_K = 60.0
 WEIGHT_STEP = 0.05
 HIDDEN_PARAMS = frozenset({"seed"})  # one seed for the whole lab, set in the protocol
 # The values the sidebar's protocol widgets can hold (ui/sidebar.py draws them with these bounds). An uploaded
@@ -106,7 +97,6 @@ TEST_FRAC_RANGE = (0.05, 0.5)
 N_LAST_RANGE = (1, 20)
 KCORE_RANGE = (0, 50)
 SEED_RANGE = (0, 2**31 - 1)
-RRF_K_RANGE = (0.0, 1000.0)  # the RRF k number input's bounds (a value above would be reset to 60 silently)
 
 _BASE_DEFAULTS: dict[str, Any] = {
     K_DATASET: DEFAULT_DATASET,
@@ -119,7 +109,6 @@ _BASE_DEFAULTS: dict[str, Any] = {
     K_K: DEFAULT_K,
     K_METHOD: DEFAULT_METHOD,
     K_NORMALISER: DEFAULT_NORMALISER,
-    K_RRF_K: DEFAULT_RRF_K,
 }
 
 
@@ -146,7 +135,7 @@ def method_label(name: str) -> str:
 
 
 def normaliser_label(name: str) -> str:
-    return NORMALISER_LABELS.get(name, name)
+    return NORMALISERS[name].label if name in NORMALISERS else name
 
 
 # Selectboxes drawn with these labels put the label (not the name) in the URL; the codec follows.
@@ -165,6 +154,11 @@ def member_params(model: str) -> list[ParamSpec]:
     return [p for p in get_spec(model).config_cls.params() if p.name not in HIDDEN_PARAMS]
 
 
+def method_param_keys() -> dict[str, tuple[str, ParamSpec]]:
+    """Widget/URL key -> (method, parameter) for every parameter a fusion method declares."""
+    return {param_key(name, ps.name): (name, ps) for name, m in METHODS.items() for ps in m.params}
+
+
 def default_values() -> dict[str, Any]:
     """Every fixed widget's default value (member and weight keys included for the default members)."""
     out = dict(_BASE_DEFAULTS)
@@ -176,199 +170,43 @@ def default_values() -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------ the config
 
+# The configuration is the engine's: protocol, members with weights, and the FusionSpec (method, normaliser,
+# k, the method's declared parameters). Pages read ``cfg.method``, ``cfg.k``, ``cfg.fusion.param(...)``.
+LabConfig = ExperimentConfig
 
-@dataclass(frozen=True)
-class LabConfig:
-    """What the sidebar describes: data protocol, members with their weights, fusion method, k.
 
-    ``weights[i]`` belongs to ``members[i]``; weights are >= 0 and are divided by their sum by the
-    fusion (their scale does not matter). All-zero weights are allowed here, so the page can say so
-    clearly; the fusion itself refuses them with a ConfigError.
+def check_for_dashboard(cfg: LabConfig) -> LabConfig:
+    """``cfg`` if the sidebar's widgets can hold every value of it, else ConfigError naming the field.
+
+    A slider raises on a value outside its range and a number input or selectbox resets it silently, so a
+    loaded configuration (a file, a saved snapshot) is checked here before it is queued into the widgets:
+    each protocol field by ``PROTOCOL_FIELDS``, and k up to ``MAX_K``.
     """
-
-    protocol: Protocol = field(default_factory=Protocol)
-    members: tuple[MemberSpec, ...] = ()
-    weights: tuple[float, ...] = ()
-    method: str = DEFAULT_METHOD
-    normaliser: str = DEFAULT_NORMALISER
-    k: int = DEFAULT_K
-    rrf_k: float = DEFAULT_RRF_K
-
-    def __post_init__(self) -> None:
-        if len(self.weights) != len(self.members):
-            raise ConfigError(
-                f"{len(self.weights)} weights for {len(self.members)} members: give exactly one weight per member"
-            )
-        for m, w in zip(self.members, self.weights, strict=True):
-            if not isinstance(w, (int, float)) or isinstance(w, bool) or not math.isfinite(w) or w < 0:
-                raise ConfigError(f"weight of {m.model!r} is {w!r}: weights must be finite numbers >= 0")
-        if len({m.model for m in self.members}) != len(self.members):
-            raise ConfigError("a model is listed twice among the members: give each model once")
-        if self.method not in METHODS:
-            raise ConfigError(f"unknown fusion method {self.method!r}: choose one of {', '.join(METHODS)}")
-        if self.normaliser not in NORMALISERS:
-            raise ConfigError(f"unknown normaliser {self.normaliser!r}: choose one of {', '.join(NORMALISERS)}")
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or not 1 <= self.k <= MAX_K:
-            raise ConfigError(f"k={self.k!r} is not valid: choose a whole number from 1 to {MAX_K}")
-        low, high = RRF_K_RANGE
-        rrf_ok = isinstance(self.rrf_k, (int, float)) and math.isfinite(self.rrf_k) and low <= self.rrf_k <= high
-        if not rrf_ok:
-            raise ConfigError(
-                f"rrf_k={self.rrf_k!r} is not valid: give a number from {low:g} to {high:,g} (60 is usual)"
-            )
-
-    # -- views --
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """Member labels (``MemberSpec.label``): the names used by fitted members, sessions and tables."""
-        return tuple(m.label for m in self.members)
-
-    @property
-    def weight_map(self) -> dict[str, float]:
-        """Member label -> weight."""
-        return dict(zip(self.labels, self.weights, strict=True))
-
-    @property
-    def all_zero(self) -> bool:
-        return not any(w > 0 for w in self.weights)
-
-    @property
-    def shares(self) -> tuple[float, ...]:
-        """Weights divided by their sum (all zero when every weight is zero).
-
-        Divided by the largest first, so huge weights (1e308) do not overflow the sum into inf and zero.
-        """
-        top = max(self.weights, default=0.0)
-        if top <= 0:
-            return tuple(0.0 for _ in self.weights)
-        scaled = [w / top for w in self.weights]
-        total = sum(scaled)
-        return tuple(w / total for w in scaled)
-
-    @property
-    def uses_normaliser(self) -> bool:
-        return METHODS[self.method].uses_normaliser
-
-    def with_weights(self, weights: Mapping[str, float] | Sequence[float]) -> LabConfig:
-        """The same configuration with other weights (a mapping by label or model name, or a sequence)."""
-        if isinstance(weights, Mapping):
-            by_name = {str(k): float(v) for k, v in weights.items()}
-            new = tuple(
-                by_name.get(m.label, by_name.get(m.model, w)) for m, w in zip(self.members, self.weights, strict=True)
-            )
-        else:
-            new = tuple(float(w) for w in weights)
-        return replace(self, weights=new)
-
-    def describe(self) -> str:
-        """The configuration in words (one paragraph, plain text)."""
-        if not self.members:
-            return f"{self.protocol.describe()}. No members chosen."
-        parts = [f"{m.label} {s:.0%}" for m, s in zip(self.members, self.shares, strict=True)]
-        method = METHODS[self.method]
-        how = method.label
-        if self.uses_normaliser:
-            how += f" {NORMALISER_WORDS.get(self.normaliser, f'after {self.normaliser} normalisation')}"
-        if self.method == "rrf":
-            how += f" (rrf k = {self.rrf_k:g})"
-        weights = "all weights are zero" if self.all_zero else "weights " + ", ".join(parts)
-        return f"{self.protocol.describe()}. Top-{self.k} lists fused by {how.lower()}; {weights}."
-
-    # -- serialisation --
-    def to_dict(self) -> dict[str, Any]:
-        proto = {f.name: getattr(self.protocol, f.name) for f in fields(Protocol)}
-        return {
-            "protocol": proto,
-            "members": [
-                {"model": m.model, "params": dict(m.params), "weight": w}
-                for m, w in zip(self.members, self.weights, strict=True)
-            ],
-            "method": self.method,
-            "normaliser": self.normaliser,
-            "k": self.k,
-            "rrf_k": self.rrf_k,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LabConfig:
-        """Inverse of ``to_dict``; anything malformed raises ConfigError naming the field."""
-        if not isinstance(data, Mapping):
-            raise ConfigError("configuration must be a JSON object with protocol, members, method, normaliser and k")
-        proto_in = data.get("protocol", {})
-        if not isinstance(proto_in, Mapping):
-            raise ConfigError("configuration field 'protocol' must be an object (dataset, split, test_frac, seed...)")
-        known = set(PROTOCOL_FIELDS)  # a Protocol field without a check is not read from a file
-        unknown = sorted(str(k) for k in set(proto_in) - known)
-        if unknown:
-            raise ConfigError(
-                f"protocol has no field {_clip(', '.join(unknown))}: known are {', '.join(sorted(known))}"
-            )
-        protocol = Protocol(**{name: PROTOCOL_FIELDS[name](proto_in[name]) for name in proto_in})
-        members_in = data.get("members", [])
-        if not isinstance(members_in, list):
-            raise ConfigError("configuration field 'members' must be a list of {model, params, weight} objects")
-        members, weights = [], []
-        for i, m in enumerate(members_in):
-            if not isinstance(m, Mapping) or "model" not in m:
-                raise ConfigError(f"members[{i}] must be an object with a 'model' name (and optional params, weight)")
-            params = m.get("params") or {}
-            if not isinstance(params, Mapping):
-                raise ConfigError(f"members[{i}].params must be an object of hyperparameter values")
-            spec = MemberSpec.of(str(m["model"]), dict(params))
-            spec.build(protocol.seed)  # validates parameter names and ranges now, with the model's own message
-            members.append(spec)
-            weights.append(_number(m.get("weight", default_weight(spec.model)), f"members[{i}].weight"))
-        k = data.get("k", DEFAULT_K)
-        if isinstance(k, float) and k.is_integer():
-            k = int(k)
-        return cls(
-            protocol=protocol,
-            members=tuple(members),
-            weights=tuple(weights),
-            method=str(data.get("method", DEFAULT_METHOD)),
-            normaliser=str(data.get("normaliser", DEFAULT_NORMALISER)),
-            k=k,
-            rrf_k=_number(data.get("rrf_k", DEFAULT_RRF_K), "rrf_k"),
-        )
-
-    def to_json(self, extra: Mapping[str, Any] | None = None) -> str:
-        """JSON text of the configuration; ``extra`` (e.g. metrics) is added under its own keys."""
-        out = {"reco_fusion_lab_config": 1, **self.to_dict()}
-        if extra:
-            out.update(extra)
-        return json.dumps(out, indent=2, sort_keys=False, default=_json_default)
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> LabConfig:
-        """Parse a configuration JSON (extra keys such as metrics are ignored); ConfigError if malformed."""
-        try:
-            data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"configuration file is not valid JSON ({exc}): upload a file saved by this app") from exc
-        except RecursionError:  # thousands of nested brackets: Python's parser gives up before finding an error
-            raise ConfigError(
-                "configuration file nests its JSON too deeply to be read: upload a file saved by this app"
-            ) from None
-        if isinstance(data, Mapping):
-            data = {k: v for k, v in data.items() if k in {"protocol", "members", "method", "normaliser", "k", "rrf_k"}}
-        return cls.from_dict(data)
-
-    def to_query_params(self) -> dict[str, str | list[str]]:
-        """The URL query parameters that reproduce this configuration (defaults left out)."""
-        return encode_values(widget_values(self))
-
-    @classmethod
-    def from_query_params(
-        cls, params: Mapping[str, str | Sequence[str]], uploaded: UploadedData | None = None
-    ) -> LabConfig:
-        """Inverse of ``to_query_params``; missing keys take their defaults, bad values raise ConfigError."""
-        return config_from_values(decode_values(params), uploaded)
+    for name, check in PROTOCOL_FIELDS.items():
+        check(getattr(cfg.protocol, name))
+    if cfg.k > MAX_K:
+        raise ConfigError(f"k={cfg.k!r} is not valid: choose a whole number from 1 to {MAX_K}")
+    return cfg
 
 
-def _clip(value: object, n: int = 60) -> str:
-    """``repr(value)`` on one line, cut to ``n`` characters: messages quote a person's file without echoing it."""
-    text = " ".join(repr(value).split())
-    return text if len(text) <= n else text[: n - 3] + "..."
+def config_from_json(text: str | bytes) -> LabConfig:
+    """A configuration JSON (the Fusion Lab's export, a snapshot, ``--dump-config``) as the dashboard takes it."""
+    return check_for_dashboard(engine_config.loads(text, default_weight))
+
+
+def to_query_params(cfg: LabConfig) -> dict[str, str | list[str]]:
+    """The URL query parameters that reproduce this configuration (defaults left out)."""
+    return encode_values(widget_values(cfg))
+
+
+def config_from_query_params(
+    params: Mapping[str, str | Sequence[str]], uploaded: UploadedData | None = None
+) -> LabConfig:
+    """Inverse of ``to_query_params``; missing keys take their defaults, bad values raise ConfigError."""
+    return config_from_values(decode_values(params), uploaded)
+
+
+_clip = engine_config.clip
 
 
 def _protocol_error(name: str, value: Any, fix: str) -> ConfigError:
@@ -441,20 +279,6 @@ PROTOCOL_FIELDS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{name}={value!r} is not a number: give a finite number")
-    return float(value)
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
 # ------------------------------------------------------------------------------------------ uploads
 
 
@@ -490,8 +314,9 @@ def widget_values(cfg: LabConfig) -> dict[str, Any]:
         K_K: int(cfg.k),
         K_METHOD: cfg.method,
         K_NORMALISER: cfg.normaliser,
-        K_RRF_K: float(cfg.rrf_k),
     }
+    for name, value in cfg.fusion.params:
+        out[param_key(cfg.method, name)] = value
     for kind, key in MEMBER_KEYS.items():
         out[key] = [m.model for m in cfg.members if get_spec(m.model).kind == kind]
     for m, w in zip(cfg.members, cfg.weights, strict=True):
@@ -559,15 +384,21 @@ def config_from_values(values: Mapping[str, Any], uploaded: UploadedData | None 
             members.append(MemberSpec.of(name, params))
             weights.append(float(values.get(weight_key(name), default_weight(name))))
     k = int(get(K_K))
-    return LabConfig(
-        protocol=protocol,
-        members=tuple(members),
-        weights=tuple(weights),
-        method=str(get(K_METHOD)),
+    if not 1 <= k <= MAX_K:
+        raise ConfigError(f"k={k!r} is not valid: choose a whole number from 1 to {MAX_K}")
+    method = str(get(K_METHOD))
+    if method not in METHODS:
+        raise ConfigError(f"unknown fusion method {method!r}: choose one of {', '.join(METHODS)}")
+    params = {ps.name: _coerce(values.get(param_key(method, ps.name), ps.default), ps) for ps in METHODS[method].params}
+    fusion = FusionSpec(
+        method=method,
         normaliser=str(get(K_NORMALISER)),
         k=k,
-        rrf_k=float(get(K_RRF_K)),
+        top_n=DEFAULT_TOP_N,
+        seed=protocol.seed,
+        params=tuple(params.items()),
     )
+    return LabConfig(protocol=protocol, members=tuple(members), weights=tuple(weights), fusion=fusion)
 
 
 def _is_number(text: str) -> bool:
@@ -637,12 +468,13 @@ def decode_values(params: Mapping[str, str | Sequence[str]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     list_keys = set(MEMBER_KEYS.values())
     for key, raw in params.items():
+        key = LEGACY_KEYS.get(key, key)
         vals = [raw] if isinstance(raw, str) else list(raw)
         if key in list_keys:
             out[key] = [v for v in vals if v != ""]
             continue
         v = vals[-1] if vals else ""
-        if key in (K_TEST_FRAC, K_RRF_K) or key.startswith("w."):
+        if key == K_TEST_FRAC or key.startswith("w."):
             out[key] = _parse_float(key, v)
         elif key in (K_N_LAST, K_KCORE, K_SEED, K_K):
             f = _parse_float(key, v)
@@ -677,6 +509,8 @@ def _widget_default(key: str, defaults: Mapping[str, Any]) -> Any:
         for ps in member_params(model):
             if ps.name == name:
                 return ps.default
+    if key in method_param_keys():
+        return method_param_keys()[key][1].default
     return None
 
 

@@ -22,7 +22,7 @@ BOUND: dict[str, Any] = {"bind": "query-params", "persist_state": "session"}
 
 
 def _label(ps: ParamSpec) -> str:
-    return ps.name.replace("_", " ").capitalize()
+    return ps.display
 
 
 def _number_format(ps: ParamSpec) -> str | None:
@@ -34,9 +34,10 @@ def _number_format(ps: ParamSpec) -> str | None:
     return "%.4g" if step == 0 else None
 
 
-def param_input(container: Any, model: str, ps: ParamSpec) -> Any:
-    """Draw the input of one hyperparameter in ``container`` and return its value (typed)."""
-    key = state.param_key(model, ps.name)
+def param_input(container: Any, owner: str, ps: ParamSpec) -> Any:
+    """Draw the input of one parameter of ``owner`` (a model, or a fusion method) in ``container`` and return
+    its value (typed); keyed ``<owner>.<param>``."""
+    key = state.param_key(owner, ps.name)
     help_text = ps.help or None
     if ps.type is bool:
         return container.checkbox(_label(ps), value=bool(ps.default), key=key, help=help_text, **BOUND)

@@ -52,6 +52,39 @@ class ParamSpec:
     choices: tuple[Any, ...] | None
     log: bool
     help: str
+    label: str = ""  # what a form shows; empty: the name, with spaces, capitalised
+
+    @property
+    def display(self) -> str:
+        """The label a form shows for this parameter."""
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    def check(self, value: Any, owner: str) -> Any:
+        """``value`` as this parameter takes it (an int for an int, one of the choices), else a ConfigError
+        naming ``owner.name``, the value and what is accepted. For values read from a file or a flag."""
+        where = f"{owner}.{self.name}={_clip(value)}"
+        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+        if self.type is bool:
+            if not isinstance(value, (bool, np.bool_)):
+                raise ConfigError(f"{where} is not valid: give true or false")
+            return bool(value)
+        if self.choices is not None:
+            for choice in self.choices:
+                if isinstance(value, type(choice)) and value == choice:
+                    return choice
+            raise ConfigError(f"{where} is not valid: choose one of {', '.join(map(str, self.choices))}")
+        if self.type in (int, float):
+            if not number or not np.isfinite(value):
+                raise ConfigError(f"{where} is not a number: give a {self.type.__name__}")
+            if self.type is int and int(value) != value:
+                raise ConfigError(f"{where} is not valid: give a whole number")
+            value = self.type(value)
+            if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+                raise ConfigError(f"{where} is out of range: choose between {self.low:g} and {self.high:g}")
+            return value
+        if not isinstance(value, self.type):
+            raise ConfigError(f"{where} is not valid: give a {self.type.__name__}")
+        return value
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from apptest_helpers import APP, FUSION_LAB, TIMEOUT, assert_clean, messages, me
 from streamlit.testing.v1 import AppTest
 
 from reco_core import datasets, experiment
+from reco_core.config import FusionSpec
 from reco_core.data import Interactions
 from reco_core.datasets import movielens
 from reco_core.errors import RecoError
@@ -305,7 +306,7 @@ DEEP_JSON = b"[" * 100_000  # 100 kB: Python's json module gives up with Recursi
 def test_deeply_nested_json_is_a_one_line_error(read: str) -> None:
     with pytest.raises(RecoError):
         if read == "config":
-            state.LabConfig.from_json(DEEP_JSON)
+            state.config_from_json(DEEP_JSON)
         else:
             compare.import_json(DEEP_JSON, "deep.json")
 
@@ -314,11 +315,11 @@ def test_deeply_nested_json_is_a_one_line_error(read: str) -> None:
     ("data", "says"),
     [
         (DEEP_JSON, "nests its json too deeply"),
-        (b'{"protocol": {"seed": "x", "test_frac": []}}', "protocol.seed='x' is not valid"),
+        (b'{"protocol": {"seed": "x", "test_frac": []}}', "protocol.test_frac=[] is not valid"),
         # The sidebar's test-fraction slider raises on a value outside 0.05..0.5; a number input would reset one.
         (b'{"protocol": {"test_frac": 0.7}}', "protocol.test_frac=0.7 is not valid: give a number from 0.05 to 0.5"),
         (b'{"protocol": {"data_dir": "/etc"}}', "protocol.data_dir='/etc' is not valid"),
-        (b'{"method": "rrf", "rrf_k": 5000}', "rrf_k=5000.0 is not valid: give a number from 0 to 1,000"),
+        (b'{"method": "rrf", "rrf_k": 5000}', "rrf.rrf_k=5000 is out of range: choose between 0 and 1000"),
     ],
     ids=["deeply-nested", "protocol-of-wrong-types", "test-frac-outside-the-slider", "a-data-folder", "rrf-k"],
 )
@@ -335,8 +336,9 @@ def test_a_hostile_configuration_upload_gives_an_error_not_a_traceback(warm_lab,
 def test_every_protocol_field_is_checked_and_a_saved_configuration_loads_back() -> None:
     assert set(state.PROTOCOL_FIELDS) == {f.name for f in fields(experiment.Protocol)}
     protocol = experiment.Protocol(threshold=4.0, kcore=5, split="leave-last", test_frac=0.25, n_last=3, seed=7)
-    cfg = state.LabConfig(protocol, (experiment.MemberSpec.of("pop"),), (1.0,), "rrf", k=20, rrf_k=10.0)
-    assert state.LabConfig.from_json(cfg.to_json()) == cfg
+    fusion = FusionSpec("rrf", k=20, params=(("rrf_k", 10.0),))
+    cfg = state.LabConfig(protocol, (experiment.MemberSpec.of("pop"),), (1.0,), fusion)
+    assert state.config_from_json(cfg.to_json()) == cfg
 
 
 def test_a_configuration_with_weights_above_one_loads_scaled(warm_lab) -> None:

@@ -1,0 +1,82 @@
+"""Result-level list methods (rrf, borda, combsum, combmnz), each a point rule over the members' top-N.
+
+They see only the members' top-N lists (training items excluded, padding -1/NaN at the end): an item
+that no (positively weighted) member lists cannot be recommended by them. Ties in the fused score go to
+the lower item index (the ranker's rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from reco_core.fusion.inputs import _Inputs, _member_candidates, _Output, _rank_columns, _scatter, _take
+from reco_core.fusion.normalisers import NORMALISERS
+from reco_core.ranking import Ranking
+
+
+def _points_rrf(inp: _Inputs, r: Ranking, ctx: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """1 / (rrf_k + rank) for listed items; nothing for the others."""
+    rank = np.arange(1, r.k + 1, dtype=np.float64)[None, :]
+    return np.broadcast_to(1.0 / (inp.params["rrf_k"] + rank), r.item_idx.shape), None
+
+
+def _points_borda(inp: _Inputs, r: Ranking, ctx: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """ranx BordaFuse: |C| - rank + 1 for listed items, (|C| - len + 1) / 2 for candidates the member does not list."""
+    c = ctx["n_candidates"][:, None].astype(np.float64)
+    length = (r.item_idx >= 0).sum(axis=1)[:, None].astype(np.float64)
+    rank = np.arange(1, r.k + 1, dtype=np.float64)[None, :]
+    return c - rank + 1.0, (c - length + 1.0) / 2.0
+
+
+def _points_comb(inp: _Inputs, r: Ranking, ctx: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """The member's top-N scores, normalised over its N listed scores with the chosen normaliser."""
+    s = np.where(r.item_idx >= 0, r.score, np.nan).astype(np.float32)
+    return np.nan_to_num(NORMALISERS[inp.normaliser](s), nan=0.0).astype(np.float64), None
+
+
+@dataclass(frozen=True)
+class _ListRule:
+    """A result-level method as a point rule: fused(i) = multiplier(i) * sum_m w_m * points_m(i).
+
+    ``points(inp, ranking, ctx)`` returns member points for each listed position [n, N] and, for borda,
+    the points [n, 1] of every candidate the member does not list.
+    """
+
+    points: Callable[[_Inputs, Ranking, dict], tuple[np.ndarray, np.ndarray | None]]
+    mnz: bool = False  # combmnz multiplies by the number of (weighted) lists holding the item
+
+
+def _list_method(rule: _ListRule) -> Callable[[_Inputs], _Output]:
+    def run(inp: _Inputs) -> _Output:
+        rankings = inp.rankings
+        assert rankings is not None
+        cands = _member_candidates(inp)
+        n, m_cols = cands.items.shape
+        valid = cands.valid
+        ctx = {"n_candidates": valid.sum(axis=1)}
+        count = np.zeros((n, m_cols), dtype=np.float64)
+        per_member = []
+        for j, (w, r) in enumerate(zip(inp.weights, rankings, strict=True)):
+            listed_pts, unlisted_pts = rule.points(inp, r, ctx)
+            mine = np.zeros((n, m_cols), dtype=np.float64)
+            if unlisted_pts is not None:
+                # Every candidate gets the member's "unlisted" points; its listed items get the difference.
+                mine += np.where(valid, w * unlisted_pts, 0.0)
+                listed_pts = listed_pts - unlisted_pts
+            _scatter(w * np.asarray(listed_pts, dtype=np.float64), cands, j, mine)
+            per_member.append(mine)
+            if rule.mnz:
+                _scatter(np.ones(r.item_idx.shape), cands, j, count)
+        fused = sum(per_member)
+        if rule.mnz:
+            fused = fused * count
+            per_member = [p * count for p in per_member]
+        key = np.where(valid, fused, -np.inf).astype(np.float32)
+        ranking, cols = _rank_columns(key, cands, inp.k, inp.user_idx)
+        contrib = np.stack([_take(p, cols) for p in per_member], -1)
+        return _Output(ranking, contrib.astype(np.float32), dense=None, compact=(cands, fused))
+
+    return run
