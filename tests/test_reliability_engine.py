@@ -702,7 +702,7 @@ def test_the_unsafe_call_scan_sees_calls_but_not_prose(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------ closed gaps
 # Each of these was a traceback (TypeError, ValueError, OverflowError) or a silent wrong answer until the
-# defence named in docs/reliability.md landed in reco_core/fusion.py, live.py or search.py.
+# defence named in docs/reliability.md landed in reco_core/fusion/, live.py or search.py.
 
 
 @pytest.mark.parametrize(
