@@ -61,14 +61,18 @@ test: $(DEV_STAMP) $(PEERS_STAMP) browser-deps lint
 	$(PY) -m pytest -q
 	$(MAKE) -s test-kernels
 
-# Prescott (SSE3) exists on every x86-64 CPU; SkylakeX (AVX-512, the Intel servers' kernel) only where the
-# CPU has AVX-512. torch's own kernels are switched with ATEN_CPU_CAPABILITY at the same time.
+# Prescott (SSE3) exists on every x86-64 CPU; Haswell (AVX2) and SkylakeX (AVX-512, the Intel servers' kernel)
+# only where the CPU has those instructions. torch's own kernels are switched with ATEN_CPU_CAPABILITY too.
 test-kernels: $(DEV_STAMP)
 	@echo "numeric suites under OpenBLAS Prescott, torch default kernels"
 	OPENBLAS_CORETYPE=Prescott ATEN_CPU_CAPABILITY=default $(PY) -m pytest -q -p no:cacheprovider $(NUMERIC_SUITES)
+	@if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then \
+		echo "numeric suites under OpenBLAS Haswell, torch AVX2 kernels"; \
+		OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 $(PY) -m pytest -q -p no:cacheprovider $(NUMERIC_SUITES); \
+	else echo "this CPU has no AVX2: the Haswell kernel run is left out"; fi
 	@if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then \
-		echo "numeric suites under OpenBLAS SkylakeX, torch AVX2 kernels"; \
-		OPENBLAS_CORETYPE=SkylakeX ATEN_CPU_CAPABILITY=avx2 $(PY) -m pytest -q -p no:cacheprovider $(NUMERIC_SUITES); \
+		echo "numeric suites under OpenBLAS SkylakeX, torch AVX-512 kernels"; \
+		OPENBLAS_CORETYPE=SkylakeX ATEN_CPU_CAPABILITY=avx512 $(PY) -m pytest -q -p no:cacheprovider $(NUMERIC_SUITES); \
 	else echo "this CPU has no AVX-512: the SkylakeX kernel run is left out"; fi
 
 bench: $(DEV_STAMP) $(PEERS_STAMP) browser-deps
