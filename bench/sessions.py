@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.browser import CHROMIUM, CHROMIUM_ARGS, free_port, healthy
-from bench.common import ROOT, Options, fmt_mib, fmt_s, table
+from bench.browser import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, streamlit_server
+from bench.common import Options, fmt_mib, fmt_s, table
 
 SESSIONS = 10
 MEMBERS = ("als", "itemknn", "text")  # the dashboard's default members (ui.state.DEFAULT_MEMBERS)
@@ -67,44 +65,15 @@ _ARM = """() => {
 
 
 class Server:
-    """``streamlit run app.py`` on loopback; its log in a temporary file; RSS sampled by ``sample()``."""
+    """The dashboard server (``bench.browser.streamlit_server``) with its resident memory sampled by ``sample()``."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, handle: StreamlitServer) -> None:
         import psutil
 
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(self.port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.fileWatcherType",
-            "none",
-            "--browser.gatherUsageStats",
-            "false",
-        ]
-        self.log_path = log_path
-        with log_path.open("w") as log:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        self.ps = psutil.Process(self.proc.pid)
+        self.base = handle.base
+        self.ps = psutil.Process(handle.proc.pid)
         self.samples: list[tuple[float, int, str]] = []
-        self.t0 = time.monotonic()
-
-    def wait_healthy(self, timeout_s: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not healthy(f"{self.base}/_stcore/health"):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                tail = self.log_path.read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"streamlit did not come up (exit code {self.proc.poll()}); log tail:\n{tail}")
-            time.sleep(0.5)
+        self.t0 = handle.started
 
     def rss(self) -> int:
         return int(self.ps.memory_info().rss)
@@ -113,14 +82,6 @@ class Server:
         value = self.rss()
         self.samples.append((time.monotonic() - self.t0, value, label))
         return value
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
 
 
 class Session:
@@ -298,28 +259,27 @@ async def _main(opts: Options) -> dict[str, Any]:
     if not CHROMIUM.exists():
         raise RuntimeError(f"Chromium not found at {CHROMIUM}: run `make browser-deps` or set RECO_CHROMIUM")
     users = _users(SESSIONS // 2)
-    with tempfile.TemporaryDirectory(prefix="reco-sessions-") as tmp:
-        server = Server(Path(tmp) / "server.log")
-        try:
-            server.wait_healthy()
-            server.sample("healthy")
-            async with async_playwright() as p:
-                browser = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-                try:
-                    warm = Session(-1, "Fusion_Lab", None, seed=0)
-                    t0 = time.monotonic()
-                    await warm.open(browser, server.base)  # builds the lab once
-                    first_load = time.monotonic() - t0
-                    await warm.close()
-                    server.sample("lab built")
-                    opts.log(f"  first page load (builds the lab): {fmt_s(first_load)}")
-                    load = await _load_test(browser, server, users, opts.sessions_seconds, opts.log)
-                    opts.log(f"  load test: {load['reruns']} reruns, p50 {fmt_s(load['p50_s'])}")
-                    soak = await _soak(browser, server, opts.soak_changes, opts.log)
-                finally:
-                    await browser.close()
-        finally:
-            server.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="reco-sessions-") as tmp,
+        streamlit_server(Path(tmp) / "server.log", start_timeout=90) as handle,
+    ):
+        server = Server(handle)
+        server.sample("healthy")
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            try:
+                warm = Session(-1, "Fusion_Lab", None, seed=0)
+                t0 = time.monotonic()
+                await warm.open(browser, server.base)  # builds the lab once
+                first_load = time.monotonic() - t0
+                await warm.close()
+                server.sample("lab built")
+                opts.log(f"  first page load (builds the lab): {fmt_s(first_load)}")
+                load = await _load_test(browser, server, users, opts.sessions_seconds, opts.log)
+                opts.log(f"  load test: {load['reruns']} reruns, p50 {fmt_s(load['p50_s'])}")
+                soak = await _soak(browser, server, opts.soak_changes, opts.log)
+            finally:
+                await browser.close()
     return {
         "first_load_s": first_load,
         "load_test": load,

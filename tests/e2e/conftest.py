@@ -10,15 +10,13 @@ cannot pass without ever running the browser.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bench.browser import CHROMIUM, CHROMIUM_ARGS, free_port, healthy
+from bench.browser import CHROMIUM, CHROMIUM_ARGS, ServerStartError
+from bench.browser import streamlit_server as start_streamlit
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -26,58 +24,16 @@ SCREENSHOTS = ARTIFACTS / "screenshots"
 SERVER_START_S = 60  # until /_stcore/health answers (imports only; models are fitted on the first page load)
 
 
-def _tail(path: Path, n: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return "(no server log)"
-
-
 @pytest.fixture(scope="module")
 def streamlit_server() -> Iterator[str]:
     """Base URL of a fresh `streamlit run app.py` on loopback; stopped (and waited for) after the module."""
     ARTIFACTS.mkdir(exist_ok=True)
-    port = free_port()
-    log_path = ARTIFACTS / "e2e-server.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.fileWatcherType",
-        "none",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + SERVER_START_S
-        while not healthy(f"{base}/_stcore/health"):
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with code {proc.returncode} before serving; log:\n{_tail(log_path)}")
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"streamlit did not answer {base}/_stcore/health in {SERVER_START_S} s; log:\n{_tail(log_path)}"
-                )
-            time.sleep(0.5)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        with start_streamlit(ARTIFACTS / "e2e-server.log", env=env, start_timeout=SERVER_START_S) as server:
+            yield server.base
+    except ServerStartError as exc:  # fail the test with the message, which ends with the server log's tail
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None
 
 
 @pytest.fixture(scope="module")
