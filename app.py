@@ -12,15 +12,14 @@ import numpy as np
 import streamlit as st
 
 from reco_core.errors import RecoError
-from ui import cached, charts, lab, sidebar, state
+from ui import cached, charts, lab, page, state
 from ui.upload import plain
 from ui.widgets import show_error
 
 LOGO = Path(__file__).resolve().parent / "assets" / "logo.svg"
 HEADLINE = ("ndcg", "precision", "recall", "coverage", "novelty")
 
-st.set_page_config(page_title="Reco Fusion Lab", page_icon="🔀", layout="wide")
-cfg = sidebar.render()
+cfg, _ = page.start(None)
 
 st.image(str(LOGO), width=320)
 st.markdown(

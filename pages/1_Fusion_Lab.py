@@ -10,9 +10,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from reco_core import analysis
 from reco_core.errors import RecoError
 from reco_core.metrics import METRICS
-from ui import charts, lab, sidebar, state
+from ui import charts, lab, page, state
 from ui.upload import plain
 from ui.widgets import show_error
 
@@ -24,14 +25,6 @@ NEEDS_WORDS = {  # what a metric with MetricSpec.needs lacks on a dataset, in wo
 BAR_METRICS = ("precision", "recall", "ndcg", "map", "coverage", "ild_genre", "novelty")
 ABLATION_METRICS = ("ndcg", "precision", "recall", "coverage", "novelty")
 TILES_PER_ROW = 5
-
-st.set_page_config(page_title="Fusion Lab · Reco Fusion Lab", page_icon="🔀", layout="wide")
-cfg = sidebar.render()
-st.title("Fusion Lab")
-st.caption(
-    "The fused top-k list against each member on the test users. Every number here is recomputed from the "
-    "members' cached scores when you move a weight: nothing is refitted."
-)
 
 
 def load_configuration() -> None:
@@ -57,17 +50,14 @@ def load_configuration() -> None:
     st.rerun()
 
 
-if cfg is None:
-    st.info("Choose at least one member in the sidebar (or load a configuration below).")
-    load_configuration()
-    st.stop()
-
-try:
-    current = lab.get_lab(cfg)
-except RecoError as exc:
-    show_error(exc)
-    load_configuration()
-    st.stop()
+cfg, current = page.start(
+    "Fusion Lab",
+    "The fused top-k list against each member on the test users. Every number here is recomputed from the "
+    "members' cached scores when you move a weight: nothing is refitted.",
+    get_lab=lab.get_lab,
+    no_config="Choose at least one member in the sidebar (or load a configuration below).",
+    on_stop=load_configuration,
+)
 
 result = None
 try:
@@ -155,7 +145,7 @@ def per_user_tab() -> str:
     )
     series = {best: best_eval.per_user[chosen]}
     if result is not None:
-        series = {lab.FUSION: result.evaluation.per_user[chosen], **series}
+        series = {analysis.FUSION: result.evaluation.per_user[chosen], **series}
     charts.show(
         charts.per_user_distribution(series, chosen, members=list(members_eval)),
         alt=f"Overlaid histograms of per-user {charts.metric_label(chosen)} for the fusion and the best member.",
@@ -217,10 +207,10 @@ def segments_tab(chosen: str) -> None:
     st.caption("These move with the weights too.")
     evaluations = dict(members_eval)
     if result is not None:
-        evaluations = {lab.FUSION: result.evaluation, **evaluations}
-    rankings = lab.rankings_at(current, result, k)
-    seg = lab.segment_table(current, evaluations, chosen)
-    ranges = lab.activity_ranges(current, best_eval.user_idx)
+        evaluations = {analysis.FUSION: result.evaluation, **evaluations}
+    rankings = analysis.rankings_at(current.session, result, k)
+    seg = analysis.segment_table(current.split.train, evaluations, chosen)
+    ranges = analysis.activity_ranges(current.split.train, best_eval.user_idx)
     seg["segment"] = seg["segment"].map(lambda s: f"{s} users ({ranges[s]})")
     a, b = st.columns(2)
     with a:
@@ -230,17 +220,17 @@ def segments_tab(chosen: str) -> None:
             caption="Users split into thirds by their number of training interactions (in brackets).",
         )
     with b:
-        tails = lab.tail_share(current, rankings)
+        tails = analysis.tail_share(current.split.train, rankings)
         charts.show(
             charts.share_bars(tails["tail"].to_dict(), "Share of long-tail items in the lists"),
             alt="Bar chart of the share of recommended items outside the 20% most popular, per model.",
             caption="Tail: outside the 20% most popular items in training.",
         )
-    genres = lab.genre_share(current, rankings)
+    genres = analysis.genre_share(current.split.train, current.catalog, rankings)
     if genres.empty:
         st.info("This dataset has no genres.")
         return
-    cols = [c for c in (lab.FUSION, best, "training interactions") if c in genres.columns]
+    cols = [c for c in (analysis.FUSION, best, analysis.TRAINING) if c in genres.columns]
     long = genres[cols].reset_index(names="segment").melt(id_vars="segment", var_name="series", value_name="value")
     charts.show(
         charts.segment_bars(

@@ -10,27 +10,20 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from reco_core import analysis
 from reco_core.errors import RecoError, UnknownIdError
-from ui import charts, lab, sidebar, state
+from ui import charts, lab, page, state
 from ui.upload import plain
 from ui.widgets import BOUND, show_error
 
 PAGE = "explorer"
 USER_KEY = "user"  # bound to the URL: ?user=42 opens this user
 
-st.set_page_config(page_title="User Explorer · Reco Fusion Lab", page_icon="🔀", layout="wide")
-cfg = sidebar.render()
-st.title("User Explorer")
-st.caption("One person at a time: what they rated, what the fusion recommends and why, and what-if profiles.")
-
-if cfg is None:
-    st.info("Choose at least one member in the sidebar.")
-    st.stop()
-try:
-    current = lab.get_lab(cfg)
-except RecoError as exc:
-    show_error(exc)
-    st.stop()
+cfg, current = page.start(
+    "User Explorer",
+    "One person at a time: what they rated, what the fusion recommends and why, and what-if profiles.",
+    get_lab=lab.get_lab,
+)
 
 users = current.split.train.users
 n_items = current.split.train.n_items
@@ -108,8 +101,8 @@ def slot_labels(table: pd.DataFrame) -> list[str]:
     ]
 
 
-def show_list(v: lab.UserView, heading: str, with_changes: bool) -> None:
-    table = lab.slot_table(current, v)
+def show_list(v: analysis.UserView, heading: str, with_changes: bool) -> None:
+    table = analysis.slot_table(v, current.members, current.catalog)
     if table.empty:
         st.info("No item could be ranked for this profile.")
         return
@@ -144,7 +137,7 @@ def show_list(v: lab.UserView, heading: str, with_changes: bool) -> None:
         items = v.member_list(name, cfg.k)
         items = items[items >= 0]
         frame = pd.DataFrame(
-            {"title": lab.item_titles(current, items), "hit": np.isin(items, v.held_out)},
+            {"title": analysis.item_titles(current.catalog, items), "hit": np.isin(items, v.held_out)},
             index=pd.RangeIndex(1, len(items) + 1, name="rank"),
         )
         if not has_truth:
@@ -155,7 +148,7 @@ def show_list(v: lab.UserView, heading: str, with_changes: bool) -> None:
         show_changes(v)
 
 
-def show_changes(v: lab.UserView) -> None:
+def show_changes(v: analysis.UserView) -> None:
     """What the last weight (or method) move changed in this user's list; kept in session state."""
     sig = lab.signature(cfg)
     last = state.recall(PAGE, "last")
@@ -173,7 +166,7 @@ def show_changes(v: lab.UserView) -> None:
     if diff.unchanged:
         st.caption("The last change left this list exactly as it was.")
         return
-    t = lambda i: lab.item_titles(current, np.array([i]))[0]  # noqa: E731
+    t = lambda i: analysis.item_titles(current.catalog, np.array([i]))[0]  # noqa: E731
     lines = [f"entered: {t(i)}" for i in diff.entered]
     lines += [f"left: {t(i)}" for i in diff.left]
     lines += [f"moved {old} → {new}: {t(i)}" for i, old, new in diff.moved]
@@ -186,9 +179,9 @@ def lab_diff(before: list[int], after: list[int]):
     return diff_lists(np.asarray(before), np.asarray(after))
 
 
-def scores_tab(v: lab.UserView) -> None:
+def scores_tab(v: analysis.UserView) -> None:
     raw = {n: np.where(np.isfinite(r), r, np.nan) for n, r in v.scores.items()}
-    norm = lab.normalised_rows(v, cfg.normaliser)
+    norm = analysis.normalised_rows(v, cfg.normaliser)
     a, b = st.columns(2)
     with a:
         charts.show(
@@ -206,7 +199,7 @@ def scores_tab(v: lab.UserView) -> None:
             "more of its items into the fused list.",
         )
     items = v.items[v.items >= 0]
-    frame = pd.DataFrame({"title": lab.item_titles(current, items)})
+    frame = pd.DataFrame({"title": analysis.item_titles(current.catalog, items)})
     for n in raw:
         frame[f"{n} raw"] = raw[n][items]
         frame[f"{n} normalised"] = norm[n][items]
@@ -224,7 +217,7 @@ def item_options() -> list[int]:
 
 
 def item_name(i: int) -> str:
-    return lab.item_titles(current, np.array([i]))[0]
+    return analysis.item_titles(current.catalog, np.array([i]))[0]
 
 
 def edit_tab() -> None:

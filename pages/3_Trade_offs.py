@@ -16,7 +16,7 @@ import streamlit as st
 from reco_core import search
 from reco_core.errors import RecoError
 from reco_core.metrics import METRICS
-from ui import charts, lab, sidebar, state
+from ui import charts, lab, page, state
 from ui.upload import plain
 from ui.widgets import show_error
 
@@ -27,22 +27,12 @@ OTHER = ("ild_genre", "ild_text", "coverage", "novelty", "personalisation", "gin
 STEPS = (0.25, 0.2, 0.1, 0.05)
 MAX_SWEEP_POINTS = 300  # about 30 ms each: keep the first sweep within seconds
 
-st.set_page_config(page_title="Trade-offs · Reco Fusion Lab", page_icon="🔀", layout="wide")
-cfg = sidebar.render()
-st.title("Trade-offs")
-st.caption(
+cfg, current = page.start(
+    "Trade-offs",
     "Every weight vector on a grid, fused and evaluated: how much accuracy does diversity, coverage or "
-    "novelty cost? Click a point to load its weights into the sidebar."
+    "novelty cost? Click a point to load its weights into the sidebar.",
+    get_lab=lab.get_lab,
 )
-
-if cfg is None:
-    st.info("Choose at least one member in the sidebar.")
-    st.stop()
-try:
-    current = lab.get_lab(cfg)
-except RecoError as exc:
-    show_error(exc)
-    st.stop()
 
 names = list(current.session.members)
 if len(names) < 2:

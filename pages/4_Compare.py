@@ -12,7 +12,7 @@ import streamlit as st
 from reco_core.errors import RecoError
 from reco_core.metrics import METRICS
 from reco_core.stats import paired_comparison
-from ui import charts, compare, lab, sidebar, state, upload
+from ui import charts, compare, lab, page, state, upload
 from ui.state import LabConfig
 from ui.upload import plain
 from ui.widgets import show_error
@@ -20,10 +20,7 @@ from ui.widgets import show_error
 PAGE = "compare"
 DEFAULT_METRICS = ("precision", "recall", "ndcg", "map", "coverage", "ild_genre", "novelty")
 
-st.set_page_config(page_title="Compare · Reco Fusion Lab", page_icon="🔀", layout="wide")
-cfg = sidebar.render()
-
-st.title("Compare configurations")
+cfg, _ = page.start("Compare", heading="Compare configurations")
 st.markdown(
     "Save the sidebar's configuration under a name, change something (members, weights, method, protocol), "
     "save again, and compare the snapshots side by side. Snapshots stay in this browser session; "

@@ -11,12 +11,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from reco_core import analysis
 from reco_core.config import FusionSpec
 from reco_core.errors import RecoError
 from reco_core.fusion import METHODS, NORMALISERS
 from reco_core.metrics import METRICS
 from reco_core.models import MODELS, get_spec
-from ui import charts, lab, sidebar, state
+from reco_core.ranking import top_k
+from ui import lab, page, state
 from ui import learn_examples as le
 from ui.upload import plain
 from ui.widgets import show_error
@@ -28,11 +30,8 @@ KIND_WORDS = {
     "hybrid": "Hybrid models fuse features inside one model (feature-level fusion).",
 }
 
-st.set_page_config(page_title="Learn · Reco Fusion Lab", page_icon="🔀", layout="wide")
-cfg = sidebar.render()
+cfg, _ = page.start("Learn")
 get_spec("pop")  # fill the model registry
-
-st.title("Learn")
 st.markdown(
     "What each model, fusion method and metric does, with its formula, and two worked examples computed "
     "on a real user of the current lab: reciprocal rank fusion step by step, and NDCG for one list. The last "
@@ -159,7 +158,7 @@ with tab_examples:
         st.info(plain(problem or "The lab is not ready."))
     else:
         user = user_picker(current)
-        titles = np.asarray(lab.item_titles(current, np.arange(current.split.train.n_items)), dtype=object)
+        titles = np.asarray(analysis.item_titles(current.catalog, np.arange(current.split.train.n_items)), dtype=object)
         session = current.session
         train_items = current.split.train.items_of(user)
         test_items = session.target.items_of(user)
@@ -261,8 +260,8 @@ with tab_examples:
                 finite = np.isfinite(raw[m])
                 if not finite.any():
                     continue
-                top = np.argsort(-np.where(finite, raw[m], -np.inf), kind="stable")[:3]
-                for i in top:
+                top = top_k(raw[m][None, :], min(3, len(raw[m]))).item_idx[0]
+                for i in top[top >= 0]:
                     rows.append({"member": m, "item": titles[i], "raw score": raw[m][i], "normalised": normed[m][i]})
                 rows.append(
                     {
@@ -320,9 +319,7 @@ with tab_conv:
                 delta=f"{n1 - n0:+.3f} vs training popularity" if nov_alt else None,
                 delta_color="off",
             )
-            rankings = {charts.FUSION_NAME: result.ranking}
-            for m in current.members:
-                rankings[m] = session.member_ranking(m).head(k)
+            rankings = analysis.rankings_at(session, result, k)
             table = le.conventions_table(rankings, session.target, current.ctx.item_popularity, k)
             st.dataframe(
                 table,

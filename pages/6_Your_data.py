@@ -15,7 +15,7 @@ import streamlit as st
 
 from reco_core.data import Dataset
 from reco_core.errors import RecoError
-from ui import sidebar, state, upload
+from ui import page, state, upload
 from ui.upload import ColumnMapping, ParsedTable, plain
 from ui.widgets import show_error
 
@@ -34,10 +34,7 @@ ROLE_HELP = {
     "text": "Optional: a description the text model embeds instead of 'title. Genres: ...'.",
 }
 
-st.set_page_config(page_title="Your data · Reco Fusion Lab", page_icon="🔀", layout="wide")
-cfg = sidebar.render()
-
-st.title("Your data")
+cfg, _ = page.start("Your data")
 limit_mb = st.get_option("server.maxUploadSize")
 st.markdown(
     "Upload an **interactions** file (one row per user-item interaction: CSV, TSV or Parquet) and, optionally, "

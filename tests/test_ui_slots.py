@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
+from reco_core import analysis
 from reco_core.experiment import MemberSpec
+from ui import charts
 from ui import lab as lab_module
 from ui.state import DEFAULT_MEMBERS, LabConfig, default_weight
 
@@ -21,7 +23,7 @@ def test_an_item_in_a_single_members_list_is_credited_to_that_member(lab_and_cfg
     checked = 0
     for user in lab.session.users[:40]:
         view = lab_module.user_view(lab, cfg, int(user))
-        table = lab_module.slot_table(lab, view)
+        table = analysis.slot_table(view, lab.members, lab.catalog)
         k = view.fusion.ranking.k
         own = {n: set(view.member_list(n, k).tolist()) for n in view.fusion.member_names}
         for _, row in table.iterrows():
@@ -34,3 +36,8 @@ def test_an_item_in_a_single_members_list_is_credited_to_that_member(lab_and_cfg
                 best = max(shares, key=lambda n: -np.inf if shares[n] != shares[n] else shares[n])
                 assert row["brought in by"].startswith(f"{best} ("), (row["brought in by"], shares)
     assert checked > 0
+
+
+def test_the_engine_names_the_fusion_as_the_charts_colour_it() -> None:
+    # reco_core.analysis labels the fused series in its tables; ui.charts picks its colour by that name.
+    assert analysis.FUSION == charts.FUSION_NAME

@@ -1,21 +1,19 @@
 """The dashboard's shared layer: Streamlit glue between the widgets and the engine (``reco_core``).
 
-Every page starts the same way::
+Every page starts the same way (``ui.page.start``: page config, the shared sidebar, the heading, the lab)::
 
-    import streamlit as st
     from reco_core.errors import RecoError
-    from ui import lab, sidebar
+    from ui import lab, page
     from ui.widgets import show_error
 
-    st.set_page_config(page_title="...", layout="wide")
-    cfg = sidebar.render()                 # LabConfig | None (None: nothing to fuse; the sidebar says why)
-    if cfg is None:
-        st.stop()
+    cfg, current = page.start("Title", "caption", get_lab=lab.get_lab)   # no config or no lab: says why, stops
     try:
-        current = lab.get_lab(cfg)         # fitted members + LiveSession, built once, shared, bounded
         result = lab.current_result(current, cfg)   # re-fuse only: weights, method, normaliser, k
     except RecoError as exc:               # e.g. all weights zero: one line, never a traceback
         show_error(exc)
+
+A page that can draw something without a lab calls ``cfg, _ = page.start("Title")`` and handles
+``cfg is None`` itself. The analyses the pages draw live in the engine (``reco_core.analysis``).
 
 Modules and their public API:
 
@@ -37,11 +35,13 @@ Modules and their public API:
 - ``ui.lab``: ``get_lab(cfg, progress_container=None) -> Lab`` (test part) and ``validation_lab(cfg)``
   (members refitted on train minus validation, session on validation); ``current_result(lab, cfg) ->
   LiveResult``; ``get_dataset(protocol)``; ``Lab`` (dataset, split, ctx, session, ``members``,
-  ``failed``, ``weights_for(cfg)``, ``lock`` to hold while calling the shared session); analyses for
-  pages: ``metric_table``, ``member_evaluations``, ``rankings_at``, ``segment_table``, ``tail_share``,
-  ``genre_share``, ``ablation_table``, ``recommendations_csv`` (formula-safe), ``sweep(lab, cfg, step)``;
-  one user: ``user_view(lab, cfg, user_index)``, ``profile_view(lab, cfg, items, ratings, text)``,
-  ``slot_table(lab, view)``, ``normalised_rows(view, normaliser)``; ``item_titles`` / ``item_frame``.
+  ``failed``, ``weights_for(cfg)``, ``lock`` to hold while calling the shared session); the lab's analyses
+  under its lock: ``metric_table``, ``member_evaluations``, ``ablation_table`` (the rest are called from
+  ``reco_core.analysis`` directly); ``recommendations_csv`` (formula-safe), ``sweep(lab, cfg, step)``;
+  one user: ``user_view(lab, cfg, user_index)``, ``profile_view(lab, cfg, items, ratings, text)`` (both give
+  a ``reco_core.analysis.UserView``); ``history`` / ``activity`` / ``item_frame``.
+- ``ui.page``: ``start(title, caption="", *, heading=None, get_lab=None, no_config=..., on_stop=None)
+  -> (LabConfig | None, Lab | None)``: what every page calls first.
 - ``ui.cached``: every cache, bounded: ``stores()`` (one ``st.cache_resource`` holding LRU
   ``BoundedStore``s of datasets, splits, contexts, members, sessions, sweeps; emptied by
   ``st.cache_resource.clear()``), ``overview_stats`` (``st.cache_data``).

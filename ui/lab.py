@@ -23,18 +23,18 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from reco_core import datasets, experiment, explain
+from reco_core import analysis, datasets, experiment
+from reco_core.analysis import UserView
 from reco_core.data import Dataset, ItemCatalog
 from reco_core.errors import ConfigError, FitError, RecoError
 from reco_core.experiment import MemberSpec, Protocol
-from reco_core.fusion import FusionResult, fuse, normalise
+from reco_core.fusion import FusionResult, fuse
 from reco_core.live import LiveResult, LiveSession
 from reco_core.metrics import EvalContext, Evaluation
 from reco_core.models import Scorer, knn
-from reco_core.ranking import Ranking, top_k
+from reco_core.ranking import Ranking
 from reco_core.splitting import Split
 from ui import cached, state
-from ui.charts import FUSION_NAME
 from ui.state import LabConfig
 from ui.widgets import show_error
 
@@ -331,174 +331,44 @@ def activity(lab: Lab) -> np.ndarray:
     return lab.split.train.user_counts()
 
 
-def item_titles(lab: Lab, item_idx: np.ndarray) -> list[str]:
-    """Titles (with year when known) of item indices; -1 padding -> ""."""
-    cat = lab.catalog
-    out = []
-    for i in np.asarray(item_idx).reshape(-1):
-        if i < 0:
-            out.append("")
-            continue
-        title = str(cat.title[i])
-        year = cat.year[i]
-        if year == year and year is not None and f"({int(year)})" not in title:  # year == year: not NaN
-            title = f"{title} ({int(year)})"
-        out.append(title)
-    return out
-
-
-def item_genres(lab: Lab, item_idx: np.ndarray) -> list[str]:
-    cat = lab.catalog
-    return [", ".join(cat.genres[i]) if i >= 0 else "" for i in np.asarray(item_idx).reshape(-1)]
-
-
 def item_frame(lab: Lab, item_idx: np.ndarray) -> pd.DataFrame:
     """Item id, title and genres of item indices (text only, for tables)."""
     idx = np.asarray(item_idx).reshape(-1)
     return pd.DataFrame(
         {
             "item": lab.split.train.items.ids_of(idx),
-            "title": item_titles(lab, idx),
-            "genres": item_genres(lab, idx),
+            "title": analysis.item_titles(lab.catalog, idx),
+            "genres": analysis.item_genres(lab.catalog, idx),
         }
     )
 
 
 # ------------------------------------------------------------------------------------------ analyses the pages draw
-# Plain numpy over a LiveResult and the session's member lists; nothing here refits or rescores.
-
-FUSION = FUSION_NAME  # the fused series' name in tables and charts (charts colours it by this name)
-SEGMENTS = ("light", "medium", "heavy")
+# The analyses live in reco_core.analysis; these wrappers only hold the lab's lock around the shared session
+# (its member evaluations are cached inside it) and read the sidebar's configuration.
 
 
 def member_evaluations(lab: Lab, k: int) -> dict[str, Evaluation]:
-    """Each fitted member's own evaluation at k (computed once per member and k by the session)."""
+    """Each fitted member's own evaluation at k (``analysis.member_evaluations`` under the lab's lock)."""
     session = _session_of(lab)
     with lab.lock:
-        return {name: session.member_evaluation(name, k) for name in session.members}
+        return analysis.member_evaluations(session, k)
 
 
 def metric_table(lab: Lab, result: LiveResult | None, k: int) -> pd.DataFrame:
-    """Rows: the fusion (when there is a result) then each member; columns: every metric key at k."""
-    rows = {}
-    if result is not None:
-        rows[FUSION] = result.evaluation.values()
-    for name, ev in member_evaluations(lab, k).items():
-        rows[name] = ev.values()
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def rankings_at(lab: Lab, result: LiveResult | None, k: int) -> dict[str, Ranking]:
-    """The fused top-k (when there is a result) and each member's top-k, all for the session's users."""
+    """The fusion (when there is a result) and each member on every metric at k (``analysis.metric_table``)."""
     session = _session_of(lab)
-    out: dict[str, Ranking] = {}
-    if result is not None:
-        out[FUSION] = result.ranking.head(k)
-    for name in session.members:
-        out[name] = session.member_ranking(name).head(k)
-    return out
-
-
-def activity_segments(lab: Lab, user_idx: np.ndarray) -> np.ndarray:
-    """Segment index (0 light, 1 medium, 2 heavy) of each user by training-activity tercile.
-
-    Terciles are taken over the session's users, so each segment holds about a third of them.
-    """
-    counts = lab.split.train.user_counts()[np.asarray(user_idx)]
-    if len(counts) == 0:
-        return np.zeros(0, dtype=np.int64)
-    cuts = np.quantile(counts, [1 / 3, 2 / 3])
-    return np.searchsorted(cuts, counts, side="right").astype(np.int64)
-
-
-def segment_table(lab: Lab, evaluations: dict[str, Evaluation], key: str) -> pd.DataFrame:
-    """Mean of a per-user metric by activity segment for each series: columns segment, series, value, n."""
-    rows = []
-    for series, ev in evaluations.items():
-        if key not in ev.per_user:
-            continue
-        seg = activity_segments(lab, ev.user_idx)
-        for s, label in enumerate(SEGMENTS):
-            mask = seg == s
-            values = ev.per_user[key][mask]
-            rows.append((label, series, float(values.mean()) if values.size else np.nan, int(mask.sum())))
-    return pd.DataFrame(rows, columns=["segment", "series", "value", "n"])
-
-
-def activity_ranges(lab: Lab, user_idx: np.ndarray) -> dict[str, str]:
-    """ "light" -> "3-45 training interactions", ... for the captions."""
-    counts = lab.split.train.user_counts()[np.asarray(user_idx)]
-    seg = activity_segments(lab, user_idx)
-    out = {}
-    for s, label in enumerate(SEGMENTS):
-        c = counts[seg == s]
-        out[label] = f"{int(c.min())}-{int(c.max())}" if c.size else "none"
-    return out
-
-
-def head_items(lab: Lab, head_frac: float = 0.2) -> np.ndarray:
-    """Boolean mask of the head: the most popular ``head_frac`` of items by training interactions."""
-    counts = lab.split.train.item_counts()
-    n_head = max(1, round(head_frac * len(counts)))
-    order = np.argsort(-counts, kind="stable")
-    mask = np.zeros(len(counts), dtype=bool)
-    mask[order[:n_head]] = True
-    return mask
-
-
-def tail_share(lab: Lab, rankings: dict[str, Ranking], head_frac: float = 0.2) -> pd.DataFrame:
-    """Share of recommended slots holding head vs tail items, per series (padding left out)."""
-    head = head_items(lab, head_frac)
-    rows = []
-    for series, r in rankings.items():
-        items = r.item_idx[r.item_idx >= 0]
-        h = float(head[items].mean()) if items.size else np.nan
-        rows.append((series, h, 1 - h if items.size else np.nan))
-    counts = lab.split.train.item_counts()
-    train_head = float(counts[head].sum() / max(counts.sum(), 1))
-    rows.append(("training interactions", train_head, 1 - train_head))
-    return pd.DataFrame(rows, columns=["series", "head", "tail"]).set_index("series")
-
-
-def genre_share(lab: Lab, rankings: dict[str, Ranking]) -> pd.DataFrame:
-    """Per genre: share of recommended slots whose item has it, per series, and the training share."""
-    gm = lab.catalog.genre_matrix()
-    names = lab.catalog.genre_names
-    if gm.shape[1] == 0:
-        return pd.DataFrame()
-    out = {}
-    for series, r in rankings.items():
-        items = r.item_idx[r.item_idx >= 0]
-        counts = np.bincount(items, minlength=gm.shape[0]).astype(np.float64)
-        out[series] = np.asarray(gm.T @ counts).ravel() / max(len(items), 1)
-    train_counts = lab.split.train.item_counts().astype(np.float64)
-    out["training interactions"] = np.asarray(gm.T @ train_counts).ravel() / max(train_counts.sum(), 1)
-    return pd.DataFrame(out, index=names)
+    with lab.lock:
+        return analysis.metric_table(session, result, k)
 
 
 def ablation_table(lab: Lab, cfg: LabConfig, keys: Sequence[str], full: Evaluation | None = None) -> pd.DataFrame:
-    """The fusion with each member removed: its metrics and their change against the full fusion (``full``,
-    the current result's evaluation; recomputed when not given)."""
+    """The fusion with each member removed, with the sidebar's weights and fusion (``analysis.ablation_table``;
+    ``full``: the current result's evaluation, recomputed when not given)."""
     session = _session_of(lab)
     weights = lab.weights_for(cfg)
-    f = cfg.fusion
     with lab.lock:
-        if full is None:
-            full = session.apply(weights, f).evaluation
-        without = session.ablation(weights, f.method, f.normaliser, f.k, seed=f.seed, params=f.param_map)
-    rows = []
-    for name, ev in without.items():
-        row: dict[str, Any] = {"without": name}
-        for key in keys:
-            if ev is None:
-                row[key] = np.nan
-                row[f"change in {key}"] = np.nan
-                continue
-            value = ev.value(key)
-            row[key] = value
-            row[f"change in {key}"] = value - full.value(key)
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("without")
+        return analysis.ablation_table(session, weights, cfg.fusion, keys, full)
 
 
 def recommendations_csv(lab: Lab, ranking: Ranking) -> str:
@@ -507,39 +377,14 @@ def recommendations_csv(lab: Lab, ranking: Ranking) -> str:
 
     frame = ranking.to_frame(lab.split.train.users, lab.split.train.items)
     idx = lab.split.train.items.index_of(frame["item"].astype(str))
-    frame.insert(3, "title", item_titles(lab, idx))
-    frame.insert(4, "genres", item_genres(lab, idx))
+    frame.insert(3, "title", analysis.item_titles(lab.catalog, idx))
+    frame.insert(4, "genres", analysis.item_genres(lab.catalog, idx))
     for col in ("user", "item", "title", "genres"):
         frame[col] = frame[col].map(safe_csv_cell)
     return frame.to_csv(index=False)
 
 
 # ------------------------------------------------------------------------------------------ one user (explorer)
-
-
-@dataclass(frozen=True)
-class UserView:
-    """One person's fused list and what explains it.
-
-    ``user_index`` is None for a profile the models have not seen (edited or new). ``scores``: each
-    member's raw score row (float32 [n_items]; the profile's own items -inf, NaN = cannot score).
-    ``fusion`` holds one row (the fused top-k, contributions per member); ``held_out`` the user's test
-    items (empty for a new profile).
-    """
-
-    user_index: int | None
-    history: np.ndarray
-    scores: dict[str, np.ndarray]
-    fusion: FusionResult
-    held_out: np.ndarray
-
-    @property
-    def items(self) -> np.ndarray:
-        return self.fusion.ranking.item_idx[0]
-
-    def member_list(self, name: str, k: int) -> np.ndarray:
-        """The member's own top-k (profile items excluded), -1 padded."""
-        return top_k(self.scores[name][None, :], k).item_idx[0]
 
 
 def _fuse_rows(lab: Lab, cfg: LabConfig, scores: dict[str, np.ndarray], user_index: int = 0) -> FusionResult:
@@ -634,76 +479,6 @@ def _profile_rows(lab: Lab, hist: np.ndarray, values: np.ndarray | None, query: 
 
     key = (tuple(hist.tolist()), None if values is None else tuple(values.tolist()), query)
     return lab.profiles.get_or_build(key, build)
-
-
-def slot_table(lab: Lab, view: UserView, because: int = 2) -> pd.DataFrame:
-    """One row per fused slot: rank, title, genres, held-out hit, which member brought it, its share of the
-    fused score per member, and "because you liked" (from the member that brought it, if it can tell)."""
-    contrib = explain.contributions(view.fusion, 0)
-    names = list(view.fusion.member_names)
-    k = view.fusion.ranking.k
-    own = {n: set(view.member_list(n, k).tolist()) for n in names}
-    rows = []
-    for rank, part in contrib.groupby("rank", sort=True):
-        item = int(part["item"].iloc[0])
-        by_member = part.set_index("member")
-        placed = by_member.index[by_member["placed"]].tolist()
-        listed = [n for n in names if item in own[n]]
-        # Who brought the item in: the member that placed the slot (interleaving); else the only member
-        # whose own top-k holds it (without it the item would not be here); else the largest contribution.
-        if placed:
-            brought, why = placed[0], "its turn in the interleaving"
-        elif len(listed) == 1 and len(names) > 1:
-            brought = listed[0]
-            share = by_member.loc[brought, "share"] if brought in by_member.index else np.nan
-            why = f"only in its own top-{k}" + (f"; {share:.0%} of the score" if share == share else "")
-        else:
-            brought = str(by_member["contribution"].idxmax())
-            share = by_member.loc[brought, "share"]
-            why = f"{share:.0%} of the score" if share == share else "largest part"
-            if not listed:
-                why += f"; in no member's own top-{k}"
-        row: dict[str, Any] = {
-            "rank": int(rank),
-            "title": item_titles(lab, np.array([item]))[0],
-            "genres": item_genres(lab, np.array([item]))[0],
-            "held out": bool(np.isin(item, view.held_out)),
-            "brought in by": f"{brought} ({why})",
-        }
-        for n in names:
-            row[f"{n} share"] = float(by_member.loc[n, "share"]) if n in by_member.index else np.nan
-        row["because you liked"] = _because(lab, view, item, brought, because)
-        row["item"] = item
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _because(lab: Lab, view: UserView, item: int, first: str, n: int) -> str:
-    """ "Title A, Title B" from the first member (in preference order) that can relate items; "" if none."""
-    if view.history.size == 0:
-        return ""
-    members = lab.members
-    order = [first, *[m for m in members if m != first]]
-    for name in order:
-        model = members.get(name)
-        if model is None:
-            continue
-        try:
-            pairs = explain.because_you_liked(model, view.history, item, n)
-        except RecoError:
-            continue
-        pairs = [(i, s) for i, s in pairs if s > 0]
-        if pairs:
-            return "; ".join(item_titles(lab, np.array([i for i, _ in pairs]))) + f" ({name})"
-    return ""
-
-
-def normalised_rows(view: UserView, normaliser: str) -> dict[str, np.ndarray]:
-    """Each member's row after the normaliser (profile items and unscorable items NaN)."""
-    out = {}
-    for name, row in view.scores.items():
-        out[name] = normalise(row[None, :], normaliser)[0]
-    return out
 
 
 def signature(cfg: LabConfig) -> tuple:

@@ -1,0 +1,99 @@
+"""How every page starts: ``start`` sets the page up, draws the shared sidebar and the heading, and, for a page
+that needs one, gets the lab or says why there is none and stops the page.
+
+``app.py`` and every file in ``pages/`` call ``start`` first. It calls ``ui.sidebar.render`` itself, so a deep
+link to any page works on a fresh server (DESIGN.md section 9). A page that needs the lab passes the builder
+it needs (``lab.get_lab`` for the test part, ``lab.validation_lab`` for the validation part); a page that can
+draw something without a lab (Overview, Compare, Learn, Your data) passes none and handles ``cfg is None``
+in its own way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NoReturn, overload
+
+import streamlit as st
+
+from reco_core.errors import RecoError
+from ui import sidebar
+from ui.lab import Lab
+from ui.state import LabConfig
+from ui.widgets import show_error
+
+APP_NAME = "Reco Fusion Lab"
+PAGE_ICON = "🔀"
+NO_MEMBERS = "Choose at least one member in the sidebar."
+
+
+@overload
+def start(
+    title: str | None,
+    caption: str = "",
+    *,
+    heading: str | None = None,
+    get_lab: None = None,
+    no_config: str = NO_MEMBERS,
+    on_stop: Callable[[], None] | None = None,
+) -> tuple[LabConfig | None, None]: ...
+
+
+@overload
+def start(
+    title: str | None,
+    caption: str = "",
+    *,
+    heading: str | None = None,
+    get_lab: Callable[[LabConfig], Lab],
+    no_config: str = NO_MEMBERS,
+    on_stop: Callable[[], None] | None = None,
+) -> tuple[LabConfig, Lab]: ...
+
+
+def start(
+    title: str | None,
+    caption: str = "",
+    *,
+    heading: str | None = None,
+    get_lab: Callable[[LabConfig], Lab] | None = None,
+    no_config: str = NO_MEMBERS,
+    on_stop: Callable[[], None] | None = None,
+) -> tuple[LabConfig | None, Lab | None]:
+    """Set the page up and return the sidebar's configuration and, when ``get_lab`` is given, the lab.
+
+    ``title``: the page's name, in the browser tab as "<title> · Reco Fusion Lab" and as the heading (None: the
+    home page, whose tab reads "Reco Fusion Lab" and which draws its own logo instead of a heading).
+    ``heading``: a heading other than the title. ``caption``: a line under the heading, drawn before the lab
+    is built (its progress shows below it).
+
+    Without ``get_lab``: returns ``(cfg, None)``, ``cfg`` None when the sidebar cannot describe a
+    configuration (it says why). With ``get_lab``: returns ``(cfg, lab)``; when there is no configuration it
+    shows ``no_config`` (st.info), when the lab cannot be built (a RecoError: the data cannot be loaded, no
+    member fitted...) the error in one line, and in both cases calls ``on_stop`` (what the page still draws
+    then, e.g. a configuration uploader) and stops the page.
+    """
+    st.set_page_config(
+        page_title=APP_NAME if title is None else f"{title} · {APP_NAME}", page_icon=PAGE_ICON, layout="wide"
+    )
+    cfg = sidebar.render()
+    if title is not None:
+        st.title(heading or title)
+    if caption:
+        st.caption(caption)
+    if get_lab is None:
+        return cfg, None
+    if cfg is None:
+        st.info(no_config)
+        _stop(on_stop)
+    try:
+        current = get_lab(cfg)
+    except RecoError as exc:
+        show_error(exc)
+        _stop(on_stop)
+    return cfg, current
+
+
+def _stop(on_stop: Callable[[], None] | None) -> NoReturn:
+    if on_stop is not None:
+        on_stop()
+    st.stop()
