@@ -49,9 +49,11 @@ run: $(RUN_STAMP)
 evaluate: $(RUN_STAMP)
 	$(PY) -m reco_core evaluate --dataset ml-100k --models pop,itemknn,userknn,als,bpr,ease,mf,neural,genre,text --k 10
 
+# mypy checks reco_core ([tool.mypy] in pyproject.toml); its cache in .mypy_cache makes a re-run take about a second.
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format .
@@ -82,4 +84,4 @@ bench-quick: $(DEV_STAMP) $(PEERS_STAMP)
 	$(PY) -m bench --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache test-artifacts

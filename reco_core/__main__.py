@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import numpy as np
@@ -93,16 +93,18 @@ def _add_fusion(p: argparse.ArgumentParser, weights: bool = True) -> None:
 def _add_method_params(p: argparse.ArgumentParser) -> None:
     """One flag per parameter that a fusion method declares in its registry record (``--rrf-k`` for rrf)."""
     from reco_core.fusion import METHODS
+    from reco_core.models.base import ParamSpec
 
     g = p.add_argument_group("fusion method parameters (from the methods' registry)")
     seen: dict[str, list[str]] = {}
-    specs = {}
+    specs: dict[str, ParamSpec] = {}
+    parsers: dict[type, Callable[[str], Any]] = {bool: _bool, int: int, float: float}
     for method in METHODS.values():
         for ps in method.params:
             seen.setdefault(ps.name, []).append(method.name)
             specs.setdefault(ps.name, ps)
     for name, ps in specs.items():
-        kind = {bool: _bool, int: int, float: float}.get(ps.type, str)
+        kind = parsers.get(ps.type, str)
         choices = list(ps.choices) if ps.choices is not None else None
         g.add_argument(
             "--" + name.replace("_", "-"),

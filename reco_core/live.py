@@ -424,7 +424,7 @@ class LiveSession:
             if not (rest > 0).any():
                 out[name] = None
                 continue
-            result = self.fuse(rest, method, normaliser, k, rrf_k, seed, params)
+            result = self.fuse(rest.tolist(), method, normaliser, k, rrf_k, seed, params)
             out[name] = evaluate(result.ranking, self.target, self.ctx, ks=(k,))
         return out
 

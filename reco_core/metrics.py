@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -306,7 +307,9 @@ class _Workspace:
     @cached_property
     def genre_distance_sum(self) -> np.ndarray:
         """Sum over valid pairs i < j <= position of 1 - Jaccard(genres_i, genres_j), cumulative in j."""
-        bits = self.ctx._genre_bits_pad[self.items]  # [n, K, words]
+        genre_bits = self.ctx._genre_bits_pad
+        assert genre_bits is not None  # _select_metrics runs the genre metrics only when there are genres
+        bits = genre_bits[self.items]  # [n, K, words]
         a, b = bits[:, :, None, :], bits[:, None, :, :]
         inter = np.bitwise_count(a & b).sum(axis=-1, dtype=np.int64)
         union = np.bitwise_count(a | b).sum(axis=-1, dtype=np.int64)
@@ -408,12 +411,13 @@ def _ild_text(ws: _Workspace, k: int) -> np.ndarray:
     # but slowed ~30x when another job shared the two cores). float32 sums keep ILD within ~1e-7.
     items = ws.padded_items[:, :k]
     n = items.shape[0]
-    vectors = ws.ctx._vectors_pad
+    vectors, sqnorm = ws.ctx._vectors_pad, ws.ctx._sqnorm_pad
+    assert vectors is not None and sqnorm is not None  # _select_metrics runs it only when there are vectors
     lists = sp.csr_matrix(
         (np.ones(n * k, dtype=np.float32), items.ravel(), np.arange(0, n * k + 1, k)), shape=(n, vectors.shape[0])
     )
     s = np.asarray(lists @ vectors, dtype=np.float64)
-    cos_sum = (np.einsum("nd,nd->n", s, s) - ws.ctx._sqnorm_pad[items].sum(axis=1)) / 2
+    cos_sum = (np.einsum("nd,nd->n", s, s) - sqnorm[items].sum(axis=1)) / 2
     pairs = ws.pairs(k)
     return np.where(pairs > 0, 1.0 - _per_user_mean(cos_sum, pairs), 0.0)
 
@@ -537,8 +541,9 @@ class Evaluation:
 def _check_ks(ks: Sequence[int] | int, ranking_k: int, n_items: int) -> list[int]:
     # One k or a collection of them; anything else (None, 5.5, "10") is checked as a single k so the
     # error names it, instead of failing to iterate or hash it.
+    given: list[Any]  # unchecked yet: check_k names whatever it is
     try:
-        given = [ks] if isinstance(ks, (str, bytes, int, np.integer)) else list(ks)  # type: ignore[arg-type]
+        given = [ks] if isinstance(ks, (str, bytes, int, np.integer)) else list(ks)
     except TypeError:
         given = [ks]
     if not given:

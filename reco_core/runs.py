@@ -222,7 +222,7 @@ def read_run(
     """
     check_k(k, len(items))
     is_file = not isinstance(path_or_frame, pd.DataFrame)
-    if is_file:
+    if not isinstance(path_or_frame, pd.DataFrame):
         path = Path(path_or_frame)
         frame = _read_table(path)
         source = f"run file {str(path)!r}"
@@ -238,12 +238,12 @@ def read_run(
     icol = _find_column(frame, "item", item_col, source)
     rcol = _find_column(frame, "rank", rank_col, source)
     scol = _find_column(frame, "score", score_col, source)
-    for role, col in (("user", ucol), ("item", icol)):
-        if col is None:
-            raise DataError(
-                f"{source} has no {role} column (columns: {', '.join(map(str, frame.columns))}): name it one of"
-                f" {', '.join(RUN_COLUMNS[role][:4])} or pass {role}_col="
-            )
+    if ucol is None or icol is None:
+        role = "user" if ucol is None else "item"
+        raise DataError(
+            f"{source} has no {role} column (columns: {', '.join(map(str, frame.columns))}): name it one of"
+            f" {', '.join(RUN_COLUMNS[role][:4])} or pass {role}_col="
+        )
     if rcol is None and scol is None:
         raise DataError(
             f"{source} has neither a rank nor a score column (columns: {', '.join(map(str, frame.columns))}):"
@@ -255,6 +255,7 @@ def read_run(
     key = _check_numbers(frame, rcol, source, is_file) if rcol is not None else None
     score = _check_numbers(frame, scol, source, is_file) if scol is not None else None
     if key is None:
+        assert score is not None  # there is a rank or a score column (checked above)
         key = -score
     rows_read = len(frame)
 

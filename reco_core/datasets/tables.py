@@ -113,7 +113,7 @@ def _read_items(
             dtype=np.float64, na_value=np.nan, copy=True
         )
         given[~np.isfinite(given)] = np.nan
-        unreadable = np.isnan(given) & (text_col("year") != "")  # type: ignore[operator]
+        unreadable = np.isnan(given) & (text_col("year") != "")
         if unreadable.any():
             notes.append(f"{source}: {int(unreadable.sum()):,} year value(s) are not numbers and were left empty.")
         year = np.where(np.isnan(given), year, given)

@@ -104,7 +104,11 @@ def _names(member_names: Sequence[str] | None, n: int) -> tuple[str, ...]:
     return names
 
 
-def _check_blocks(blocks: Sequence[np.ndarray | None], names: tuple[str, ...], n: int, n_items: int) -> None:
+def _check_blocks(
+    blocks: Sequence[np.ndarray | None], names: tuple[str, ...], n: int, n_items: int
+) -> list[np.ndarray]:
+    """The blocks, each checked (none missing)."""
+    checked = []
     for name, b in zip(names, blocks, strict=True):
         if b is None:
             raise ConfigError(
@@ -117,11 +121,15 @@ def _check_blocks(blocks: Sequence[np.ndarray | None], names: tuple[str, ...], n
                 f"member {name!r} scores {b.shape[1]} items but the catalogue has {n_items}: "
                 "fuse only members fitted on the same catalogue"
             )
+        checked.append(b)
+    return checked
 
 
 def _check_rankings(
     rankings: Sequence[Ranking | None], names: tuple[str, ...], user_idx: np.ndarray, n_items: int
-) -> None:
+) -> tuple[Ranking, ...]:
+    """The rankings, each checked (none missing)."""
+    checked = []
     for name, r in zip(names, rankings, strict=True):
         if r is None:
             raise ConfigError(
@@ -134,6 +142,8 @@ def _check_rankings(
                 f"member {name!r} lists item index {int(r.item_idx.max())} but the catalogue has {n_items} items: "
                 "fuse only members over the same catalogue"
             )
+        checked.append(r)
+    return tuple(checked)
 
 
 _TOP_N_MESSAGE = AT_LEAST + " (100 is usual)"
@@ -208,8 +218,7 @@ def _prepare(
     keep = np.flatnonzero(w > 0)
     w_sub = share_of_sum(w[keep])
 
-    if member_scores is not None:
-        _check_blocks(member_scores, names, len(users), n_items)
+    blocks = _check_blocks(member_scores, names, len(users), n_items) if member_scores is not None else None
     norm_sub: NormalisedScores | None = None
     if spec.level == "score":
         if normalised is not None:
@@ -223,23 +232,24 @@ def _prepare(
             norm_sub = NormalisedScores(
                 norm_key, tuple(normalised.values[i] for i in keep), tuple(normalised.absent[i] for i in keep)
             )
-        elif member_scores is not None:
-            norm_sub = normalise_members([member_scores[i] for i in keep], norm_key)  # type: ignore[misc]
+        elif blocks is not None:
+            norm_sub = normalise_members([blocks[i] for i in keep], norm_key)
         else:
             raise ConfigError(f"method {spec.name!r} fuses scores: give the members' score blocks")
 
-    rankings_all = tuple(member_rankings) if member_rankings is not None else None
-    if rankings_all is not None:
-        _check_rankings(rankings_all, names, users, n_items)
+    given = _check_rankings(member_rankings, names, users, n_items) if member_rankings is not None else None
+    rankings_all: tuple[Ranking | None, ...] | None = given
     lists_sub: tuple[Ranking, ...] | None = None
     if spec.name != "wsum":
-        if rankings_all is None:
-            if member_scores is None:
+        if given is None:
+            if blocks is None:
                 raise ConfigError(f"method {spec.name!r} fuses top-N lists: give the members' rankings or scores")
             n_top = min(max(int(top_n), int(k)), n_items)
-            made = {int(i): top_k(member_scores[i], n_top, users) for i in keep}  # type: ignore[arg-type]
+            made = {int(i): top_k(blocks[i], n_top, users) for i in keep}
             rankings_all = tuple(made.get(i) for i in range(n_members))
-        lists_sub = tuple(rankings_all[i] for i in keep)  # type: ignore[misc]
+            lists_sub = tuple(made[int(i)] for i in keep)
+        else:
+            lists_sub = tuple(given[i] for i in keep)
     inp = _Inputs(
         w_sub, keep, n_members, norm_sub, lists_sub, norm_key, int(k), n_items, users, method_params, int(seed), cache
     )

@@ -70,7 +70,7 @@ def _list_method(rule: _ListRule) -> Callable[[_Inputs], _Output]:
             per_member.append(mine)
             if rule.mnz:
                 _scatter(np.ones(r.item_idx.shape), cands, j, count)
-        fused = sum(per_member)
+        fused = np.asarray(sum(per_member))  # a no-op on the summed array; tells mypy it is not sum()'s 0
         if rule.mnz:
             fused = fused * count
             per_member = [p * count for p in per_member]

@@ -68,6 +68,10 @@ TwoTowerConfigT = TypeVar("TwoTowerConfigT", bound=TwoTowerConfig)
 class TwoTowerNet(torch.nn.Module):
     """Id embeddings plus linear projections of fixed dense features (widths may be 0)."""
 
+    # Registered as buffers in __init__; declared here because Module.__getattr__ says Tensor | Module.
+    user_features: torch.Tensor
+    item_features: torch.Tensor
+
     def __init__(
         self,
         user_features: torch.Tensor,

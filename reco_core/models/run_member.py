@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from reco_core.data import Interactions
 from reco_core.errors import ConfigError
-from reco_core.models.base import Context, ModelConfig, Scorer
+from reco_core.models.base import Context, ModelConfig, ModelKind, Scorer
 from reco_core.ranking import Ranking
 
 
@@ -26,7 +26,7 @@ class RunMember(Scorer[ModelConfig]):
 
     name: ClassVar[str] = "run"
     label: ClassVar[str] = "External run"
-    kind: ClassVar[str] = "user"  # type: ignore[misc]
+    kind: ClassVar[ModelKind] = "user"
     description: ClassVar[str] = "Another system's top-k lists read from a file."
 
     def __init__(self, ranking: Ranking, run_name: str = "run") -> None:
