@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +106,31 @@ def _toy_members(train: Interactions, seed: int = 1) -> dict[str, Scorer]:
 def toy_members() -> Callable[..., dict[str, Scorer]]:
     """``toy_members(train, seed=1)``: fresh fitted members a, b and pop over ``train``."""
     return _toy_members
+
+
+@pytest.fixture()
+def rank_power() -> Iterator[object]:
+    """A result-level fusion method with one numeric parameter ("power"), registered as one record for the
+    test and removed after: ``sum_m w_m * rank_m(i) ** -power`` over the members' lists."""
+    from reco_core.fusion import register_method, unregister_method
+    from reco_core.fusion.list_methods import _list_method, _ListRule
+    from reco_core.fusion.registry import FusionMethod
+    from reco_core.models.base import ParamSpec
+
+    def points(inp, r, ctx):
+        rank = np.arange(1, r.k + 1, dtype=np.float64)[None, :]
+        return np.broadcast_to(rank ** -inp.params["power"], r.item_idx.shape), None
+
+    method = FusionMethod(
+        "rank_power",
+        "Rank power",
+        "result",
+        _list_method(_ListRule(points)),
+        False,
+        True,
+        "sum_m w_m * rank_m(i) ** -power",
+        params=(ParamSpec("power", float, 1.0, 0.1, 4.0, 0.1, None, False, "Exponent of the rank.", "Power"),),
+    )
+    register_method(method)
+    yield method
+    unregister_method(method.name)

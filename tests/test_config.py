@@ -6,17 +6,13 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from reco_core import config
 from reco_core.__main__ import build_parser, main
 from reco_core.config import ExperimentConfig, FusionSpec, MemberSpec, Protocol
 from reco_core.errors import ConfigError
-from reco_core.fusion import METHODS, register_method, unregister_method
-from reco_core.fusion.list_methods import _list_method, _ListRule
-from reco_core.fusion.registry import FusionMethod
-from reco_core.models.base import ParamSpec
+from reco_core.fusion import METHODS
 
 
 def _config(**fusion: object) -> ExperimentConfig:
@@ -146,30 +142,7 @@ def test_config_members_keep_their_parameters(capsys, tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ a new method
 
 
-@pytest.fixture()
-def power_method():
-    """A result-level method with one numeric parameter, registered as one record (and removed after)."""
-
-    def points(inp, r, ctx):
-        rank = np.arange(1, r.k + 1, dtype=np.float64)[None, :]
-        return np.broadcast_to(rank ** -inp.params["power"], r.item_idx.shape), None
-
-    method = FusionMethod(
-        "rank_power",
-        "Rank power",
-        "result",
-        _list_method(_ListRule(points)),
-        False,
-        True,
-        "sum_m w_m * rank_m(i) ** -power",
-        params=(ParamSpec("power", float, 1.0, 0.1, 4.0, 0.1, None, False, "Exponent of the rank.", "Power"),),
-    )
-    register_method(method)
-    yield method
-    unregister_method("rank_power")
-
-
-def test_a_registered_method_with_a_parameter_reaches_json_and_cli(power_method, capsys) -> None:
+def test_a_registered_method_with_a_parameter_reaches_json_and_cli(rank_power, capsys) -> None:
     spec = FusionSpec("rank_power", params=(("power", 2.5),))
     cfg = ExperimentConfig(Protocol(), (MemberSpec.of("pop"),), (1.0,), spec)
     assert config.loads(config.dumps(cfg)) == cfg

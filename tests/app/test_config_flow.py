@@ -21,10 +21,6 @@ from streamlit.testing.v1 import AppTest
 
 from reco_core import config
 from reco_core.__main__ import main
-from reco_core.fusion import register_method, unregister_method
-from reco_core.fusion.list_methods import _list_method, _ListRule
-from reco_core.fusion.registry import FusionMethod
-from reco_core.models.base import ParamSpec
 from ui import state
 
 EXPORT_LABEL = "Configuration and metrics (JSON)"
@@ -95,27 +91,6 @@ def test_a_dump_config_file_loads_into_the_dashboard(warm_lab, capsys) -> None:
     assert [at.slider(key=state.weight_key(m)).value for m in ("als", "itemknn")] == [0.25, 0.75]
     loaded = at.session_state["lab:config"]
     assert loaded == config.loads(dumped)
-
-
-@pytest.fixture()
-def rank_power():
-    def points(inp, r, ctx):
-        rank = np.arange(1, r.k + 1, dtype=np.float64)[None, :]
-        return np.broadcast_to(rank ** -inp.params["power"], r.item_idx.shape), None
-
-    method = FusionMethod(
-        "rank_power",
-        "Rank power",
-        "result",
-        _list_method(_ListRule(points)),
-        False,
-        True,
-        "sum_m w_m * rank_m(i) ** -power",
-        params=(ParamSpec("power", float, 1.0, 0.1, 4.0, 0.1, None, False, "Exponent of the rank.", "Power"),),
-    )
-    register_method(method)
-    yield method
-    unregister_method(method.name)
 
 
 def test_a_registered_method_appears_in_the_sidebar_with_its_parameter(warm_lab, rank_power) -> None:
