@@ -29,7 +29,7 @@ no Python loop over users here.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -37,137 +37,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from reco_core.data import Interactions, ItemCatalog
+from reco_core.data import Interactions
 from reco_core.errors import ConfigError
+from reco_core.eval_context import EvalContext as EvalContext  # re-exported: built here before
 from reco_core.metric_specs import METRICS
 from reco_core.metric_specs import MetricSpec as MetricSpec  # re-exported: the registry's public type
 from reco_core.ranking import Ranking, check_k
 from reco_core.stats import bootstrap_intervals
-
-# --------------------------------------------------------------------------------------------------
-# Context
-
-
-@dataclass(frozen=True)
-class EvalContext:
-    """What beyond-accuracy metrics need to know about the catalogue, fixed per split.
-
-    ``item_popularity`` holds training interaction counts; ``item_genres`` is the multi-hot
-    item x genre matrix (``ItemCatalog.genre_matrix()``); ``item_vectors`` are text embeddings
-    (re-normalised to unit length here if they are not). Either may be None: the metric that needs
-    it is then skipped with a note (or refused with ``ConfigError`` when asked for by name).
-    """
-
-    n_items: int
-    item_popularity: np.ndarray
-    item_genres: sp.csr_matrix | None = None
-    item_vectors: np.ndarray | None = None
-    personalisation_pairs: int = 5000
-    seed: int = 0
-    # Derived lookups, each with one extra trailing row so that padding (-1) indexes a neutral value.
-    _pop_pad: np.ndarray = field(init=False, repr=False, compare=False)
-    _info_pad: np.ndarray = field(init=False, repr=False, compare=False)
-    _genre_bits_pad: np.ndarray | None = field(init=False, repr=False, compare=False)
-    _vectors_pad: np.ndarray | None = field(init=False, repr=False, compare=False)
-    _sqnorm_pad: np.ndarray | None = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        n = self.n_items
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise ConfigError(f"EvalContext n_items={n!r} is not valid: give the catalogue size (at least 1)")
-        pop = np.asarray(self.item_popularity)
-        if (
-            pop.shape != (n,)
-            or not np.issubdtype(pop.dtype, np.number)
-            or not np.isfinite(pop).all()
-            or (pop < 0).any()
-        ):
-            raise ConfigError(
-                f"EvalContext item_popularity must be {n} finite non-negative counts (one per item), got shape"
-                f" {pop.shape}: build it with EvalContext.from_train(train)"
-            )
-        pop = pop.astype(np.int64)
-        pairs = self.personalisation_pairs
-        if not isinstance(pairs, (int, np.integer)) or pairs < 1:
-            raise ConfigError(f"EvalContext personalisation_pairs={pairs!r} is not valid: give a whole number >= 1")
-        object.__setattr__(self, "item_popularity", pop)
-        total = max(int(pop.sum()), 1)
-        info = -np.log2(np.maximum(pop, 1) / total)
-        object.__setattr__(self, "_pop_pad", np.append(pop.astype(np.float64), 0.0))
-        object.__setattr__(self, "_info_pad", np.append(info, 0.0))
-        object.__setattr__(
-            self, "_genre_bits_pad", None if self.item_genres is None else _genre_bits(self.item_genres, n)
-        )
-        vectors, sqnorm = (None, None) if self.item_vectors is None else _unit_vectors(self.item_vectors, n)
-        object.__setattr__(self, "item_vectors", None if vectors is None else vectors[:-1])
-        object.__setattr__(self, "_vectors_pad", vectors)
-        object.__setattr__(self, "_sqnorm_pad", sqnorm)
-
-    @classmethod
-    def from_train(
-        cls,
-        train: Interactions,
-        catalog: ItemCatalog | None = None,
-        item_vectors: np.ndarray | None = None,
-        personalisation_pairs: int = 5000,
-        seed: int = 0,
-    ) -> EvalContext:
-        """Popularity from ``train``; genres from ``catalog`` (left out when it has no genres at all)."""
-        genres = None
-        if catalog is not None:
-            if catalog.items != train.items:
-                raise ConfigError(
-                    f"catalog has {len(catalog.items)} items that do not match the {train.n_items} items of train:"
-                    " pass the catalogue of the same dataset"
-                )
-            g = catalog.genre_matrix()
-            genres = g if g.shape[1] > 0 and g.nnz > 0 else None
-        return cls(
-            n_items=train.n_items,
-            item_popularity=train.item_counts(),
-            item_genres=genres,
-            item_vectors=item_vectors,
-            personalisation_pairs=personalisation_pairs,
-            seed=seed,
-        )
-
-
-def _genre_bits(genres: sp.spmatrix, n_items: int) -> np.ndarray:
-    """Genre sets as uint64 bit masks [n_items + 1, words]; the last row (padding) is empty."""
-    g = sp.csr_matrix(genres)
-    if g.shape[0] != n_items:
-        raise ConfigError(
-            f"EvalContext item_genres has {g.shape[0]} rows but the catalogue has {n_items} items:"
-            " pass ItemCatalog.genre_matrix() of the same dataset"
-        )
-    g.eliminate_zeros()
-    words = max(1, -(-g.shape[1] // 64))
-    bits = np.zeros((n_items + 1, words), dtype=np.uint64)
-    rows = np.repeat(np.arange(n_items), np.diff(g.indptr))
-    cols = g.indices.astype(np.int64)
-    # A set bit per (item, genre); bitwise_or.at because one word may receive several genres.
-    np.bitwise_or.at(bits, (rows, cols // 64), np.left_shift(np.uint64(1), (cols % 64).astype(np.uint64)))
-    return bits
-
-
-def _unit_vectors(vectors: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-length float32 vectors [n_items + 1, d] (last row zero, for padding) and squared norms (float64)."""
-    v = np.asarray(vectors)
-    if v.ndim != 2 or v.shape[0] != n_items or not np.issubdtype(v.dtype, np.number):
-        raise ConfigError(
-            f"EvalContext item_vectors must be a numeric [{n_items}, d] array, got shape {v.shape}:"
-            " pass one embedding per catalogue item"
-        )
-    if not np.isfinite(v).all():
-        raise ConfigError("EvalContext item_vectors contain NaN or inf: fix the embeddings before evaluating")
-    v = v.astype(np.float32)
-    norms = np.linalg.norm(v.astype(np.float64), axis=1)
-    if not np.allclose(norms[norms > 0], 1.0, atol=1e-4):
-        v = (v / np.where(norms > 0, norms, 1.0)[:, None]).astype(np.float32)
-    padded = np.vstack([v, np.zeros((1, v.shape[1]), dtype=np.float32)])
-    sqnorm = np.einsum("ij,ij->i", padded.astype(np.float64), padded.astype(np.float64))
-    return padded, sqnorm
-
 
 # --------------------------------------------------------------------------------------------------
 # Registry
