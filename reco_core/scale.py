@@ -33,7 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -152,10 +152,24 @@ def _fuse_block(
     candidates: int | None,
     rrf_k: float,
     top_n: int,
+    seed: int,
+    params: Mapping[str, Any] | None,
 ) -> Ranking:
     if candidates is None:
         result = fuse(
-            blocks, None, weights, method, normaliser, k, n_items, rows, rrf_k, top_n=top_n, member_names=names
+            blocks,
+            None,
+            weights,
+            method,
+            normaliser,
+            k,
+            n_items,
+            rows,
+            rrf_k,
+            seed,
+            top_n=top_n,
+            member_names=names,
+            params=params,
         )
         return result.ranking
     n_top = min(candidates, n_items)
@@ -181,8 +195,10 @@ def _fuse_block(
         width,
         rows,
         rrf_k,
+        seed,
         top_n=min(top_n, width),
         member_names=names,
+        params=params,
     )
     cols = result.ranking.item_idx.astype(np.int64)
     ok = cols >= 0
@@ -224,6 +240,8 @@ def rank_fusion_blocked(
     top_n: int = DEFAULT_TOP_N,
     workers: int = 1,
     profile: dict[str, float] | None = None,
+    seed: int = 0,
+    params: Mapping[str, Any] | None = None,
 ) -> Ranking:
     """The fused top-k of ``users`` (default: ``split.eval_users(part)``), computed block by block.
 
@@ -233,7 +251,8 @@ def rank_fusion_blocked(
     ``score`` calls, which every registered model does (scoring reads fitted arrays only). ``profile``,
     when given, receives the seconds spent in "score" (members' scoring and masking) and "fuse"
     (normalise, combine, rank), summed over blocks (so over workers too). See the module docstring for
-    ``candidates``.
+    ``candidates``. ``seed`` (team-draft's coin flips) and ``params`` (the method's declared parameters)
+    are ``fusion.fuse``'s.
     """
     names = _check_members(members, split)
     part = check_part(part, split)
@@ -267,7 +286,7 @@ def rank_fusion_blocked(
         blocks = [mask_rows(np.array(m.score(rows), dtype=np.float32, copy=True), exclude, rows) for m in models]
         t1 = time.perf_counter()
         ranking = _fuse_block(
-            blocks, rows, used_w, used_names, method, normaliser, k, n_items, candidates, rrf_k, top_n
+            blocks, rows, used_w, used_names, method, normaliser, k, n_items, candidates, rrf_k, top_n, seed, params
         )
         return ranking, t1 - t0, time.perf_counter() - t1
 
@@ -298,6 +317,8 @@ def evaluate_fusion_blocked(
     top_n: int = DEFAULT_TOP_N,
     workers: int = 1,
     profile: dict[str, float] | None = None,
+    seed: int = 0,
+    params: Mapping[str, Any] | None = None,
 ) -> Evaluation:
     """Evaluate a fusion of ``members`` for every evaluated user (or ``users``) with bounded memory.
 
@@ -328,6 +349,8 @@ def evaluate_fusion_blocked(
         top_n=top_n,
         workers=workers,
         profile=profile,
+        seed=seed,
+        params=params,
     )
     target = split.test if part == "test" else split.valid
     assert target is not None  # check_part refused a missing validation part

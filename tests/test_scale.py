@@ -223,3 +223,17 @@ def test_bad_members_and_weights(setup) -> None:
         evaluate_fusion_blocked(members, split, ctx, {"als": 1.0, "itemknn": 1.0, "partial": 1.0})
     with pytest.raises(ConfigError, match="all weights are zero"):
         evaluate_fusion_blocked(members, split, ctx, dict.fromkeys(members, 0.0))
+
+
+def test_seed_and_method_parameters_reach_every_block(setup) -> None:
+    members, split, ctx = setup
+    for method, params in (("team_draft", None), ("rrf", {"rrf_k": 5.0})):
+        live = LiveSession(members, split, ctx).update(WEIGHTS, method, "minmax", k=10, seed=7, params=params)
+        got = rank_fusion_blocked(members, split, WEIGHTS, method, "minmax", k=10, block_size=9, seed=7, params=params)
+        assert_rankings_match(got, live.ranking)
+        ev = evaluate_fusion_blocked(
+            members, split, ctx, WEIGHTS, method, "minmax", k=10, block_size=9, seed=7, params=params
+        )
+        assert_evaluations_match(ev, live.evaluation, got, live.ranking)
+    with pytest.raises(ConfigError, match=r"rrf\.rrf_k=-1 is out of range"):
+        rank_fusion_blocked(members, split, WEIGHTS, "rrf", params={"rrf_k": -1})
