@@ -266,6 +266,11 @@ class ExperimentConfig:
         return tuple(m.label for m in self.members)
 
     @property
+    def weighted_members(self) -> tuple[Member, ...]:
+        """Each member with its weight, as the JSON lists them."""
+        return tuple(Member(m, w) for m, w in zip(self.members, self.weights, strict=True))
+
+    @property
     def weight_map(self) -> dict[str, float]:
         """Member label -> weight."""
         return dict(zip(self.labels, self.weights, strict=True))
@@ -336,8 +341,8 @@ class ExperimentConfig:
             VERSION_KEY: CONFIG_VERSION,
             "protocol": self.protocol.to_dict(),
             "members": [
-                {"model": m.model, "params": dict(m.params), "weight": w}
-                for m, w in zip(self.members, self.weights, strict=True)
+                {"model": m.spec.model, "params": dict(m.spec.params), "weight": m.weight}
+                for m in self.weighted_members
             ],
             "method": self.method,
             "normaliser": self.normaliser,
