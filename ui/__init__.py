@@ -18,9 +18,12 @@ A page that can draw something without a lab calls ``cfg, _ = page.start("Title"
 Modules and their public API:
 
 - ``ui.state``: the only place that knows widget, URL and session keys.
-  ``LabConfig(protocol, members, weights, method, normaliser, k, rrf_k)`` (frozen) with ``labels``,
-  ``weight_map``, ``shares``, ``all_zero``, ``describe()``, ``with_weights()``, ``to_json(extra)`` /
-  ``from_json(text)``, ``to_query_params()`` / ``from_query_params(params, uploaded)``;
+  ``LabConfig`` is the engine's ``reco_core.config.ExperimentConfig(protocol, members, weights, fusion)``
+  (frozen; ``cfg.method`` / ``cfg.normaliser`` / ``cfg.k`` read its ``FusionSpec``, ``cfg.fusion.param(name)``
+  a method's declared parameter) with ``labels``, ``weight_map``, ``shares``, ``all_zero``, ``describe()``,
+  ``with_weights()``, ``with_fusion()``, ``to_json(extra)``; the dashboard adds ``config_from_json(text)``
+  (the engine's ``loads`` plus ``check_for_dashboard``: what the widgets can hold),
+  ``to_query_params(cfg)`` / ``config_from_query_params(params, uploaded)``,
   ``widget_values(cfg)`` / ``config_from_values(values)``; ``UploadedData(dataset, content_hash, name)``
   with ``set_uploaded(dataset, content_hash, name, select=True)`` / ``get_uploaded()`` /
   ``clear_uploaded()`` (session key ``UPLOAD_KEY``); ``queue_config(cfg, notice)`` /
@@ -30,7 +33,8 @@ Modules and their public API:
   for a page's own session values; ``keep_across_pages(keys, st.query_params)`` for a page's own
   URL-bound widgets.
 - ``ui.sidebar``: ``render() -> LabConfig | None``: data and protocol (a form), members by kind,
-  one weight slider per member, fusion method / normaliser / rrf k / k, a settings form per member,
+  one weight slider per member, fusion method / normaliser / the method's declared parameters (from
+  ``fusion.METHODS[m].params``) / k, a settings form per member,
   a "link to this view". Widgets are keyed, bound to the URL and kept across pages.
 - ``ui.lab``: ``get_lab(cfg, progress_container=None) -> Lab`` (test part) and ``validation_lab(cfg)``
   (members refitted on train minus validation, session on validation); ``current_result(lab, cfg) ->
