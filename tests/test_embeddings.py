@@ -7,7 +7,10 @@ loads the packaged all-MiniLM-L6-v2 to check real vectors (shape, unit length, d
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +175,113 @@ def test_real_model_vectors_are_deterministic(tmp_path: Path) -> None:
     # Related texts are closer than unrelated ones: the vectors mean something.
     kids = embeddings.encode_query("an animated film for children")
     assert float(kids @ a[0]) > float(kids @ a[1])
+
+
+# -- planted and hostile cache entries ------------------------------------------------------------
+
+
+def _plant(npy: Path, meta: Path, arr: np.ndarray) -> None:
+    """Write ``arr`` as the cache entry with a sidecar recomputed to match it, as an attacker could."""
+    np.save(npy, arr, allow_pickle=False)
+    info = {"model": embeddings.DEFAULT_MODEL, "shape": list(arr.shape), "dtype": str(arr.dtype)}
+    info["sha256"] = hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+    meta.write_text(json.dumps(info))
+
+
+def _assert_rebuilt(tmp_path: Path, fake: FakeModel, texts: list[str], good: np.ndarray, match: str) -> None:
+    """One call warns once (one line) and re-encodes; the next cold call reads the rewritten entry silently."""
+    fake.encoded.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fixed = embeddings.encode_texts(texts, cache_dir=tmp_path)
+    assert [w.category for w in caught] == [embeddings.CacheWarning], [str(w.message) for w in caught]
+    message = str(caught[0].message)
+    assert "\n" not in message and len(message) < 600, message
+    assert re.search(match, message), message
+    np.testing.assert_array_equal(fixed, good)
+    assert sorted(fake.encoded) == sorted(set(texts)), "the planted entry must be re-encoded by the model"
+    embeddings.clear_memory_cache()
+    fake.encoded.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(embeddings.encode_texts(texts, cache_dir=tmp_path), good)
+    assert fake.encoded == [], "the rebuilt entry must be served from the disk cache"
+
+
+@pytest.mark.parametrize("sidecar", ["untouched", "claims_the_same_shape"])
+def test_a_header_claiming_a_huge_shape_is_refused_before_reading(
+    tmp_path: Path, fake: FakeModel, sidecar: str
+) -> None:
+    good = embeddings.encode_texts(TEXTS, cache_dir=tmp_path)
+    embeddings.clear_memory_cache()
+    npy, meta = _files(tmp_path)
+    huge = (10**12, 384)  # 1.4 PiB of float32: reading it raised MemoryError
+    with npy.open("wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": huge})
+        fh.write(b"\0" * 64)
+    if sidecar != "untouched":
+        info = json.loads(meta.read_text())
+        meta.write_text(json.dumps({**info, "shape": list(huge)}))
+    _assert_rebuilt(tmp_path, fake, TEXTS, good, r"shape [\[(]1000000000000, 384[\])] is not")
+
+
+@pytest.mark.parametrize("depth", [100_000, 1_500])  # over the size bound; under it but too deep to parse
+def test_a_deeply_nested_sidecar_is_refused_before_parsing(tmp_path: Path, fake: FakeModel, depth: int) -> None:
+    good = embeddings.encode_texts(TEXTS, cache_dir=tmp_path)
+    embeddings.clear_memory_cache()
+    _, meta = _files(tmp_path)
+    meta.write_text("[" * depth + "]" * depth)
+    _assert_rebuilt(tmp_path, fake, TEXTS, good, "sidecar")
+
+
+PLANTS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
+    # name: (what the warning names, how to make the planted array from the good one)
+    "zeros": ("norm", lambda good: np.zeros_like(good)),
+    "unnormalised": ("norm", lambda good: good * 2.0),
+    "wrong_columns": ("shape", lambda good: (np.hstack([good, good]) / np.sqrt(2.0)).astype(np.float32)),
+    "too_few_rows": ("shape", lambda good: good[:-1]),
+    "all_nan": ("finite", lambda good: np.full_like(good, np.nan)),
+    "one_inf": ("finite", lambda good: np.where(np.arange(good.size).reshape(good.shape) == 0, np.inf, good)),
+    "float64": ("dtype", lambda good: good.astype(np.float64)),
+    "fortran_order": ("order", lambda good: np.asfortranarray(good)),
+}
+
+
+@pytest.mark.parametrize("plant", sorted(PLANTS))
+def test_a_planted_array_with_a_matching_sidecar_is_rebuilt(tmp_path: Path, fake: FakeModel, plant: str) -> None:
+    good = embeddings.encode_texts(TEXTS, cache_dir=tmp_path)
+    embeddings.clear_memory_cache()
+    npy, meta = _files(tmp_path)
+    match, make = PLANTS[plant]
+    planted = np.asarray(make(good))
+    _plant(npy, meta, planted)
+    _assert_rebuilt(tmp_path, fake, TEXTS, good, match)
+
+
+def test_planted_rows_that_differ_for_identical_texts_are_rebuilt(tmp_path: Path, fake: FakeModel) -> None:
+    texts = [*TEXTS, TEXTS[0]]
+    good = embeddings.encode_texts(texts, cache_dir=tmp_path)
+    embeddings.clear_memory_cache()
+    npy, meta = _files(tmp_path)
+    planted = good.copy()
+    planted[3] = good[1]  # unit length, right shape, but not the vector of texts[3] == texts[0]
+    _plant(npy, meta, planted)
+    _assert_rebuilt(tmp_path, fake, texts, good, "identical texts")
+
+
+def test_vectors_that_would_not_pass_the_checks_are_not_written(
+    tmp_path: Path, fake: FakeModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model that returns a zero vector: kept in memory, never written (it would be rebuilt every run)."""
+    real_encode = fake.encode
+
+    def encode(texts: list[str], **kw: object) -> np.ndarray:
+        out = real_encode(texts, **kw)
+        out[[t == "Heat (1995)" for t in texts]] = 0.0
+        return out
+
+    monkeypatch.setattr(fake, "encode", encode)
+    with pytest.warns(embeddings.CacheWarning, match="not written"):
+        out = embeddings.encode_texts(TEXTS, cache_dir=tmp_path)
+    assert not np.any(out[2]) and np.all(np.linalg.norm(out[:2], axis=1) > 0.99)
+    assert not list(tmp_path.glob("*.npy")) and not list(tmp_path.glob("*.json"))
