@@ -67,20 +67,47 @@ if inter_file is None:
     st.stop()
 
 
-def parse(file: Any, what: str) -> tuple[ParsedTable, str]:
-    """Read an uploaded file once per content (kept for this session), or stop the page with the reason."""
-    data = file.getvalue()
-    digest = upload.digest(data, file.name)
-    cached = state.recall(PAGE, f"parsed:{what}")
+def read(data: bytes, filename: str, what: str, header: bool | None) -> tuple[ParsedTable, str]:
+    """Read uploaded bytes once per content and header choice (kept for this session), or stop the page."""
+    mode = {None: "auto", True: "header", False: "no header"}[header]
+    digest = upload.digest(data, filename) if header is None else upload.digest(data, filename, mode)
+    cached = state.recall(PAGE, f"parsed:{what}:{mode}")
     if cached is not None and cached[0] == digest:
         return cached[1], digest
     try:
-        table = upload.read_table(data, file.name)
+        table = upload.read_table(data, filename, header=header)
     except RecoError as exc:
         show_error(exc)
         st.stop()
-    state.remember(PAGE, f"parsed:{what}", (digest, table))
+    state.remember(PAGE, f"parsed:{what}:{mode}", (digest, table))
     return table, digest
+
+
+def parse(file: Any, what: str) -> tuple[ParsedTable, str]:
+    """The uploaded file as a table. When its first row looks like data (or was read as data because it is all
+    numbers), say why and offer "My file has no header row", which reads every line as a data row."""
+    data = file.getvalue()
+    table, digest = read(data, file.name, what, None)
+    if table.format != "csv" or (table.has_header and not table.header_doubt):
+        return table, digest
+    if table.header_doubt:
+        st.warning(
+            plain(
+                f"The first row of {file.name} was read as the column names, but {table.header_doubt}. "
+                "If the file has no header row, tick 'My file has no header row' below: that row is then "
+                "read as data, so no row is lost."
+            )
+        )
+    no_header = st.checkbox(
+        "My file has no header row",
+        value=not table.has_header,
+        key=f"upload:no_header:{what}:{digest}",
+        help="Ticked: every line is a data row and the columns are named column_1, column_2, ... "
+        "Unticked: the first line holds the column names.",
+    )
+    if no_header == (not table.has_header):
+        return table, digest
+    return read(data, file.name, what, not no_header)
 
 
 def show_table(table: ParsedTable) -> None:

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from reco_core.errors import RecoError
+from reco_core.errors import RecoError, not_a_file, quote
 
 EXIT_BAD_INPUT = 2
 
@@ -61,6 +61,13 @@ def _add_protocol(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threshold", type=float, default=None, help="ratings >= this are positives (default: all)")
     g.add_argument(
         "--kcore", type=int, default=None, help="keep users and items with at least this many interactions (default 0)"
+    )
+    g.add_argument(
+        "--max-decoded-mb",
+        type=float,
+        default=None,
+        help="refuse a Parquet file whose values decode to more than this many MB, estimated before reading"
+        " (default 2000; a few kB of Parquet can hold gigabytes)",
     )
     g.add_argument("--no-text-metrics", action="store_true", help="skip ild_text (avoids computing text embeddings)")
 
@@ -174,6 +181,17 @@ def _emit(frame: pd.DataFrame, fmt: str, extra: dict[str, Any] | None = None) ->
             print(f"{key}: {value}")
 
 
+def _os_error(exc: OSError) -> str:
+    """One line for a file that could not be read: what the path is when it is no file (a folder, a device),
+    else why it could not be read."""
+    if exc.filename is None:
+        return f"cannot read a file: {exc.strerror or exc}; check the paths given"
+    problem = not_a_file(exc.filename)
+    if problem is not None:
+        return problem
+    return f"cannot read {quote(str(exc.filename), 300)}: {exc.strerror or type(exc).__name__}; check the path"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from reco_core import cli_commands  # heavy imports only after the arguments are known to be valid
@@ -186,8 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RecoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        print(f"error: cannot read {exc.filename!r}: {exc.strerror}; check the path", file=sys.stderr)
+    except OSError as exc:
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if frame is not None:
         _emit(frame, getattr(args, "format", "table"), extra)

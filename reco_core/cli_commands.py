@@ -6,6 +6,7 @@ Each command takes the parsed arguments and returns (table, extra lines) for the
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,7 +18,7 @@ import pandas as pd
 from reco_core import config, datasets, experiment, explain, fusion, search, splitting
 from reco_core.config import ExperimentConfig
 from reco_core.data import Dataset
-from reco_core.errors import ConfigError, FitError
+from reco_core.errors import ConfigError, FitError, quote
 from reco_core.experiment import FittedMembers, MemberSpec
 from reco_core.live import LiveResult, LiveSession
 from reco_core.metrics import EvalContext, Evaluation, evaluate
@@ -102,9 +103,15 @@ def _load_and_split(args: argparse.Namespace, cfg: ExperimentConfig) -> tuple[Da
     protocol = cfg.protocol
     if bool(args.train) != bool(args.test):
         raise ConfigError("--train and --test go together: give both files, or neither")
+    limit = _max_decoded_bytes(args)
     if args.train:
         return splitting.split_from_files(
-            args.train, args.test, items=args.items, users=args.users, threshold=protocol.threshold
+            args.train,
+            args.test,
+            items=args.items,
+            users=args.users,
+            threshold=protocol.threshold,
+            max_decoded_bytes=limit,
         )
     if args.interactions:
         dataset = datasets.load_files(
@@ -113,10 +120,21 @@ def _load_and_split(args: argparse.Namespace, cfg: ExperimentConfig) -> tuple[Da
             users=args.users,
             threshold=protocol.threshold,
             kcore=protocol.kcore,
+            max_decoded_bytes=limit,
         )
         return dataset, experiment.make_split(dataset, protocol)
     dataset = experiment.load_dataset(protocol)
     return dataset, experiment.make_split(dataset, protocol)
+
+
+def _max_decoded_bytes(args: argparse.Namespace) -> int:
+    """``--max-decoded-mb`` in bytes (default ``datasets.MAX_DECODED_BYTES``, 2,000 MB)."""
+    mb = getattr(args, "max_decoded_mb", None)
+    if mb is None:
+        return datasets.MAX_DECODED_BYTES
+    if not math.isfinite(mb) or mb <= 0:
+        raise ConfigError(f"--max-decoded-mb {mb:g} is not valid: give a positive number of MB, e.g. 2000")
+    return max(1, int(mb * 1e6))
 
 
 def _notes(dataset: Dataset, split: Split) -> list[str]:
@@ -134,9 +152,9 @@ def parse_ks(text: str) -> list[int]:
     try:
         ks = [int(x) for x in str(text).split(",") if x.strip()]
     except ValueError:
-        raise ConfigError(f"--k {text!r} is not valid: give whole numbers such as 10 or 5,10,20") from None
+        raise ConfigError(f"--k {quote(text)} is not valid: give whole numbers such as 10 or 5,10,20") from None
     if not ks or min(ks) < 1:
-        raise ConfigError(f"--k {text!r} is not valid: give whole numbers of at least 1")
+        raise ConfigError(f"--k {quote(text)} is not valid: give whole numbers of at least 1")
     return sorted(set(ks))
 
 
@@ -203,7 +221,7 @@ def _weights(args: argparse.Namespace, names: list[str], cfg: ExperimentConfig) 
     try:
         weights = [float(w) for w in str(args.weights).split(",")]
     except ValueError:
-        raise ConfigError(f"--weights {args.weights!r} is not valid: give numbers such as 0.5,0.3,0.2") from None
+        raise ConfigError(f"--weights {quote(args.weights)} is not valid: give numbers such as 0.5,0.3,0.2") from None
     if len(weights) != len(names):
         raise ConfigError(
             f"--weights gives {len(weights)} numbers for {len(names)} models ({', '.join(names)}): give one each"
@@ -251,7 +269,7 @@ def _session(
         ranking, report = read_run(path, split.train.users, split.train.items, depth, exclude=split.train.matrix)
         name = f"run:{Path(path).stem}"
         if name in models:
-            raise ConfigError(f"two run files are both named {Path(path).stem!r}: rename one")
+            raise ConfigError(f"two run files are both named {quote(Path(path).stem)}: rename one")
         models[name] = RunMember(ranking, name).fit(split.train)
         notes.append(f"{name}: {report.summary()}")
     session = LiveSession(models, split, _ctx(args, split, dataset), part=part, top_n=cfg.fusion.top_n)
@@ -327,7 +345,7 @@ def cmd_explain(args: argparse.Namespace) -> Result:
     rows = np.flatnonzero(session.users == user_index)
     if not len(rows):
         raise ConfigError(
-            f"user {args.user!r} has no held-out items in this split, so it is not evaluated: pick another"
+            f"user {quote(args.user)} has no held-out items in this split, so it is not evaluated: pick another"
         )
     weights = _weights(args, list(session.members), cfg)
     result = session.apply(weights, cfg.fusion)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from reco_core.checks import check_whole
-from reco_core.errors import ConfigError
+from reco_core.errors import ConfigError, not_a_file, quote
 from reco_core.models import get_spec, make_model
 from reco_core.models.base import ParamSpec, Scorer
 
@@ -40,10 +40,9 @@ MAX_CONFIG_BYTES = 1_000_000  # a configuration is a few hundred bytes; anything
 _CONFIG_KEYS = frozenset({"protocol", "members", "method", "normaliser", "k", "top_n", "method_params", "rrf_k"})
 
 
-def clip(value: object, n: int = 60) -> str:
-    """``repr(value)`` on one line, cut to ``n`` characters: messages quote a person's file without echoing it."""
-    text = " ".join(repr(value).split())
-    return text if len(text) <= n else text[: n - 3] + "..."
+# ``repr(value)`` on one line, clipped with its full length: messages quote a person's value without echoing it.
+# The one helper lives in ``reco_core.errors``; ``clip`` is its earlier name here (the dashboard imports it).
+clip = quote
 
 
 def _is_number(value: Any) -> bool:
@@ -81,7 +80,7 @@ class Protocol:
 
     def __post_init__(self) -> None:
         def bad(name: str, fix: str) -> ConfigError:
-            return ConfigError(f"protocol.{name}={clip(getattr(self, name))} is not valid: {fix}")
+            return ConfigError(f"protocol.{name}={quote(getattr(self, name))} is not valid: {fix}")
 
         if not isinstance(self.dataset, str) or not self.dataset.strip():
             raise bad("dataset", "give a dataset name such as ml-100k")
@@ -122,7 +121,9 @@ class Protocol:
         known = {f.name for f in fields(Protocol)}
         unknown = sorted(str(k) for k in set(data) - known)
         if unknown:
-            raise ConfigError(f"protocol has no field {clip(', '.join(unknown))}: known are {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"protocol has no field {quote(', '.join(unknown))}: known are {', '.join(sorted(known))}"
+            )
         return cls(**{str(k): v for k, v in data.items()})
 
 
@@ -200,7 +201,7 @@ class FusionSpec:
         if unknown:
             accepted = ", ".join(declared) or "none"
             raise ConfigError(
-                f"fusion method {method.name!r} has no parameter {clip(', '.join(unknown))}: it takes {accepted}"
+                f"fusion method {method.name!r} has no parameter {quote(', '.join(unknown))}: it takes {accepted}"
             )
         values = {name: ps.check(given.get(name, ps.default), method.name) for name, ps in declared.items()}
         object.__setattr__(self, "params", tuple(values.items()))
@@ -209,7 +210,7 @@ class FusionSpec:
         """The value of one of the method's parameters."""
         values = dict(self.params)
         if name not in values:
-            raise ConfigError(f"fusion method {self.method!r} has no parameter {name!r}")
+            raise ConfigError(f"fusion method {self.method!r} has no parameter {quote(name)}")
         return values[name]
 
     @property
@@ -241,7 +242,7 @@ class ExperimentConfig:
             )
         for m, w in zip(self.members, self.weights, strict=True):
             if not _is_number(w) or w < 0:
-                raise ConfigError(f"weight of {m.model!r} is {clip(w)}: weights must be finite numbers >= 0")
+                raise ConfigError(f"weight of {m.model!r} is {quote(w)}: weights must be finite numbers >= 0")
         if len({m.model for m in self.members}) != len(self.members):
             raise ConfigError("a model is listed twice among the members: give each model once")
         if self.fusion.seed != self.protocol.seed:
@@ -371,7 +372,7 @@ class ExperimentConfig:
         version = data.get(VERSION_KEY, CONFIG_VERSION)
         if version not in (1, CONFIG_VERSION):
             raise ConfigError(
-                f"configuration version {clip(version)} is not known: this version reads 1 and {CONFIG_VERSION}"
+                f"configuration version {quote(version)} is not known: this version reads 1 and {CONFIG_VERSION}"
             )
         protocol = Protocol.from_dict(data.get("protocol", {}))
         members_in = data.get("members", [])
@@ -390,11 +391,11 @@ class ExperimentConfig:
             fallback = default_weight(spec.model) if callable(default_weight) else default_weight
             weight = m.get("weight", fallback)
             if not _is_number(weight):
-                raise ConfigError(f"members[{i}].weight={clip(weight)} is not a number: give a finite number")
+                raise ConfigError(f"members[{i}].weight={quote(weight)} is not a number: give a finite number")
             weights.append(float(weight))
         method = data.get("method", "wsum")
         if not isinstance(method, str):
-            raise ConfigError(f"method={clip(method)} is not valid: give a fusion method's name")
+            raise ConfigError(f"method={quote(method)} is not valid: give a fusion method's name")
         given = data.get("method_params", {})
         if not isinstance(given, Mapping):
             raise ConfigError("configuration field 'method_params' must be an object of the method's parameters")
@@ -435,7 +436,7 @@ def dumps(config: ExperimentConfig, extra: Mapping[str, Any] | None = None) -> s
     out = config.to_dict()
     for key, value in (extra or {}).items():
         if key in out:
-            raise ConfigError(f"extra key {key!r} would overwrite a configuration field: name it otherwise")
+            raise ConfigError(f"extra key {quote(key)} would overwrite a configuration field: name it otherwise")
         out[key] = value
     return json.dumps(out, indent=2, default=_json_default)
 
@@ -450,7 +451,7 @@ def parse_json(text: str | bytes, what: str = "configuration file") -> dict[str,
     try:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{what} is not valid JSON ({clip(str(exc), 80)}): give a file saved by this app") from None
+        raise ConfigError(f"{what} is not valid JSON ({quote(str(exc), 80)}): give a file saved by this app") from None
     except RecursionError:  # thousands of nested brackets: Python's parser gives up before finding an error
         raise ConfigError(f"{what} nests its JSON too deeply to be read: give a file saved by this app") from None
     if not isinstance(data, dict):
@@ -475,6 +476,10 @@ def read_extra(text: str | bytes) -> dict[str, Any]:
 def load(path: str | Path) -> ExperimentConfig:
     """A configuration from a JSON file (``--config``); a missing or unreadable file is a one-line ConfigError."""
     p = Path(path)
+    # A folder, a device (/dev/zero reads forever, and its size says 0) or a pipe is named for what it is.
+    problem = not_a_file(p)
+    if problem is not None:
+        raise ConfigError(f"configuration file {problem}") from None
     try:
         size = p.stat().st_size
         if size > MAX_CONFIG_BYTES:

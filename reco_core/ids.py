@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from reco_core.errors import UnknownIdError
+from reco_core.errors import QUOTE_CHARS, UnknownIdError, quote
 
 
 def _sorted_unique(values: Iterable[object]) -> np.ndarray:
@@ -29,6 +29,12 @@ def _sorted_unique(values: Iterable[object]) -> np.ndarray:
     else:
         order = np.argsort(as_str, kind="stable")
     return np.asarray(as_str, dtype=object)[order]
+
+
+def _example(external_id: object) -> str:
+    """A known id as a message shows it: plain when short, else clipped like any quoted value."""
+    text = str(external_id)
+    return text if len(text) <= QUOTE_CHARS else quote(text)
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,9 +101,10 @@ class IdMap:
         idx = self._index.get_indexer(pd.Index([str(v) for v in values], dtype=object)).astype(np.int64)
         if missing == "raise" and (idx < 0).any():
             bad = [values[i] for i in np.flatnonzero(idx < 0)[:5]]
-            example = ", ".join(str(x) for x in self.ids[:3])
+            # Both the unknown ids and the examples are a person's text: each is clipped (``quote``).
+            example = ", ".join(_example(x) for x in self.ids[:3])
             raise UnknownIdError(
-                f"unknown {what} {', '.join(repr(str(b)) for b in bad)}"
+                f"unknown {what} {', '.join(quote(str(b)) for b in bad)}"
                 f"{' and others' if (idx < 0).sum() > 5 else ''}: pick one of the {len(self)} known {what}s"
                 f" (for example {example})"
             )

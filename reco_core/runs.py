@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from reco_core.errors import DataError
+from reco_core.errors import DataError, not_a_file, quote
 from reco_core.ids import IdMap
 from reco_core.ranking import Ranking, check_k
 
@@ -138,7 +138,8 @@ def _find_column(frame: pd.DataFrame, role: str, given: str | None, source: str)
 
 def _read_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
-        raise DataError(f"run file {str(path)!r} does not exist: give the path of a CSV or TSV file")
+        why = not_a_file(path)  # a folder or a device is named for what it is, never opened
+        raise DataError(why or f"run file {quote(str(path))} does not exist: give the path of a CSV or TSV file")
     suffix = "".join(path.suffixes[-2:]).lower()
     try:
         if suffix.endswith((".parquet", ".pq")):

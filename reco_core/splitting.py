@@ -33,7 +33,7 @@ import scipy.sparse as sp
 from reco_core import datasets
 from reco_core.checks import MUST_BE, check_whole
 from reco_core.data import Dataset, Interactions, LoadReport
-from reco_core.errors import ConfigError, DataError
+from reco_core.errors import ConfigError, DataError, quote
 
 
 @dataclass(frozen=True)
@@ -267,7 +267,7 @@ def make_split(
     spec = SPLITTERS.get(str(method).strip().lower().replace("_", "-"))
     if spec is None:
         choices = ", ".join(f"{k} ({v.help})" for k, v in SPLITTERS.items())
-        raise ConfigError(f"split method {method!r} is unknown; choose one of {choices}")
+        raise ConfigError(f"split method {quote(method)} is unknown; choose one of {choices}")
     vf = _check_frac("valid_frac", valid_frac, allow_zero=True)
     split = spec.run(inter, test_frac, seed, n_last)
     return with_validation(split, vf, seed) if vf > 0 else split
@@ -288,6 +288,7 @@ def split_from_files(
     user_columns: Mapping[str, str | None] | None = None,
     max_rows: int | None = None,
     header: bool = True,
+    max_decoded_bytes: int | None = datasets.MAX_DECODED_BYTES,
 ) -> tuple[Dataset, Split]:
     """A split the user supplies as a train file and a test file (same formats as ``datasets.load_files``).
 
@@ -298,12 +299,13 @@ def split_from_files(
     which is the honest answer) and is counted in the report. Test rows are resolved in this order, each
     counted: rating 0, duplicate (last kept), below the threshold, user unknown to train, (user, item)
     already in train. Returns the Dataset (train + kept test rows, one report over both files) and the Split.
+    ``max_decoded_bytes`` bounds what each Parquet file's values may decode to (None: no limit).
     """
     limit = datasets.MAX_ROWS if max_rows is None else max_rows
     train_ds = datasets.load_files(
-        train, items, users, columns, threshold, 0, name, item_columns, user_columns, limit, header
+        train, items, users, columns, threshold, 0, name, item_columns, user_columns, limit, header, max_decoded_bytes
     )
-    frame, test_report = datasets.read_interactions_frame(test, columns, limit, header)
+    frame, test_report = datasets.read_interactions_frame(test, columns, limit, header, max_decoded_bytes)
     item_ids = frame["item"].to_numpy(dtype=object)
     rows = train_ds.interactions.users.index_of(frame["user"].to_numpy(dtype=object), missing="mask")
     value = frame["value"].to_numpy(dtype=np.float64)

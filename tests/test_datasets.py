@@ -470,3 +470,28 @@ def test_with_items_widens_the_vocabulary_keeping_everything_else():
         assert wide.catalog.title[j] == ds.catalog.title[i] and wide.catalog.genres[j] == ds.catalog.genres[i]
     assert wide.report.notes[-1] == "Two new items."
     assert datasets.with_items(ds, np.array(["1"], dtype=object), "nothing new") is ds
+
+
+NEGATIVE_NOTE = "ratings are negative; they count as positives unless --threshold excludes them, e.g. --threshold 0."
+
+
+def test_negative_ratings_are_noted_as_positives_until_a_threshold_drops_them(tmp_path):
+    """Issue 13 item 7: negative ratings were kept as positives with no word in the load report."""
+    f = write(tmp_path / "neg.csv", "user,item,rating\n1,a,-2\n1,b,4\n2,a,-0.5\n2,b,0\n")
+    ds = datasets.load_files(f)
+    assert f"2 {NEGATIVE_NOTE}" in ds.report.notes and ds.report.balanced()
+    assert not any(NEGATIVE_NOTE in n for n in datasets.load_files(f, threshold=0).report.notes)
+    # The dashboard loads first and applies the threshold afterwards: the note follows what is kept.
+    assert not any(NEGATIVE_NOTE in n for n in datasets.filter_dataset(ds, threshold=0).report.notes)
+    assert f"2 {NEGATIVE_NOTE}" in datasets.filter_dataset(ds, threshold=-3).report.notes
+    positive = write(tmp_path / "pos.csv", "user,item,rating\n1,a,2\n")
+    assert not any(NEGATIVE_NOTE in n for n in datasets.load_files(positive).report.notes)
+
+
+def test_dates_outside_pandas_nanosecond_range_load(tmp_path):
+    # 1000-01-01 overflowed pandas' nanosecond arithmetic (a traceback in the CLI); it is a valid time.
+    f = write(
+        tmp_path / "old.csv", "user,item,timestamp\nu1,i1,1000-01-01\nu2,i2,2000-01-01T00:00:00Z\nu3,i3,2300-06-01\n"
+    )
+    ts = datasets.load_files(f).interactions.to_frame().sort_values("user")["timestamp"].tolist()
+    assert ts == [-30610224000.0, 946684800.0, 10426838400.0]  # by hand with datetime

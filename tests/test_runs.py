@@ -164,3 +164,11 @@ def test_parquet_runs_are_read_like_csv(tmp_path):
     pd.DataFrame({"user_id": [2, 2], "item_id": [50, 30], "score": [0.2, 0.8]}).to_parquet(path)
     ranking, report = read_run(path, USERS, ITEMS, k=2)
     assert lists(ranking)[1] == ["30", "50"] and report.rows_used == 2
+
+
+def test_a_folder_or_a_device_given_as_a_run_file_is_named(tmp_path) -> None:
+    users, items = IdMap.from_values(["u1"]), IdMap.from_values(["i1"])
+    with pytest.raises(DataError, match="is a directory: give a file"):
+        read_run(tmp_path, users, items, 1)
+    with pytest.raises(DataError, match="is not a regular file"):
+        read_run("/dev/null", users, items, 1)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from reco_core import datasets
 from reco_core.errors import ConfigError, DataError, RecoError
@@ -333,3 +338,153 @@ def test_ml100k_upload_round_trip() -> None:
     inter = read_table((ML100K / "ml-100k.inter").read_bytes(), "ml-100k.inter")
     ds = upload.build_dataset(inter, ColumnMapping(guess_mapping(inter.columns)))
     assert (ds.interactions.n_users, ds.interactions.n_items, ds.interactions.nnz) == (943, 1682, 100_000)
+
+
+# -- rows wider than the header, and files without a header (issue 13, items 1 and 2) --------------------
+
+_UPLOAD_SETTINGS = settings(max_examples=60, deadline=None, derandomize=True)
+_HEADERS = (
+    ["user", "item", "rating", "timestamp"],
+    ["userId", "movieId", "rating"],
+    ["customer", "sku", "stars", "when"],
+    ["user_id:token", "item_id:token"],
+)
+# Ids of one style per column, as exports have them: plain numbers, or a prefix and a number.
+_ID_STYLES = st.sampled_from(["", "u", "i", "x", "tt", "ID-"]).map(
+    lambda prefix: st.integers(0, 10**6).map(lambda n: f"{prefix}{n}")
+)
+_VALUES = {
+    "rating": st.sampled_from(["1", "2", "3", "3.5", "4", "5", "0.5"]),
+}
+# One kind of timestamp per table (the engine refuses numbers mixed with dates, rightly).
+_TIMESTAMPS = (
+    st.integers(0, 2**31).map(str),
+    st.dates(dt.date(1971, 1, 1), dt.date(2100, 12, 31)).map(str),
+)
+
+
+@st.composite
+def _tables(draw: st.DrawFn) -> tuple[list[str], list[list[str]], str]:
+    """A header (recognised names, one of four styles) and 1-30 rows of ids, ratings and timestamps."""
+    header = draw(st.sampled_from(_HEADERS))
+    roles = ["user", "item", "rating", "timestamp"][: len(header)]
+    values = {
+        "user": draw(_ID_STYLES),
+        "item": draw(_ID_STYLES),
+        **_VALUES,
+        "timestamp": draw(st.sampled_from(_TIMESTAMPS)),
+    }
+    rows = draw(st.lists(st.tuples(*(values[r] for r in roles)).map(list), min_size=1, max_size=30))
+    return list(header), rows, draw(st.sampled_from([",", "\t", ";", "|"]))
+
+
+def _text(lines: list[list[str]], delim: str, end: str = "") -> bytes:
+    return "".join(delim.join(cells) + end + "\n" for cells in lines).encode()
+
+
+def _engine_error(data: bytes, suffix: str = ".csv") -> str:
+    """The engine's message for the same bytes read from a file (load_files), or "" when it loads them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"f{suffix}"
+        path.write_bytes(data)
+        try:
+            datasets.load_files(path)
+        except RecoError as exc:
+            return str(exc)
+    return ""
+
+
+@_UPLOAD_SETTINGS
+@given(table=_tables())
+def test_a_table_with_its_header_is_read_as_written(table: tuple[list[str], list[list[str]], str]) -> None:
+    header, rows, delim = table
+    t = read_table(_text([header, *rows], delim), "r.csv")
+    assert t.has_header and t.columns == header and t.header_doubt is None
+    assert t.frame.to_numpy().tolist() == rows
+
+
+@_UPLOAD_SETTINGS
+@given(table=_tables(), extra=st.sampled_from(["", "7", "x", "extra value"]))
+def test_rows_with_one_field_more_than_the_header_are_refused_by_row(
+    table: tuple[list[str], list[list[str]], str], extra: str
+) -> None:
+    """Every data row one field wider than the header: pandas made the first column the index and shifted the
+    others left (users became items, items ratings) with "4 rows read; 4 kept". Now a one-line error naming the
+    row and both field counts, like the engine's; an empty last field (a trailing delimiter) is named as such."""
+    header, rows, delim = table
+    data = _text([header], delim) + _text([[*r, extra] for r in rows], delim)
+    with pytest.raises(DataError) as err:
+        read_table(data, "wide.csv")
+    msg = str(err.value)
+    n = len(header)
+    assert msg.startswith("wide.csv") and "\n" not in msg
+    assert f"row 1 (line 2) has {n + 1} fields but the header has {n}" in msg
+    assert ("trailing" in msg) == (extra == "")
+    # The engine refuses the same bytes with the same row and counts.
+    assert f"row 1 (line 2) has {n + 1} fields but the header has {n}" in _engine_error(data)
+
+
+def test_a_trailing_comma_on_every_row_is_named_not_read_as_an_empty_timestamp() -> None:
+    data = b"user,item,rating,timestamp\n1,10,4,100,\n2,20,3,200,\n3,30,5,300,\n4,40,2,400,\n"
+    with pytest.raises(DataError) as err:
+        read_table(data, "trail.csv")
+    msg = str(err.value)
+    assert "row 1 (line 2) has 5 fields but the header has 4" in msg and "trailing ','" in msg
+    assert "timestamp ''" not in msg
+    # A later row that is wider is named by its own row and line, blank lines and quoted line breaks counted.
+    with pytest.raises(DataError, match=r"row 3 \(line 6\) has 3 fields but the header has 2"):
+        read_table(b'user,title\n1,"a\nb"\n\n2,c\n3,d,e\n', "late.csv")
+    # A trailing delimiter on the header too is a consistent file: an empty unnamed column, ignored.
+    t = read_table(b"user,item,rating,timestamp,\n1,10,4,100,\n2,20,3,200,\n", "both.csv")
+    assert t.columns == ["user", "item", "rating", "timestamp", "unnamed"]
+    ds = upload.build_dataset(t, ColumnMapping(guess_mapping(t.columns)))
+    assert ds.report.rows_read == ds.report.rows_kept == 2
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)  # each example loads a dataset
+@given(table=_tables())
+def test_a_file_without_a_header_is_recognised_and_keeps_every_row(
+    table: tuple[list[str], list[list[str]], str],
+) -> None:
+    """Written without its header, the first record used to become the header and was lost. Now either the
+    first row is all numbers (read as data at once) or the header is doubted with a reason, and reading with
+    ``header=False`` keeps every row."""
+    header, rows, delim = table
+    assume(len(rows) >= 2)
+    data = _text(rows, delim)
+    t = read_table(data, "nohead.csv")
+    if t.has_header:
+        assert t.header_doubt, f"the first row {rows[0]} was taken as a header without a doubt"
+        assert "\n" not in t.header_doubt and len(t.frame) == len(rows) - 1
+    else:
+        assert t.frame.to_numpy().tolist() == rows
+    again = read_table(data, "nohead.csv", header=False)
+    assert not again.has_header and again.frame.to_numpy().tolist() == rows
+    assert again.columns == [f"column_{i + 1}" for i in range(len(header))]
+    assert any("no header" in n for n in again.notes)
+    # Every row reaches the load report (ids in MovieLens order for 2-4 columns).
+    ds = upload.build_dataset(again, ColumnMapping(guess_mapping(again.columns)))
+    r = ds.report
+    assert r.balanced() and r.rows_read == len(rows)
+
+
+def test_header_doubt_names_its_reason_and_leaves_real_headers_alone() -> None:
+    # 928 rows with text ids: the first is not numbers only, so it used to become the header quietly.
+    rows = [f"u{i % 50},i{i % 97},{1 + i % 5},{1_000_000 + i}" for i in range(928)]
+    data = ("\n".join(rows) + "\n").encode()
+    t = read_table(data, "ratings.csv")
+    assert t.has_header and len(t.frame) == 927
+    assert t.header_doubt and "'1'" in t.header_doubt and "number" in t.header_doubt
+    assert len(read_table(data, "ratings.csv", header=False).frame) == 928
+    # Same shape, no numbers: ids such as u1/i1 in the first row and in the data.
+    t = read_table(b"u1,i1\nu2,i2\nu3,i3\n", "ids.csv")
+    assert t.header_doubt and "same shape" in t.header_doubt
+    # A first row that repeats a cell, or whose cell is also a value below it in the same column.
+    assert "twice" in (read_table(b"u0,u0\n0,0\n", "d.csv").header_doubt or "")
+    assert "also a value" in (read_table(b"alice,pen\nbob,cup\nalice,cup\n", "v.csv").header_doubt or "")
+    # Real headers, recognised or not, and text-only data: no doubt.
+    for data in (b"user,item\nu1,i1\n", b"a,b\nx,y\n", b"customer,sku\nalice,book\n", b"col,row\n1,2\n"):
+        assert read_table(data, "ok.csv").header_doubt is None, data
+    # header=True keeps a numeric first row as names (the person said so).
+    t = read_table(b"1,2\n3,4\n", "n.csv", header=True)
+    assert t.has_header and t.columns == ["1", "2"] and len(t.frame) == 1

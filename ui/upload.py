@@ -22,7 +22,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any
 
 import pandas as pd
 
@@ -102,6 +101,9 @@ class ParsedTable:
     encoding: str | None = None
     has_header: bool = True
     notes: tuple[str, ...] = ()
+    # Why the first row, read as the header, looks like data (None: it looks like column names). The page
+    # then offers "my file has no header row", which reads the file again with ``header=False``.
+    header_doubt: str | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -127,16 +129,28 @@ def digest(*parts: bytes | str | None) -> str:
     return h.hexdigest()[:16]
 
 
-def read_table(data: bytes, filename: str, max_rows: int | None = None, max_columns: int | None = None) -> ParsedTable:
+def read_table(
+    data: bytes,
+    filename: str,
+    max_rows: int | None = None,
+    max_columns: int | None = None,
+    header: bool | None = None,
+) -> ParsedTable:
     """Read uploaded bytes as a table of strings; the format is taken from the content, not the name.
 
     Parquet is recognised by its ``PAR1`` magic bytes; anything else must be delimited text (comma, tab,
     semicolon, pipe, or MovieLens-1M's ``::``), UTF-8 (with or without BOM) or, failing that, Latin-1
-    (MovieLens-100K's item file is Latin-1; a note says so). A first row whose cells are all numbers is
-    taken as data, not a header (MovieLens ``u.data``), and the columns are then named ``column_1``...
+    (MovieLens-100K's item file is Latin-1; a note says so).
 
-    Raises ``DataError`` (one line naming the file, and the line or column where it applies) for empty,
-    binary, ragged, over-long or over-wide files.
+    ``header`` (delimited text only): None decides from the content: a first row whose cells are all
+    numbers is taken as data, not a header (MovieLens ``u.data``), and the columns are then named
+    ``column_1``...; a first row that is kept as the header but looks like data gets ``header_doubt``, the
+    reason in one line. False reads every line as data (nothing is lost to a header), True takes the first
+    line as the header whatever it holds.
+
+    Raises ``DataError`` (one line naming the file, and the row and line where it applies) for empty,
+    binary, over-long or over-wide files, and for a row with more fields than the header (never read by
+    shifting the columns).
     """
     # Limits are read at call time (not bound as defaults) so a deployment or a test can change them.
     max_rows = MAX_ROWS if max_rows is None else max_rows
@@ -151,7 +165,7 @@ def read_table(data: bytes, filename: str, max_rows: int | None = None, max_colu
         raise DataError(f"{name} is empty: upload a file with a header row and at least one data row")
     if data[:4] == _PARQUET_MAGIC:
         return _read_parquet(data, name, max_rows, max_columns)
-    return _read_text(data, name, max_rows, max_columns)
+    return _read_text(data, name, max_rows, max_columns, header)
 
 
 def _read_parquet(data: bytes, name: str, max_rows: int, max_columns: int) -> ParsedTable:
@@ -166,11 +180,13 @@ def _read_parquet(data: bytes, name: str, max_rows: int, max_columns: int) -> Pa
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from reco_core.datasets.readers import parquet_stored_bytes, read_parquet_bounded
+
     limit = MAX_DECODED_BYTES  # read at call time, like the other limits
     try:
         meta = pq.ParquetFile(io.BytesIO(data)).metadata
         n_rows, n_cols = meta.num_rows, meta.num_columns
-        stored = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        stored = parquet_stored_bytes(meta)
         schema = meta.schema.to_arrow_schema()
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(
@@ -187,12 +203,10 @@ def _read_parquet(data: bytes, name: str, max_rows: int, max_columns: int) -> Pa
             f"{name}: column {nested[0]!r} holds nested values ({schema.field(nested[0]).type}): "
             "write it as plain text (genres as 'Comedy|Drama') and upload again"
         )
-    text = [f.name for f in schema if _is_text(pa, f.type)]
     try:
+        # The engine's reader sizes the rows of dictionary-encoded text before expanding them, and reads
         # Arrow -> pandas without the file's pandas metadata: nothing in the file decides what objects we build.
-        table = pq.ParquetFile(io.BytesIO(data), read_dictionary=text).read(use_pandas_metadata=False)
-        _check_decoded(name, _plain_bytes(pa, table), limit)
-        table = pa.table([_undictionary(pa, c) for c in table.columns], names=table.column_names)
+        table = read_parquet_bounded(io.BytesIO(data), schema, lambda n_bytes: _check_decoded(name, n_bytes, limit))
         frame = table.to_pandas(ignore_metadata=True, types_mapper=None)
     except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
         raise DataError(f"{name}: a Parquet column cannot be read ({_first_line(exc)}): re-export it") from exc
@@ -207,37 +221,9 @@ def _check_decoded(name: str, n_bytes: int, limit: int) -> None:
     if n_bytes > limit:
         raise DataError(
             f"{name} decodes to {n_bytes / 1e6:,.0f} MB of values: the dashboard accepts at most "
-            f"{limit / 1e6:,.0f} MB per file; keep only the columns and rows you need (the Python API has no limit)"
+            f"{limit / 1e6:,.0f} MB per file; keep only the columns and rows you need (the CLI and Python API accept"
+            " up to 2,000 MB: --max-decoded-mb)"
         )
-
-
-def _is_text(pa: Any, t: Any) -> bool:
-    return any(
-        check(t)
-        for check in (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
-    )
-
-
-def _plain_bytes(pa: Any, table: Any) -> int:
-    """Bytes ``table`` takes with every dictionary column expanded: a row costs its value's length plus a 4-byte
-    offset, as Parquet's own plain encoding counts it; other columns count their Arrow buffers."""
-    import pyarrow.compute as pc
-
-    total = 0
-    for column in table.columns:
-        for chunk in column.chunks:
-            if pa.types.is_dictionary(chunk.type) and _is_text(pa, chunk.type.value_type):
-                lengths = pc.binary_length(chunk.dictionary).cast(pa.int64())
-                total += int(pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0) + 4 * len(chunk)
-            elif pa.types.is_dictionary(chunk.type):  # numbers: a fixed width per row, bounded by the row limit
-                total += pc.take(chunk.dictionary, chunk.indices).nbytes
-            else:
-                total += chunk.nbytes
-    return total
-
-
-def _undictionary(pa: Any, column: Any) -> Any:
-    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
 
 
 def _as_text(col: pd.Series) -> pd.Series:
@@ -296,7 +282,7 @@ def _count_fields(line: str, delim: str) -> int:
         return line.count(delim) + 1
 
 
-def _read_text(data: bytes, name: str, max_rows: int, max_columns: int) -> ParsedTable:
+def _read_text(data: bytes, name: str, max_rows: int, max_columns: int, header: bool | None = None) -> ParsedTable:
     text, encoding, notes = _decode(data, name)
     lines = text.splitlines()
     content = [ln for ln in lines if ln.strip()]
@@ -309,7 +295,8 @@ def _read_text(data: bytes, name: str, max_rows: int, max_columns: int) -> Parse
             f"{name} has {len(first):,} columns: at most {max_columns} are accepted; keep only the user, item, "
             "rating and timestamp columns"
         )
-    has_header = not all(_is_number(c) for c in first)
+    all_numbers = all(_is_number(c) for c in first)
+    has_header = not all_numbers if header is None else bool(header)
     if has_header and len(content) == 1:
         raise DataError(f"{name} has a header row but no data rows: upload a file with at least one data row")
     if len(content) - int(has_header) > max_rows:
@@ -318,10 +305,15 @@ def _read_text(data: bytes, name: str, max_rows: int, max_columns: int) -> Parse
             "sample or filter the file first (the Python API has no limit)"
         )
     try:
+        # The header is read as a data line (header=None, index_col=False), as the engine's reader does:
+        # with header=0, pandas silently makes the first column the index when every row has one field more
+        # than the header, and every column shifts left (users become items, items ratings). This way a
+        # wider row is a ParserError, reported below with its row.
         frame = pd.read_csv(
             io.StringIO(text),
             sep=delim,
-            header=0 if has_header else None,
+            header=None,
+            index_col=False,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -330,17 +322,81 @@ def _read_text(data: bytes, name: str, max_rows: int, max_columns: int) -> Parse
             quoting=csv.QUOTE_MINIMAL,
         )
     except pd.errors.ParserError as exc:
-        raise DataError(f"{name}: {_ragged_message(str(exc), has_header)}") from exc
+        raise DataError(f"{name}: {_ragged_message(str(exc), has_header, text, delim)}") from exc
     except (ValueError, csv.Error) as exc:
         raise DataError(
             f"{name} cannot be read as {_DELIMITER_NAMES.get(delim, delim)}-separated text: {_first_line(exc)}"
         ) from exc
+    frame = frame.fillna("")  # a row shorter than the first has empty cells (the python engine gives NaN)
+    doubt = None
     if has_header:
-        frame.columns = _unique_names([_clean_header(c) for c in frame.columns])
+        if len(frame) < 2:  # e.g. a header whose quoted cell spans every line
+            raise DataError(f"{name} has a header row but no data rows: upload a file with at least one data row")
+        head = [str(c) for c in frame.iloc[0].tolist()]
+        frame = frame.iloc[1:]
+        if header is None:
+            doubt = header_doubt(head, frame)
+        frame.columns = _unique_names([_clean_header(c) for c in head])
     else:
         frame.columns = [f"column_{i + 1}" for i in range(frame.shape[1])]
-        notes.append(f"{name} has no header row (its first row is all numbers): columns are named column_1...")
-    return ParsedTable(name, frame.reset_index(drop=True), "csv", delim, encoding, has_header, tuple(notes))
+        why = "its first row is all numbers" if header is None else "as chosen: every line is a data row"
+        notes.append(f"{name} has no header row ({why}): columns are named column_1...")
+    return ParsedTable(
+        name, frame.reset_index(drop=True), "csv", delim, encoding, has_header, tuple(notes), header_doubt=doubt
+    )
+
+
+def _shape(cell: str) -> str:
+    """A cell's shape: letters -> "a", digits -> "9", runs collapsed ("u12" -> "a9", "2021-03-04" -> "9-9-9")."""
+    out: list[str] = []
+    for ch in cell.strip():
+        k = "a" if ch.isalpha() else "9" if ch.isdigit() else " " if ch.isspace() else ch
+        if not out or out[-1] != k:
+            out.append(k)
+    return "".join(out)
+
+
+def header_doubt(header: Sequence[str], rows: pd.DataFrame, sample: int = _SNIFF_LINES) -> str | None:
+    """Why the ``header`` cells look like a data row rather than column names, in one line; None if they don't.
+
+    Not doubted: a header with a recognised column name (user, movieId, title...) or with no cell at all.
+    Doubted: a header with a number in a cell (a file whose first row is all numbers is already read
+    without a header), one that names two columns alike, one with a cell that is also a value of its column
+    in the first ``sample`` data rows, or one whose every cell has the shape of a value in its column there,
+    with digits in at least one (ids such as ``u1`` above ``u2``, dates above dates). Other text-only files
+    (``customer,sku`` above ``alice,book``) cannot be told apart and are not doubted.
+    """
+    cells = [str(c).strip() for c in header]
+    if not any(cells):
+        return None
+    roles = tuple(dict.fromkeys((*INTERACTION_ROLES, *ITEM_ROLES)))
+    if any(guess_mapping(cells, roles).values()):
+        return None
+    numbers = [c for c in cells if _is_number(c)]
+    if numbers:
+        shown = ", ".join(repr(_clip(c)) for c in numbers[:3])
+        return f"{len(numbers)} of its {len(cells)} cells are numbers ({shown}), which column names rarely are"
+    repeated = next((c for i, c in enumerate(cells) if c and c in cells[:i]), None)
+    if repeated is not None:
+        return f"it names two columns {_clip(repeated)!r} (the same value twice, as data rows can)"
+    head = rows.head(sample)
+    if head.empty or head.shape[1] != len(cells):
+        return None
+    for j, c in enumerate(cells):
+        if c and (head.iloc[:, j].astype(str).str.strip() == c).any():
+            return f"its cell {_clip(c)!r} is also a value in that column below it"
+    shapes = [_shape(c) for c in cells]
+    for j, sh in enumerate(shapes):
+        if sh not in {_shape(str(v)) for v in head.iloc[:, j]}:
+            return None
+    if not any("9" in sh for sh in shapes):
+        return None
+    shown = ", ".join(repr(_clip(c)) for c in cells[:3])
+    return f"it has the same shape as the data rows below it ({shown} look like values, not column names)"
+
+
+def _clip(cell: str, n: int = 30) -> str:
+    return cell if len(cell) <= n else cell[: n - 1] + "…"
 
 
 def _split(line: str, delim: str) -> list[str]:
@@ -385,15 +441,57 @@ def _unique_names(names: Sequence[str]) -> list[str]:
     return out
 
 
-def _ragged_message(msg: str, has_header: bool) -> str:
+def _ragged_message(msg: str, has_header: bool, text: str = "", delim: str = ",") -> str:
+    """A parser error as one line: the first row with more fields than the first line, by row and line.
+
+    Rows are numbered from 1 at the first data row (the header is not a row), as the engine's reader numbers
+    them, and found again with the csv module so blank lines and quoted line breaks are counted right. When
+    the extra fields are empty the row ends with a delimiter, and the message says so.
+    """
     m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
-    if m:
-        expected, line, saw = (int(g) for g in m.groups())
+    if not m:
+        return f"cannot be parsed ({_first_line(msg)}): give every line the same number of columns"
+    expected, line, saw = (int(g) for g in m.groups())
+    found = _first_wide_record(text, delim, expected) if text else None
+    record, extra = line, [""]
+    if found is not None:
+        record, line, saw, extra = found
+    row = record - 1 if has_header else record
+    first = "the header has" if has_header else "the first row has"
+    where = f"row {row:,} (line {line:,}) has {saw} fields but {first} {expected}"
+    detail = f"column number {expected + 1} is extra; delimiter {delim!r}"
+    if found is not None and not any(c.strip() for c in extra):
         return (
-            f"line {line:,} has {saw} fields where the first {'(header) ' if has_header else ''}row has {expected}: "
-            "give every line the same number of columns (quote cells that contain the delimiter)"
+            f"{where} (column number {expected + 1} is extra and empty: the row ends with a trailing {delim!r}): "
+            f"remove the trailing {delim!r} from the rows, or name that column in the header"
         )
-    return f"cannot be parsed ({_first_line(msg)}): give every line the same number of columns"
+    return f"{where} ({detail}): fix that row or quote values that contain the delimiter"
+
+
+def _first_wide_record(text: str, delim: str, expected: int) -> tuple[int, int, int, list[str]] | None:
+    """(record number from 1 over non-blank records, its first line, its field count, its extra fields) of
+    the first record with more than ``expected`` fields; None when the csv module reads it otherwise."""
+    record = 0
+    try:
+        if len(delim) > 1:
+            for i, ln in enumerate(text.split("\n")):
+                if ln.strip():
+                    record += 1
+                    fields = ln.rstrip("\r").split(delim)
+                    if len(fields) > expected:
+                        return record, i + 1, len(fields), fields[expected:]
+            return None
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, quoting=csv.QUOTE_MINIMAL)
+        start = 1
+        for fields in reader:
+            if len(fields) > 1 or any(f.strip() for f in fields):
+                record += 1
+                if len(fields) > expected:
+                    return record, start, len(fields), fields[expected:]
+            start = reader.line_num + 1
+    except csv.Error:
+        return None
+    return None
 
 
 def _first_line(exc: object) -> str:

@@ -2,7 +2,8 @@
 
 The package, by idea (each module imports only the ones above it, never this package):
 
-- ``readers``: raw text/Parquet files -> frames of cells (delimiter sniffing, UTF-8 checks, row limits);
+- ``readers``: raw text/Parquet files -> frames of cells (delimiter sniffing, UTF-8 checks, row limits, the
+  decoded-size estimate of a Parquet file, shared with the dashboard's upload reader);
 - ``columns``: which column holds which role, and parsing ids, numbers and timestamps;
 - ``tables``: interactions, items and users tables parsed into tidy rows and frames;
 - ``assemble``: tidy rows -> Dataset (zeros, duplicates, threshold, k-core, item vocabulary, catalogue,
@@ -19,11 +20,12 @@ from reco_core.datasets.generator import SYNTHETIC_SIZES, synthetic, synthetic_s
 from reco_core.datasets.movielens import _MOVIELENS as _MOVIELENS
 from reco_core.datasets.movielens import DOWNLOAD_TIMEOUT_S, ML1M_OCCUPATIONS, ML_GENRES, packaged_folder
 from reco_core.datasets.named import dataset_names, load
-from reco_core.datasets.readers import MAX_ROWS
+from reco_core.datasets.readers import MAX_DECODED_BYTES, MAX_ROWS
 from reco_core.datasets.tables import read_interactions_frame
 
 __all__ = [
     "DOWNLOAD_TIMEOUT_S",
+    "MAX_DECODED_BYTES",
     "MAX_ROWS",
     "ML1M_OCCUPATIONS",
     "ML_GENRES",

@@ -31,9 +31,9 @@ import scipy.sparse as sp
 from reco_core.checks import MUST_BE, check_whole
 from reco_core.data import Dataset, Interactions, ItemCatalog, LoadReport, UserTable, item_text
 from reco_core.datasets.columns import _ALIASES, _norm
-from reco_core.datasets.readers import MAX_ROWS, _read_table
+from reco_core.datasets.readers import MAX_DECODED_BYTES, MAX_ROWS, _read_table
 from reco_core.datasets.tables import _read_items, _read_users, _Tidy, _tidy_interactions
-from reco_core.errors import ConfigError, DataError
+from reco_core.errors import ConfigError, DataError, quote
 from reco_core.ids import IdMap
 
 
@@ -89,6 +89,18 @@ def usable_rows(
         report.drop(f"rating below the threshold {float(threshold):g}", int(below.sum()))
         keep &= ~below
     return keep
+
+
+_NEGATIVE_NOTE = "ratings are negative; they count as positives unless --threshold excludes them, e.g. --threshold 0."
+
+
+def _note_negative(kept_values: np.ndarray, report: LoadReport) -> None:
+    """Say how many kept ratings are below 0 (every stored rating is a positive unless a threshold drops it);
+    a note from an earlier load is replaced, since a threshold applied since may have dropped them."""
+    report.notes[:] = [n for n in report.notes if not n.endswith(_NEGATIVE_NOTE)]
+    n_negative = int((kept_values < 0).sum())
+    if n_negative:
+        report.notes.append(f"{n_negative:,} {_NEGATIVE_NOTE}")
 
 
 def _id_map(codes: np.ndarray, uniques: np.ndarray) -> tuple[IdMap, np.ndarray]:
@@ -148,6 +160,7 @@ def _assemble(
     # Timestamps are stored as ts + 1 so that a timestamp of 0 is not an implicit zero (see data.py).
     tmatrix = None if ts is None else csr_from_sorted_pairs(rows, cols, ts[keep][order] + 1.0, shape, np.float64)
     report.rows_kept = int(keep.sum())
+    _note_negative(value[keep], report)
     inter = Interactions(user_map, item_map, matrix, tmatrix)
     report.notes.extend(item_notes or [])
     report.notes.extend(user_notes or [])
@@ -235,9 +248,11 @@ def _check_filters(threshold: float | None, kcore: int) -> tuple[float | None, i
         try:
             t = float(threshold)
         except (TypeError, ValueError):
-            raise ConfigError(f"threshold={threshold!r} is not a number; give a rating such as 4, or None") from None
+            raise ConfigError(
+                f"threshold={quote(threshold)} is not a number; give a rating such as 4, or None"
+            ) from None
         if not np.isfinite(t):
-            raise ConfigError(f"threshold={threshold!r} is not finite; give a rating such as 4, or None")
+            raise ConfigError(f"threshold={quote(threshold)} is not finite; give a rating such as 4, or None")
         threshold = t
     return threshold, check_whole(kcore, "kcore", 0, MUST_BE + " (0 or 1 = no filtering)")
 
@@ -309,6 +324,7 @@ def load_files(
     user_columns: Mapping[str, str | None] | None = None,
     max_rows: int = MAX_ROWS,
     header: bool = True,
+    max_decoded_bytes: int | None = MAX_DECODED_BYTES,
 ) -> Dataset:
     """Load a user's interactions (CSV, TSV or Parquet; delimiter sniffed) with optional items and users files.
 
@@ -317,16 +333,26 @@ def load_files(
     (else taken from a trailing "(1995)" in the title). Users: user, optional age, gender, occupation.
     ``columns``/``item_columns``/``user_columns`` name columns by role when the common names are not used;
     ``header=False`` reads a file without a header row in the order user, item, rating, timestamp.
+    ``max_decoded_bytes`` bounds what each Parquet file's values may decode to, estimated before they are
+    expanded (default 2,000 MB; None: no limit): a few kB of dictionary-encoded Parquet can hold gigabytes.
     Every problem raises a DataError naming the file, the column and the row.
     """
     check_whole(max_rows, "max_rows", message=MUST_BE)
+    if max_decoded_bytes is not None:
+        check_whole(max_decoded_bytes, "max_decoded_bytes", message=MUST_BE + " (or None for no limit)")
     _check_filters(threshold, kcore)
-    frame, label = _read_table(interactions, "interactions", header, int(max_rows))
+    frame, label = _read_table(interactions, "interactions", header, int(max_rows), max_decoded_bytes=max_decoded_bytes)
     tidy = _tidy_interactions(frame, label, columns, header)
     if threshold is not None and not _has_rating(frame, columns, header):
-        raise ConfigError(f"threshold={threshold!r} needs a rating column, and {label} has none; drop the threshold")
-    item_frame, item_notes = (None, []) if items is None else _read_items(items, item_columns)
-    user_frame, user_notes = (None, []) if users is None else _read_users(users, user_columns)
+        raise ConfigError(
+            f"threshold={quote(threshold)} needs a rating column, and {label} has none; drop the threshold"
+        )
+    item_frame, item_notes = (
+        (None, []) if items is None else _read_items(items, item_columns, max_decoded_bytes=max_decoded_bytes)
+    )
+    user_frame, user_notes = (
+        (None, []) if users is None else _read_users(users, user_columns, max_decoded_bytes=max_decoded_bytes)
+    )
     if name is None:
         name = label if isinstance(interactions, pd.DataFrame) else Path(interactions).stem
     return _assemble(tidy, name, threshold, kcore, item_frame, user_frame, item_notes, user_notes)
@@ -377,6 +403,7 @@ def filter_dataset(ds: Dataset, threshold: float | None = None, kcore: int = 0) 
     elif t is not None:
         report.notes.append("Timestamps did not share the ratings' pattern and were left out.")
     report.rows_kept = int(keep.sum())
+    _note_negative(m.data[keep], report)
     catalog = _subset_catalog(ds.catalog, items)
     user_table = None
     if ds.users is not None:

@@ -11,8 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from reco_core.datasets.readers import _clip
-from reco_core.errors import ConfigError, DataError
+from reco_core.errors import ConfigError, DataError, quote
 
 # Recognised column names, compared after lower-casing, dropping a RecBole type suffix (":token")
 # and removing "_", "-", " " and "."; so user_id, userId, userID and "User ID" all match "userid".
@@ -48,6 +47,16 @@ _MISSING_TEXT = frozenset({"", "nan", "na", "n/a", "null", "none", "<na>", "nat"
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+def _cell(value: object) -> str:
+    """A cell as a message quotes it: its text, clipped (``reco_core.errors.quote``)."""
+    return quote(str(value))
+
+
+def _name(value: object) -> str:
+    """A column name or role in a list of them: clipped shorter, so twenty names stay one readable line."""
+    return quote(str(value), 40)
+
+
 def _norm(name: object) -> str:
     """Column name as compared with the aliases."""
     return re.sub(r"[\s_\-.]", "", str(name).split(":")[0].strip().lower())
@@ -68,7 +77,7 @@ def _resolve_columns(
     unknown = sorted(set(columns) - set(aliases))
     if unknown:
         raise ConfigError(
-            f"columns for the {role} file: unknown role(s) {', '.join(map(_clip, unknown))};"
+            f"columns for the {role} file: unknown role(s) {', '.join(_name(u) for u in unknown)};"
             f" use roles among {', '.join(aliases)}"
         )
     names = [str(c) for c in frame.columns]
@@ -84,8 +93,8 @@ def _resolve_columns(
         col = str(col)
         if col not in names:
             raise DataError(
-                f"{source}: column {col!r} (named for {r!r}) is not in the file, row: header;"
-                f" the columns are {', '.join(map(_clip, names[:20]))}{' ...' if len(names) > 20 else ''}"
+                f"{source}: column {quote(col)} (named for {r!r}) is not in the file, row: header;"
+                f" the columns are {', '.join(map(_name, names[:20]))}{' ...' if len(names) > 20 else ''}"
             )
         found[r] = col
     if header:
@@ -104,14 +113,14 @@ def _resolve_columns(
                 hint = " The first row looks like data: pass header=False if the file has no header row."
             raise DataError(
                 f"{source}: no {r} column (row: header); the columns are"
-                f" {', '.join(map(_clip, names[:20]))}{' ...' if len(names) > 20 else ''}: name one of"
+                f" {', '.join(map(_name, names[:20]))}{' ...' if len(names) > 20 else ''}: name one of"
                 f" {', '.join(aliases[r])}, or pass columns={{'{r}': '<your column>'}}.{hint}"
             )
     used = set(found.values())
     ignored = [c for c in names if c not in used]
     notes = []
     if ignored:
-        shown = ", ".join(map(_clip, ignored[:8])) + (f" and {len(ignored) - 8} more" if len(ignored) > 8 else "")
+        shown = ", ".join(map(_name, ignored[:8])) + (f" and {len(ignored) - 8} more" if len(ignored) > 8 else "")
         notes.append(f"{source}: ignored column(s) {shown}.")
     return found, notes
 
@@ -143,7 +152,7 @@ def _ids(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:
             if not np.isfinite(values).all():
                 rows = np.flatnonzero(~np.isfinite(values))
                 raise DataError(
-                    f"{source}: column {col!r}, {_describe_rows(rows)}: id {values[rows[0]]!r} is not finite;"
+                    f"{source}: column {quote(col)}, {_describe_rows(rows)}: id {quote(values[rows[0]])} is not finite;"
                     " fix the id"
                 )
             # Parquet/pandas turn integer ids into floats when a value is missing elsewhere: 7.0 -> "7".
@@ -159,7 +168,7 @@ def _ids(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:
     if broken.any():
         rows = np.flatnonzero(broken)
         raise DataError(
-            f"{source}: column {col!r}, {_describe_rows(rows)}: id {_clip(text.iloc[rows[0]])} spans several lines"
+            f"{source}: column {quote(col)}, {_describe_rows(rows)}: id {_cell(text.iloc[rows[0]])} spans several lines"
             " (probably a quote that is never closed); close or remove the quote"
         )
     return text.to_numpy(dtype=object)
@@ -167,7 +176,7 @@ def _ids(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:
 
 def _raise_missing_id(source: str, col: str, rows: np.ndarray, value: object) -> None:
     raise DataError(
-        f"{source}: column {col!r}, {_describe_rows(rows)}: the id is missing ({_clip(value)});"
+        f"{source}: column {quote(col)}, {_describe_rows(rows)}: the id is missing ({_cell(value)});"
         " fill in the id or remove the row"
     )
 
@@ -189,12 +198,12 @@ def _check_numbers(values: np.ndarray, s: pd.Series, col: str, source: str, what
         v = s.iloc[rows[0]]
         empty = v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == ""
         kind = "empty" if empty else "not a number"
-        raise DataError(f"{source}: column {col!r}, {_describe_rows(rows)}: {what} {_clip(v)} is {kind}; {fix}")
+        raise DataError(f"{source}: column {quote(col)}, {_describe_rows(rows)}: {what} {_cell(v)} is {kind}; {fix}")
     bad = ~np.isfinite(values) | (np.abs(values) > _FLOAT32_MAX)
     if bad.any():
         rows = np.flatnonzero(bad)
         raise DataError(
-            f"{source}: column {col!r}, {_describe_rows(rows)}: {what} {_clip(s.iloc[rows[0]])} is infinite or too"
+            f"{source}: column {quote(col)}, {_describe_rows(rows)}: {what} {_cell(s.iloc[rows[0]])} is infinite or too"
             f" large; {fix}"
         )
     return values
@@ -212,9 +221,9 @@ def _timestamps(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         if s.isna().any():
             rows = np.flatnonzero(s.isna().to_numpy())
-            raise DataError(f"{source}: column {col!r}, {_describe_rows(rows)}: timestamp is empty; {fix}")
+            raise DataError(f"{source}: column {quote(col)}, {_describe_rows(rows)}: timestamp is empty; {fix}")
         utc = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
-        return ((utc - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64)
+        return _unix_seconds(utc)
     numeric = _parse_numbers(s)
     if not np.isnan(numeric).any() or pd.api.types.is_numeric_dtype(s.dtype):
         return _check_numbers(numeric, s, col, source, "timestamp", fix)
@@ -225,14 +234,20 @@ def _timestamps(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:
     if bad.any():
         rows = np.flatnonzero(bad)
         raise DataError(
-            f"{source}: column {col!r}, {_describe_rows(rows)}: timestamp {_clip(text.iloc[rows[0]])} is neither a"
+            f"{source}: column {quote(col)}, {_describe_rows(rows)}: timestamp {_cell(text.iloc[rows[0]])} is neither a"
             f" number nor an ISO 8601 date; {fix}"
         )
     if not_date.any():
         rows = np.flatnonzero(not_date)
         raise DataError(
-            f"{source}: column {col!r}, {_describe_rows(rows)}: timestamp {_clip(text.iloc[rows[0]])} is a number"
+            f"{source}: column {quote(col)}, {_describe_rows(rows)}: timestamp {_cell(text.iloc[rows[0]])} is a number"
             f" while row {int(np.flatnonzero(~not_date)[0]) + 1} is a date; use one kind in the whole column"
         )
-    seconds = ((parsed - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64)
-    return _check_numbers(seconds, s, col, source, "timestamp", fix)
+    return _check_numbers(_unix_seconds(parsed), s, col, source, "timestamp", fix)
+
+
+def _unix_seconds(utc: pd.Series) -> np.ndarray:
+    """Seconds since 1970 of UTC datetimes, as float64. Computed in whole seconds, not nanoseconds: a date
+    before 1677 or after 2262 (``1000-01-01``) overflows pandas' nanosecond arithmetic, but is a valid time."""
+    naive = utc.dt.tz_localize(None).dt.as_unit("s")
+    return naive.to_numpy(dtype="datetime64[s]").astype(np.int64).astype(np.float64)

@@ -11,7 +11,7 @@ from reco_core.checks import MUST_BE, check_whole
 from reco_core.data import Dataset, Interactions, ItemCatalog, LoadReport, UserTable, item_text
 from reco_core.datasets.assemble import csr_from_sorted_pairs
 from reco_core.datasets.movielens import ML1M_OCCUPATIONS
-from reco_core.errors import ConfigError
+from reco_core.errors import ConfigError, quote
 from reco_core.ids import IdMap
 
 SYNTHETIC_SIZES: dict[str, tuple[int, int, int]] = {
@@ -259,6 +259,6 @@ def synthetic_size(size: str, seed: int = 42) -> Dataset:
     """The synthetic dataset at a MovieLens size: "100k", "1m", "10m" or "20m" (see SYNTHETIC_SIZES)."""
     key = str(size).lower().removeprefix("synthetic-").removeprefix("ml-")
     if key not in SYNTHETIC_SIZES:
-        raise ConfigError(f"synthetic size {size!r} is unknown; choose one of {', '.join(SYNTHETIC_SIZES)}")
+        raise ConfigError(f"synthetic size {quote(size)} is unknown; choose one of {', '.join(SYNTHETIC_SIZES)}")
     u, i, n = SYNTHETIC_SIZES[key]
     return synthetic(u, i, n, seed=seed, name=f"synthetic-{key}")

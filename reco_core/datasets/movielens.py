@@ -27,7 +27,7 @@ from reco_core.datasets.assemble import _assemble
 from reco_core.datasets.columns import _ids
 from reco_core.datasets.readers import _read_text_table
 from reco_core.datasets.tables import _read_items, _read_users, _split_genres, _Tidy, _tidy_interactions
-from reco_core.errors import ConfigError, DataError, DatasetNotFoundError
+from reco_core.errors import ConfigError, DataError, DatasetNotFoundError, quote
 from reco_core.paths import cache_dir
 
 DOWNLOAD_TIMEOUT_S = 5.0
@@ -276,7 +276,7 @@ def packaged_folder(name: str) -> Path | None:
     """
     spec = _MOVIELENS.get(str(name).lower())
     if spec is None:
-        raise ConfigError(f"no packaged copy of dataset {name!r}: choose one of {', '.join(_MOVIELENS)}")
+        raise ConfigError(f"no packaged copy of dataset {quote(name)}: choose one of {', '.join(_MOVIELENS)}")
     root = _wheel_folder(spec.wheel_package)
     return None if root is None else root / spec.wheel_subdir
 

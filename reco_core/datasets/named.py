@@ -8,7 +8,7 @@ from reco_core.data import Dataset
 from reco_core.datasets.assemble import _check_filters, filter_dataset
 from reco_core.datasets.generator import SYNTHETIC_SIZES, synthetic_size
 from reco_core.datasets.movielens import _MOVIELENS, _load_movielens
-from reco_core.errors import ConfigError
+from reco_core.errors import ConfigError, quote
 
 
 def dataset_names() -> list[str]:
@@ -40,4 +40,6 @@ def load(
         if threshold is None and kcore <= 1:
             return ds
         return filter_dataset(ds, threshold, kcore)
-    raise ConfigError(f"dataset {name!r} is unknown; choose one of {', '.join(dataset_names())}, or use load_files")
+    raise ConfigError(
+        f"dataset {quote(name)} is unknown; choose one of {', '.join(dataset_names())}, or use load_files"
+    )

@@ -10,19 +10,22 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from reco_core.errors import DataError
+from reco_core.errors import DataError, not_a_file, path_kind, quote
 
 MAX_ROWS = 5_000_000
 """Default row limit for a user's file; larger files get a DataError naming the limit and the fix."""
 
+MAX_DECODED_BYTES = 2_000_000_000
+"""Default limit on the bytes a Parquet file's values may decode to (2,000 MB; ``--max-decoded-mb``).
 
-def _clip(value: object, n: int = 40) -> str:
-    text = str(value)
-    return repr(text if len(text) <= n else text[:n] + "...")
+Parquet stores a repeated value once: 1.6 kB of dictionary-encoded Parquet can hold 4.2 GB of text. The size is
+estimated before anything large is built (``parquet_stored_bytes``, then ``read_parquet_bounded``)."""
 
 
 def _sniff_delimiter(text: str, suffix: str) -> str:
@@ -59,7 +62,7 @@ def _decode(raw: bytes, source: str, suffix: str) -> str:
         delim = _sniff_delimiter(rough, suffix)
         header = rough.splitlines()[0].split(delim) if rough else []
         col_idx = raw[line_start:pos].count(delim.encode())
-        column = _clip(header[col_idx].strip()) if col_idx < len(header) else f"number {col_idx + 1}"
+        column = quote(header[col_idx].strip(), 40) if col_idx < len(header) else f"number {col_idx + 1}"
         where = "the header" if line_no == 0 else f"row {line_no}"
         raise DataError(
             f"{source}: column {column}, {where}: byte {raw[pos : pos + 1]!r} is not UTF-8 text;"
@@ -157,8 +160,11 @@ def _read_table(
     header: bool = True,
     max_rows: int = MAX_ROWS,
     label: str | None = None,
+    max_decoded_bytes: int | None = MAX_DECODED_BYTES,
 ) -> tuple[pd.DataFrame, str]:
-    """A raw frame and the label used in messages (the path, or ``label``/"<DataFrame>")."""
+    """A raw frame and the label used in messages (the path, or ``label``/"<DataFrame>").
+
+    ``max_decoded_bytes`` bounds what a Parquet file's values may decode to (None: no limit)."""
     if isinstance(source_obj, pd.DataFrame):
         name = label or f"<{role} DataFrame>"
         if len(source_obj) > max_rows:
@@ -169,27 +175,147 @@ def _read_table(
         return source_obj.reset_index(drop=True), name
     path = Path(source_obj).expanduser()
     name = str(path)
-    if not path.is_file():
+    if path_kind(path) == "missing":
         raise DataError(f"{name}: no such file (column: none, row: none); check the path of the {role} file")
+    # A folder or a device (/dev/zero reads forever) is named for what it is, and never opened.
+    problem = not_a_file(path)
+    if problem is not None:
+        raise DataError(f"{problem} (the {role} file; column: none, row: none)")
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
-        try:
-            import pyarrow.parquet as pq
+        return _read_parquet(path, name, role, max_rows, max_decoded_bytes), name
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(
+            f"{name}: cannot read the file ({exc.strerror or type(exc).__name__}; column: none, row: none);"
+            f" check that the {role} file is readable"
+        ) from None
+    return _read_text_table(raw, name, suffix, header, max_rows), name
 
-            n_rows = pq.ParquetFile(path).metadata.num_rows
-            if n_rows > max_rows:
-                raise DataError(
-                    f"{name}: {n_rows:,} rows, more than the limit of {max_rows:,} (row {max_rows + 1});"
-                    " load a sample of the file or raise max_rows"
-                )
-            frame = pd.read_parquet(path)
-        except DataError:
-            raise
-        except Exception as exc:  # pyarrow raises many types for a damaged file; all mean the same to the user
+
+# ------------------------------------------------------------------------------------------------ Parquet
+# Shared with the dashboard's upload reader (``ui.upload``), which words its own limits.
+
+
+def parquet_stored_bytes(meta: Any) -> int:
+    """The bytes a Parquet file's values take once decompressed, from its metadata alone (the row groups'
+    ``total_byte_size``): the first estimate, before any column is read. A dictionary-encoded column counts
+    only its dictionary and indices here, so ``read_parquet_bounded`` counts its rows too."""
+    return int(sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)))
+
+
+def nested_kind(arrow_type: Any) -> str | None:
+    """``"struct"``, ``"list"``, ``"map"``... for a nested Arrow type, None for a plain one."""
+    import pyarrow as pa
+
+    if not pa.types.is_nested(arrow_type):
+        return None
+    for check, word in (
+        (pa.types.is_struct, "struct"),
+        (pa.types.is_map, "map"),
+        (pa.types.is_list, "list"),
+        (pa.types.is_large_list, "list"),
+        (pa.types.is_fixed_size_list, "list"),
+        (pa.types.is_union, "union"),
+    ):
+        if check(arrow_type):
+            return word
+    return "nested"
+
+
+def _is_text(pa: Any, t: Any) -> bool:
+    return any(
+        check(t)
+        for check in (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
+    )
+
+
+def parquet_plain_bytes(table: Any) -> int:
+    """Bytes ``table`` takes with every dictionary column expanded: a row costs its value's length plus a 4-byte
+    offset, as Parquet's own plain encoding counts it; other columns count their Arrow buffers."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    total = 0
+    for column in table.columns:
+        for chunk in column.chunks:
+            if pa.types.is_dictionary(chunk.type) and _is_text(pa, chunk.type.value_type):
+                lengths = pc.binary_length(chunk.dictionary).cast(pa.int64())
+                total += int(pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0) + 4 * len(chunk)
+            elif pa.types.is_dictionary(chunk.type):  # numbers: a fixed width per row, bounded by the row limit
+                total += pc.take(chunk.dictionary, chunk.indices).nbytes
+            else:
+                total += chunk.nbytes
+    return total
+
+
+def read_parquet_bounded(source: Any, schema: Any, check: Callable[[int], None]) -> Any:
+    """A Parquet file (a path or a file object) as an Arrow table with plain columns, sized before it is expanded.
+
+    Text columns are read as dictionaries, which stay small however often a value repeats; ``check`` is called
+    with the bytes their rows would take (``parquet_plain_bytes``) and raises to refuse; only then are they
+    expanded. The file's pandas metadata is not used: nothing in the file decides what objects are built.
+    Call it after ``parquet_stored_bytes`` has passed the same check, and with nested columns refused.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    text = [f.name for f in schema if _is_text(pa, f.type)]
+    table = pq.ParquetFile(source, read_dictionary=text).read(use_pandas_metadata=False)
+    check(parquet_plain_bytes(table))
+    columns = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+    return pa.table(columns, names=table.column_names)
+
+
+def _read_parquet(path: Path, name: str, role: str, max_rows: int, max_decoded_bytes: int | None) -> pd.DataFrame:
+    """A Parquet file as a frame, bounded in rows and in decoded bytes (``max_decoded_bytes``, None: no limit)
+    before anything large is built; a nested column (struct, list) is refused by name."""
+    import pyarrow.parquet as pq
+
+    def unreadable(exc: BaseException) -> DataError:
+        return DataError(
+            f"{name}: not a readable Parquet file (column unknown, row unknown): {type(exc).__name__}: {exc}"
+        )
+
+    def check(n_bytes: int) -> None:
+        if max_decoded_bytes is not None and n_bytes > max_decoded_bytes:
             raise DataError(
-                f"{name}: not a readable Parquet file (column unknown, row unknown): {type(exc).__name__}: {exc}"
-            ) from None
-        if frame.shape[1] == 0:
-            raise DataError(f"{name}: the file has no columns (row 1); give user and item columns")
-        return frame.reset_index(drop=True), name
-    return _read_text_table(path.read_bytes(), name, suffix, header, max_rows), name
+                f"{name}: the {role} file decodes to about {n_bytes / 1e6:,.0f} MB of values, more than the limit"
+                f" of {max_decoded_bytes / 1e6:,.0f} MB (Parquet stores a repeated value once); keep only the"
+                " columns and rows you need, or raise the limit (--max-decoded-mb, or max_decoded_bytes=)"
+            )
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+        n_rows = meta.num_rows
+        schema = meta.schema.to_arrow_schema()
+    except Exception as exc:  # pyarrow raises many types for a damaged file; all mean the same to the user
+        raise unreadable(exc) from None
+    if n_rows > max_rows:
+        raise DataError(
+            f"{name}: {n_rows:,} rows, more than the limit of {max_rows:,} (row {max_rows + 1});"
+            " load a sample of the file or raise max_rows"
+        )
+    if len(schema) == 0:
+        raise DataError(f"{name}: the file has no columns (row 1); give user and item columns")
+    for f in schema:
+        kind = nested_kind(f.type)
+        if kind is not None:
+            # A nested cell would become text such as "{'id': 'u0'}", and cannot be sized before it is decoded.
+            raise DataError(
+                f"{name}: column {quote(f.name)} holds nested values ({kind}): give plain ids, numbers or text"
+                " (genres as 'Comedy|Drama')"
+            )
+    check(parquet_stored_bytes(meta))
+    try:
+        table = read_parquet_bounded(path, schema, check)
+        frame = table.to_pandas(ignore_metadata=True)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise unreadable(exc) from None
+    if frame.shape[1] == 0:
+        raise DataError(f"{name}: the file has no columns (row 1); give user and item columns")
+    frame.columns = _unique_names(list(frame.columns))
+    return frame.reset_index(drop=True)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from reco_core.data import LoadReport
 from reco_core.datasets.columns import _ids, _numbers, _resolve_columns, _timestamps
-from reco_core.datasets.readers import MAX_ROWS, _read_table
+from reco_core.datasets.readers import MAX_DECODED_BYTES, MAX_ROWS, _read_table
 from reco_core.errors import DataError
 
 _YEAR_IN_TITLE = re.compile(r"^(.*?)\s*\((\d{4})\)\s*$")
@@ -56,14 +56,16 @@ def read_interactions_frame(
     columns: Mapping[str, str | None] | None = None,
     max_rows: int = MAX_ROWS,
     header: bool = True,
+    max_decoded_bytes: int | None = MAX_DECODED_BYTES,
 ) -> tuple[pd.DataFrame, LoadReport]:
     """Parse an interactions file or frame into a tidy frame (user, item, value[, timestamp]) and its report.
 
     One row per input row, in input order; ids are strings; nothing is merged or dropped yet
     (``report.rows_kept`` is 0 until a Dataset is assembled). ``columns`` maps roles (user, item,
     rating, timestamp) to column names; a role mapped to None is ignored even if a column matches.
+    ``max_decoded_bytes`` bounds what a Parquet file's values may decode to (None: no limit).
     """
-    frame, label = _read_table(source, "interactions", header, max_rows)
+    frame, label = _read_table(source, "interactions", header, max_rows, max_decoded_bytes=max_decoded_bytes)
     tidy = _tidy_interactions(frame, label, columns, header)
     out = pd.DataFrame({"user": tidy.user, "item": tidy.item, "value": tidy.value})
     if tidy.timestamp is not None:
@@ -85,10 +87,11 @@ def _read_items(
     header: bool = True,
     genre_sep: str | None = "|",
     label: str | None = None,
+    max_decoded_bytes: int | None = MAX_DECODED_BYTES,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Items file -> frame (item, title, year, genres tuple, text or None) with one row per item, and notes.
     ``label`` names a frame the caller read from a file, so messages name that file."""
-    frame, source = _read_table(source_obj, "items", header, label=label)
+    frame, source = _read_table(source_obj, "items", header, label=label, max_decoded_bytes=max_decoded_bytes)
     if len(frame) == 0:
         raise DataError(f"{source}: the items file has a header but no data rows (row 1 is missing); add items")
     found, notes = _resolve_columns(frame, "items", columns, source, header)
@@ -136,10 +139,11 @@ def _read_users(
     columns: Mapping[str, str | None] | None,
     header: bool = True,
     label: str | None = None,
+    max_decoded_bytes: int | None = MAX_DECODED_BYTES,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Users file -> frame (user, and whichever of age, gender, occupation exist), one row per user, and notes.
     ``label`` names a frame the caller read from a file, so messages name that file."""
-    frame, source = _read_table(source_obj, "users", header, label=label)
+    frame, source = _read_table(source_obj, "users", header, label=label, max_decoded_bytes=max_decoded_bytes)
     if len(frame) == 0:
         raise DataError(f"{source}: the users file has a header but no data rows (row 1 is missing); add users")
     found, notes = _resolve_columns(frame, "users", columns, source, header)

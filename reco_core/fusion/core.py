@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from reco_core.checks import AT_LEAST, check_whole
-from reco_core.errors import ConfigError
+from reco_core.errors import ConfigError, quote
 from reco_core.fusion.inputs import _Inputs
 from reco_core.fusion.normalisers import NormalisedScores, check_normaliser, normalise_members
 from reco_core.fusion.registry import FusionMethod, check_method
@@ -56,7 +56,7 @@ def check_weights(weights: ArrayLike, n_members: int, names: Sequence[str] | Non
     try:
         w = np.asarray(weights, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"weights={weights!r} are not numbers: give one number per member") from exc
+        raise ConfigError(f"weights={quote(weights)} are not numbers: give one number per member") from exc
     if w.size != n_members:
         raise ConfigError(f"{w.size} weights given for {n_members} members: give exactly one weight per member")
     label = list(names) if names is not None else [f"member {i + 1}" for i in range(n_members)]

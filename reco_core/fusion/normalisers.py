@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.stats
 
-from reco_core.errors import ConfigError
+from reco_core.errors import ConfigError, quote
 
 Normaliser = Callable[[np.ndarray], np.ndarray]
 
@@ -114,7 +114,7 @@ NORMALISERS: dict[str, NormaliserSpec] = {
 def check_normaliser(name: str) -> str:
     key = str(name).strip().lower()
     if key not in NORMALISERS:
-        raise ConfigError(f"unknown normaliser {name!r}: choose one of {', '.join(NORMALISERS)}")
+        raise ConfigError(f"unknown normaliser {quote(name)}: choose one of {', '.join(NORMALISERS)}")
     return key
 
 

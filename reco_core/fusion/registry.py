@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from reco_core.errors import ConfigError
+from reco_core.errors import ConfigError, quote
 from reco_core.fusion.inputs import _Inputs, _Output
 from reco_core.fusion.interleaving import _interleaving
 from reco_core.fusion.list_methods import _list_method, _ListRule, _points_borda, _points_comb, _points_rrf
@@ -148,5 +148,5 @@ def unregister_method(name: str) -> None:
 def check_method(name: str) -> FusionMethod:
     key = str(name).strip().lower()
     if key not in METHODS:
-        raise ConfigError(f"unknown fusion method {name!r}: choose one of {', '.join(METHODS)}")
+        raise ConfigError(f"unknown fusion method {quote(name)}: choose one of {', '.join(METHODS)}")
     return METHODS[key]

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar, cas
 import numpy as np
 
 from reco_core.data import Interactions, ItemCatalog, UserTable
-from reco_core.errors import ConfigError, NotFittedError
+from reco_core.errors import ConfigError, NotFittedError, quote
 
 ModelKind = Literal["user", "item", "hybrid"]
 Progress = Callable[[float, str], None]
@@ -62,7 +62,7 @@ class ParamSpec:
     def check(self, value: Any, owner: str) -> Any:
         """``value`` as this parameter takes it (an int for an int, one of the choices), else a ConfigError
         naming ``owner.name``, the value and what is accepted. For values read from a file or a flag."""
-        where = f"{owner}.{self.name}={_clip(value)}"
+        where = f"{owner}.{self.name}={quote(value)}"
         number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
         if self.type is bool:
             if not isinstance(value, (bool, np.bool_)):
@@ -122,22 +122,24 @@ class ModelConfig:
             v = getattr(self, p.name)
             if p.type is bool:
                 if not isinstance(v, (bool, np.bool_)):
-                    raise ConfigError(f"{model}.{p.name}={v!r} is not valid: give true or false")
+                    raise ConfigError(f"{model}.{p.name}={quote(v)} is not valid: give true or false")
                 continue
             if p.choices is not None:
                 # Unhashable values (lists, arrays) are refused first: ``array in tuple`` has no single truth value.
                 if not isinstance(v, Hashable) or v not in p.choices:
                     raise ConfigError(
-                        f"{model}.{p.name}={v!r} is not valid: choose one of {', '.join(map(str, p.choices))}"
+                        f"{model}.{p.name}={quote(v)} is not valid: choose one of {', '.join(map(str, p.choices))}"
                     )
                 continue
             if p.type in (int, float):
                 if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or v != v:
-                    raise ConfigError(f"{model}.{p.name}={v!r} is not a number: give a {p.type.__name__}")
+                    raise ConfigError(f"{model}.{p.name}={quote(v)} is not a number: give a {p.type.__name__}")
                 if p.type is int and int(v) != v:
-                    raise ConfigError(f"{model}.{p.name}={v!r} is not valid: give a whole number")
+                    raise ConfigError(f"{model}.{p.name}={quote(v)} is not valid: give a whole number")
                 if (p.low is not None and v < p.low) or (p.high is not None and v > p.high):
-                    raise ConfigError(f"{model}.{p.name}={v!r} is out of range: choose between {p.low} and {p.high}")
+                    raise ConfigError(
+                        f"{model}.{p.name}={quote(v)} is out of range: choose between {p.low} and {p.high}"
+                    )
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -155,11 +157,6 @@ class Context:
     def report(self, fraction: float, message: str) -> None:
         if self.progress is not None:
             self.progress(float(fraction), message)
-
-
-def _clip(value: object, n: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def as_indices(values: object, what: str) -> np.ndarray:
@@ -180,7 +177,7 @@ def as_indices(values: object, what: str) -> np.ndarray:
         flat = arr.astype(np.float64).reshape(-1)
         if np.isfinite(flat).all() and (flat == np.round(flat)).all() and (np.abs(flat) < 2**62).all():
             return flat.astype(np.int64)
-    raise ConfigError(f"{what} {_clip(values)} is not valid: give whole numbers (0-based indices)")
+    raise ConfigError(f"{what} {quote(values)} is not valid: give whole numbers (0-based indices)")
 
 
 ConfigT = TypeVar("ConfigT", bound=ModelConfig)
@@ -257,7 +254,7 @@ class Scorer(ABC, Generic[ConfigT]):
                 vals = np.asarray(values, dtype=np.float32).reshape(-1)
             except (TypeError, ValueError):
                 raise ConfigError(
-                    f"profile ratings {_clip(values)} are not numbers: give one number per item"
+                    f"profile ratings {quote(values)} are not numbers: give one number per item"
                 ) from None
             if vals.shape != items.shape or not np.isfinite(vals).all():
                 raise ConfigError("profile ratings must be finite and one per item")
@@ -323,7 +320,7 @@ def get_spec(name: str) -> ModelSpec:
 
     key = str(name).strip().lower()
     if key not in MODELS:
-        raise ConfigError(f"unknown model {name!r}: choose one of {', '.join(sorted(MODELS))}")
+        raise ConfigError(f"unknown model {quote(name)}: choose one of {', '.join(sorted(MODELS))}")
     return MODELS[key]
 
 
@@ -334,6 +331,6 @@ def make_model(name: str, **params: Any) -> Scorer:
     unknown = sorted(set(params) - known)
     if unknown:
         raise ConfigError(
-            f"model {spec.name!r} has no parameter {', '.join(unknown)}: known are {', '.join(sorted(known))}"
+            f"model {spec.name!r} has no parameter {quote(', '.join(unknown))}: known are {', '.join(sorted(known))}"
         )
     return spec.cls(spec.config_cls(**params))
