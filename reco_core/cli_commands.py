@@ -20,7 +20,7 @@ from reco_core.config import ExperimentConfig
 from reco_core.data import Dataset
 from reco_core.errors import ConfigError, FitError, quote
 from reco_core.experiment import FittedMembers, MemberSpec
-from reco_core.live import LiveResult, LiveSession
+from reco_core.live import DEFAULT_MAX_BYTES, LiveResult, LiveSession, check_session_size
 from reco_core.metrics import EvalContext, Evaluation, evaluate
 from reco_core.models import Scorer
 from reco_core.models.run_member import RunMember
@@ -253,9 +253,16 @@ def _session(
     dataset: Dataset,
     split: Split,
     part: str = "test",
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> tuple[LiveSession, list[str]]:
-    """Fit the members on ``split.train`` and open a live session on ``part``; plus report lines."""
+    """Fit the members on ``split.train`` and open a live session on ``part``; plus report lines.
+
+    The session's memory is checked before anything is fitted (``live.check_session_size``), so a catalogue
+    too wide for a whole-matrix session is refused at once, with the figure and the fixes.
+    """
     notes = _notes(dataset, split)
+    n_members = len(members.models) + len(members.run_files)
+    check_session_size(n_members, len(split.eval_users(part)), split.train.n_items, cfg.fusion.top_n, max_bytes)
     models: dict[str, Scorer] = {}
     if members.models:
         fitted = _fit(members.models, split, dataset, cfg.protocol.seed)
@@ -272,7 +279,8 @@ def _session(
             raise ConfigError(f"two run files are both named {quote(Path(path).stem)}: rename one")
         models[name] = RunMember(ranking, name).fit(split.train)
         notes.append(f"{name}: {report.summary()}")
-    session = LiveSession(models, split, _ctx(args, split, dataset), part=part, top_n=cfg.fusion.top_n)
+    ctx = _ctx(args, split, dataset)
+    session = LiveSession(models, split, ctx, part=part, top_n=cfg.fusion.top_n, max_bytes=max_bytes)
     return session, notes
 
 
@@ -317,8 +325,10 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
     # on train minus validation for the search and on the whole train for the report).
     dataset, split = _load_and_split(args, cfg)
     valid_split = experiment.validation_split(split, cfg.protocol)
-    valid_session, notes = _session(args, cfg, members, dataset, valid_split, part="valid")
-    test_session, _ = _session(args, cfg, members, dataset, split)
+    # Two sessions live at once: each gets half of one session's memory budget.
+    half = DEFAULT_MAX_BYTES // 2
+    valid_session, notes = _session(args, cfg, members, dataset, valid_split, part="valid", max_bytes=half)
+    test_session, _ = _session(args, cfg, members, dataset, split, max_bytes=half)
     out = search.optimise(
         valid_session,
         test_session,

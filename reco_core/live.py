@@ -4,9 +4,18 @@ A :class:`LiveSession` scores each member once for the evaluated users (training
 keeps each member's top-N list and, lazily, each normaliser's normalised blocks (normalising does not
 depend on the weights). :meth:`LiveSession.update` then only re-combines, re-ranks and re-evaluates.
 
-Memory: members x users x items float32 (3 x 943 x 1,682 is 19 MB; each normaliser used adds as much
-again plus a byte per cell). For large catalogues, pass a user sample (``users=sample_users(...)``);
-a session that would need more than ``max_bytes`` refuses with a ScaleError that says so.
+Memory grows with users x items ("cells"), so it is estimated before anything is scored
+(:func:`session_bytes`): per member, its raw block (4 bytes a cell) and one normaliser's block (values and
+an absent mask, 5 bytes a cell); the fused block, its ranking copy and the fusion's masks while an update
+runs (``_WORK_BYTES_PER_CELL``); the members' top-N lists and the fusion's candidate tables; one user
+block's scratch (64 MB). 3 members x 943 users x 1,682 items (MovieLens-100K) is about 130 MB; 2 members
+x 10,000 users x 100,000 items is 28 GiB. Scoring, top-N lists and normalising go in user blocks of about
+``DEFAULT_BLOCK_CELLS`` cells (``reco_core.scale.auto_block_size``), so their temporaries stay one block's
+size at any catalogue width. A session over ``max_bytes`` is refused with a one-line ScaleError that gives
+the figure and the fixes: a user sample (``users=sample_users(split, n)``, with the largest n that fits),
+a k-core filter, or ``reco_core.scale.evaluate_fusion_blocked``, which evaluates every user in blocks. A
+second normaliser's blocks are kept only while the session stays within ``max_bytes`` (else the older ones
+are dropped and recomputed when asked for again).
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import pandas as pd
 
 from reco_core.checks import check_whole
 from reco_core.data import Interactions
-from reco_core.errors import ConfigError, ScaleError
+from reco_core.errors import ConfigError, ScaleError, quote
 from reco_core.fusion import (
     DEFAULT_TOP_N,
     FusionResult,
@@ -35,15 +44,68 @@ from reco_core.fusion import (
 from reco_core.metrics import EvalContext, Evaluation, evaluate
 from reco_core.models.base import Scorer
 from reco_core.ranking import Ranking, check_k, mask_rows, top_k
+from reco_core.scale import DEFAULT_BLOCK_CELLS, auto_block_size
 from reco_core.splitting import Split, check_part
 from reco_core.stats import PairedComparison, paired_comparison
 
 if TYPE_CHECKING:
     from reco_core.config import FusionSpec
 
-__all__ = ["LiveResult", "LiveSession", "Overlap", "sample_users"]
+__all__ = ["LiveResult", "LiveSession", "Overlap", "check_session_size", "sample_users", "session_bytes"]
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
+# Bytes per users x items cell that a session keeps per member: the raw float32 block, and per normaliser
+# used its float32 values and bool absent mask.
+_RAW_BYTES_PER_CELL = 4
+_NORMALISED_BYTES_PER_CELL = 4 + 1
+# Bytes per cell, whatever the number of members, while an update runs: wsum's fused float32 block (4), the
+# ranker's float32 copy of it (4), the "no member scores it" masks the fusion keeps per set of weighted
+# members (bool, trimmed to 2 by ``_trim_fusion_cache``) and numpy's temporaries.
+_WORK_BYTES_PER_CELL = 4 + 4 + 2 + 2
+# Bytes per listed item per member: the top-N list (int32 item, float32 score) and the result-level
+# methods' cached candidate tables.
+_LIST_BYTES_PER_SLOT = 8 + 24
+
+
+def session_bytes(n_members: int, n_users: int, n_items: int, top_n: int = DEFAULT_TOP_N, normalisers: int = 1) -> int:
+    """Estimated peak bytes of a LiveSession (module docstring): what it keeps and what one update needs.
+
+    ``normalisers``: how many normalisers' blocks are kept at once (1 for a session that uses one).
+    """
+    cells = int(n_users) * int(n_items)
+    slots = int(n_users) * min(int(top_n), int(n_items))
+    per_cell = _RAW_BYTES_PER_CELL + _NORMALISED_BYTES_PER_CELL * int(normalisers)
+    per_member = per_cell * cells + _LIST_BYTES_PER_SLOT * slots
+    # Scoring, listing and normalising one user block: up to 64 bytes a cell (the rank normaliser's float64
+    # ranks and sort order) over DEFAULT_BLOCK_CELLS cells.
+    scratch = 64 * DEFAULT_BLOCK_CELLS
+    return int(n_members) * per_member + _WORK_BYTES_PER_CELL * cells + scratch
+
+
+def check_session_size(
+    n_members: int, n_users: int, n_items: int, top_n: int = DEFAULT_TOP_N, max_bytes: int = DEFAULT_MAX_BYTES
+) -> int:
+    """The session's estimated bytes (``session_bytes``); a ScaleError, before anything is fitted or scored,
+    when they exceed ``max_bytes``. The CLI and the dashboard can call it as soon as the split is known."""
+    need = session_bytes(n_members, n_users, n_items, top_n)
+    if need <= max_bytes:
+        return need
+    per_user = max(1, session_bytes(n_members, 1, n_items, top_n) - session_bytes(n_members, 0, n_items, top_n))
+    fits = max(0, (int(max_bytes) - session_bytes(n_members, 0, n_items, top_n)) // per_user)
+    sample = (
+        f"pass a user sample of at most {fits:,} users (users=sample_users(split, {fits}))"
+        if fits
+        else "pass a user sample (users=sample_users(split, n)) and raise max_bytes, which not even one user fits in"
+    )
+    raise ScaleError(
+        f"a live session over {n_members} members x {n_users:,} users x {n_items:,} items needs about "
+        f"{_gib(need)} of memory (limit {_gib(max_bytes)}): {sample}, drop rare items and users with a k-core "
+        "filter (--kcore 5), or evaluate every user in bounded blocks with reco_core.scale.evaluate_fusion_blocked"
+    )
+
+
+def _gib(n: float) -> str:
+    return f"{n / 1024**3:.1f} GiB" if n >= 0.1 * 1024**3 else f"{n / 1024**2:.0f} MB"
 
 
 @dataclass(frozen=True)
@@ -143,7 +205,7 @@ class LiveSession:
         users: np.ndarray | None = None,
         top_n: int = DEFAULT_TOP_N,
         max_k: int | None = None,
-        block_size: int = 2048,
+        block_size: int | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         if not members:
@@ -164,7 +226,9 @@ class LiveSession:
             self._check_member(str(name), model)
         self.users = self._check_users(users)
         check_whole(top_n, "top_n")
-        check_whole(block_size, "block_size")
+        # Users per scoring block: about DEFAULT_BLOCK_CELLS cells whatever the catalogue's width.
+        self.block_size = auto_block_size(self.n_items) if block_size is None else check_whole(block_size, "block_size")
+        self.max_bytes = check_whole(max_bytes, "max_bytes")
         max_k = check_whole(min(50, int(top_n)) if max_k is None else max_k, "max_k")
         # Both are capped at the catalogue size: a 40-item catalogue cannot hold a list of 50.
         self.top_n = int(min(top_n, self.n_items))
@@ -174,13 +238,7 @@ class LiveSession:
                 f"max_k={max_k} is larger than top_n={self.top_n}: the members' lists must hold max_k items"
             )
         self.max_k = int(max_k)
-        need = len(self._names) * len(self.users) * self.n_items * 4
-        if need > max_bytes:
-            raise ScaleError(
-                f"a live session over {len(self._names)} members x {len(self.users):,} users x {self.n_items:,} items "
-                f"needs {need / 1024**3:.1f} GiB (limit {max_bytes / 1024**3:.1f} GiB): pass a user sample, "
-                "users=sample_users(split, n)"
-            )
+        check_session_size(len(self._names), len(self.users), self.n_items, self.top_n, self.max_bytes)
         self._row = np.full(self.train.n_users, -1, dtype=np.int64)
         self._row[self.users] = np.arange(len(self.users))
         self._blocks: dict[str, np.ndarray] = {}
@@ -189,12 +247,15 @@ class LiveSession:
             model = members[name]
             assert model is not None
             block = np.empty((len(self.users), self.n_items), dtype=np.float32)
-            for start in range(0, len(self.users), block_size):
-                rows = self.users[start : start + block_size]
+            lists = []
+            for start in range(0, len(self.users), self.block_size):
+                rows = self.users[start : start + self.block_size]
                 part_block = np.array(model.score(rows), dtype=np.float32, copy=True)
                 block[start : start + len(rows)] = mask_rows(part_block, self.train.matrix, rows)
+                # Ranked per block (row by row, as on the whole block) so the ranker's copy stays one block.
+                lists.append(top_k(block[start : start + len(rows)], self.top_n, rows))
             self._blocks[name] = block
-            self._rankings[name] = top_k(block, self.top_n, self.users)
+            self._rankings[name] = Ranking.concat(lists)
         self._normalised: dict[str, NormalisedScores] = {}
         self._member_evals: dict[tuple[str, int], Evaluation] = {}
         self._fusion_cache: dict = {}
@@ -301,8 +362,40 @@ class LiveSession:
         """Every member's normalised block, computed once per normaliser."""
         key = check_normaliser(normaliser)
         if key not in self._normalised:
-            self._normalised[key] = normalise_members([self._blocks[n] for n in self._names], key)
+            kept = session_bytes(len(self._names), len(self.users), self.n_items, self.top_n, len(self._normalised) + 1)
+            if kept > self.max_bytes and self._normalised:
+                # Another normaliser's blocks would pass max_bytes: drop the older ones (recomputed when
+                # asked for again) and the fusion's masks keyed by their arrays.
+                self._normalised.clear()
+                self._fusion_cache.clear()
+            self._normalised[key] = self._normalise(key)
         return self._normalised[key]
+
+    def _normalise(self, key: str) -> NormalisedScores:
+        """``normalise_members`` over the whole blocks, computed in user blocks: every normaliser works row
+        by row, so the result is the same and its temporaries stay one block's size."""
+        n = len(self.users)
+        values = [np.empty((n, self.n_items), dtype=np.float32) for _ in self._names]
+        absent = [np.empty((n, self.n_items), dtype=bool) for _ in self._names]
+        for start in range(0, n, self.block_size):
+            stop = min(n, start + self.block_size)
+            part = normalise_members([self._blocks[name][start:stop] for name in self._names], key)
+            for j in range(len(self._names)):
+                values[j][start:stop] = part.values[j]
+                absent[j][start:stop] = part.absent[j]
+        return NormalisedScores(key, tuple(values), tuple(absent))
+
+    def _trim_fusion_cache(self) -> None:
+        """Keep the fusion's per-weighted-set masks ("nobody": bool, a cell each) under two bytes a cell.
+
+        Each set of two or more weighted members gets its own mask (4 with 3 members, 57 with 6); past the
+        budget they are dropped and recomputed on the next update that needs them.
+        """
+        masks = [key for key in self._fusion_cache if isinstance(key, tuple) and key and key[0] == "nobody"]
+        held = sum(self._fusion_cache[key].nbytes for key in masks if len(key) > 2)
+        if held > 2 * len(self.users) * self.n_items:
+            for key in masks:
+                del self._fusion_cache[key]
 
     def has_user(self, user_index: int) -> bool:
         """Whether the session holds rows for this user (one of its evaluated, or sampled, users).
@@ -359,6 +452,7 @@ class LiveSession:
         k = self._check_k(k)
         spec = check_method(method)
         norm = self.normalised(normaliser) if spec.level == "score" else None
+        self._trim_fusion_cache()
         return fuse(
             None,
             [self._rankings[n] for n in self._names],
@@ -476,10 +570,7 @@ def _whole_number(value: object) -> int | None:
     return None
 
 
-def _clip(value: object, n: int = 60) -> str:
-    """``repr(value)`` cut to ``n`` characters, so a message stays one short line whatever it quotes."""
-    text = " ".join(repr(value).split())
-    return text if len(text) <= n else text[: n - 3] + "..."
+_clip = quote  # the one clip helper: reco_core.errors.quote
 
 
 def _contains(items: np.ndarray, lists: np.ndarray) -> np.ndarray:

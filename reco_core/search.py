@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from reco_core.checks import check_whole
-from reco_core.errors import ConfigError
+from reco_core.errors import ConfigError, quote
 from reco_core.live import LiveResult, LiveSession
 
 __all__ = [
@@ -113,9 +113,7 @@ def parse_floor(text: str) -> Floor:
     raise ConfigError(f"floor {text!r} is not valid: write metric@k=value, e.g. coverage@10=0.3 (or arp@10<=150)")
 
 
-def _clip(value: object, n: int = 60) -> str:
-    text = " ".join(repr(value).split())
-    return text if len(text) <= n else text[: n - 3] + "..."
+_clip = quote  # the one clip helper: reco_core.errors.quote
 
 
 def _check_floor(floor: Floor | str | None) -> tuple[str, str, float] | None:
