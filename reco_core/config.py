@@ -331,7 +331,7 @@ class ExperimentConfig:
             how += f" {NORMALISERS[self.normaliser].words}"
         if self.fusion.params:
             how += (
-                " (" + ", ".join(f"{_param_label(ps)} = {self.fusion.param(ps.name):g}" for ps in method.params) + ")"
+                " (" + ", ".join(f"{ps.display.lower()} = {self.fusion.param(ps.name):g}" for ps in method.params) + ")"
             )
         weights = "all weights are zero" if self.all_zero else "weights " + ", ".join(parts)
         return f"{self.protocol.describe()}. Top-{self.k} lists fused by {how.lower()}; {weights}."
@@ -417,10 +417,6 @@ class ExperimentConfig:
 def _whole_json(value: Any) -> Any:
     """JSON writes 10 as 10.0 in some tools: a whole float is read as an int (other values are checked later)."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _param_label(ps: ParamSpec) -> str:
-    return getattr(ps, "label", "") or ps.name.replace("_", " ")
 
 
 def _json_default(value: Any) -> Any:
