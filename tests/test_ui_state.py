@@ -51,3 +51,10 @@ def test_split_and_normaliser_choices_come_from_the_engine_registries() -> None:
 
     assert tuple(SPLITTERS) == state.SPLITS
     assert [state.normaliser_label(n) for n in NORMALISERS] == [n.label for n in NORMALISERS.values()]
+
+
+def test_a_method_registered_after_import_reads_back_from_a_link(rank_power) -> None:
+    cfg = _cfg(FusionSpec("rank_power", params=(("power", 2.0),)))
+    params = state.to_query_params(cfg)
+    assert params[state.K_METHOD] == "Rank power"  # the label, as the bound selectbox writes it
+    assert state.config_from_query_params(params) == cfg

@@ -140,7 +140,11 @@ def normaliser_label(name: str) -> str:
 
 # Selectboxes drawn with these labels put the label (not the name) in the URL; the codec follows.
 FORMATTERS = {K_DATASET: dataset_label, K_METHOD: method_label, K_NORMALISER: normaliser_label}
-_OPTIONS = {K_DATASET: (*DATASETS, DATASET_UPLOAD), K_METHOD: tuple(METHODS), K_NORMALISER: tuple(NORMALISERS)}
+
+
+def _options(key: str) -> tuple[str, ...]:
+    """The choices of a formatted selectbox, read from the registries now (a method registered after import too)."""
+    return {K_DATASET: (*DATASETS, DATASET_UPLOAD), K_METHOD: tuple(METHODS), K_NORMALISER: tuple(NORMALISERS)}[key]
 
 
 def models_of_kind(kind: ModelKind) -> list[str]:
@@ -482,7 +486,7 @@ def decode_values(params: Mapping[str, str | Sequence[str]]) -> dict[str, Any]:
                 raise ConfigError(f"URL parameter {key}={v!r} is not a whole number")
             out[key] = int(f)
         elif key in FORMATTERS:
-            by_label = {FORMATTERS[key](o): o for o in _OPTIONS[key]}
+            by_label = {FORMATTERS[key](o): o for o in _options(key)}
             out[key] = by_label.get(v, v)  # a label as the widget writes it, or the plain name
         else:
             out[key] = v  # hyperparameters are coerced by config_from_values with their ParamSpec
