@@ -40,11 +40,6 @@ MAX_CONFIG_BYTES = 1_000_000  # a configuration is a few hundred bytes; anything
 _CONFIG_KEYS = frozenset({"protocol", "members", "method", "normaliser", "k", "top_n", "method_params", "rrf_k"})
 
 
-# ``repr(value)`` on one line, clipped with its full length: messages quote a person's value without echoing it.
-# The one helper lives in ``reco_core.errors``; ``clip`` is its earlier name here (the dashboard imports it).
-clip = quote
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 

@@ -36,7 +36,7 @@ from typing import Any
 from reco_core import config as engine_config
 from reco_core.config import ExperimentConfig, FusionSpec, MemberSpec, Protocol, split_names
 from reco_core.data import Dataset
-from reco_core.errors import ConfigError
+from reco_core.errors import ConfigError, quote
 from reco_core.fusion import DEFAULT_TOP_N, METHODS, NORMALISERS
 from reco_core.models import MODELS, get_spec
 from reco_core.models.base import ModelKind, ParamSpec
@@ -210,11 +210,8 @@ def config_from_query_params(
     return config_from_values(decode_values(params), uploaded)
 
 
-_clip = engine_config.clip
-
-
 def _protocol_error(name: str, value: Any, fix: str) -> ConfigError:
-    return ConfigError(f"configuration field protocol.{name}={_clip(value)} is not valid: {fix}")
+    return ConfigError(f"configuration field protocol.{name}={quote(value)} is not valid: {fix}")
 
 
 def _whole_in(name: str, low: int, high: int) -> Callable[[Any], int]:
