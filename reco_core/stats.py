@@ -199,3 +199,24 @@ def paired_comparison(
         p_value=p,
         ci_level=float(ci),
     )
+
+
+def holm_adjust(p_values: np.ndarray | list[float]) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (Holm 1979), in the order given.
+
+    With the m p-values sorted ascending, ``p_adj_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))``; a
+    hypothesis is rejected at family-wise level alpha when its adjusted p is below alpha. NaN (a
+    comparison that could not be made) stays NaN and does not count towards m.
+    """
+    p = np.asarray(p_values, dtype=np.float64).ravel()
+    if ((p < 0) | (p > 1)).any():
+        raise ConfigError("p-values must lie between 0 and 1: pass the tests' raw p-values")
+    out = np.full(p.shape, np.nan)
+    known = np.flatnonzero(~np.isnan(p))
+    m = known.size
+    if m == 0:
+        return out
+    order = known[np.argsort(p[known], kind="stable")]
+    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out[order] = np.maximum.accumulate(scaled)
+    return out
