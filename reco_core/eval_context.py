@@ -1,16 +1,19 @@
 """What the beyond-accuracy metrics know about the catalogue, fixed per split: ``EvalContext``.
 
-Training popularity (novelty, ARP), the genre matrix (ild_genre) and text vectors (ild_text), each with a
-padded lookup so that list padding (-1) reads a neutral value. ``reco_core.metrics`` evaluates with it.
+Training popularity (novelty, ARP, long-tail share), the genre matrix (ild_genre) and text vectors
+(ild_text), each with a padded lookup so that list padding (-1) reads a neutral value, and the users'
+training histories (miscalibration, serendipity, popularity gap). ``reco_core.metrics`` evaluates with it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
 
+from reco_core.calibration import history_distribution, item_genre_table
 from reco_core.data import Interactions, ItemCatalog
 from reco_core.errors import ConfigError
 
@@ -23,6 +26,9 @@ class EvalContext:
     item x genre matrix (``ItemCatalog.genre_matrix()``); ``item_vectors`` are text embeddings
     (re-normalised to unit length here if they are not). Either may be None: the metric that needs
     it is then skipped with a note (or refused with ``ConfigError`` when asked for by name).
+    ``history`` is the training matrix (users x items; only which cells are stored matters) for the
+    metrics that compare a list with what the user consumed; ``long_tail_head`` is the share of the
+    catalogue, most popular first (ties by item index), that counts as the popular head.
     """
 
     n_items: int
@@ -31,12 +37,16 @@ class EvalContext:
     item_vectors: np.ndarray | None = None
     personalisation_pairs: int = 5000
     seed: int = 0
+    history: sp.csr_matrix | None = None
+    long_tail_head: float = 0.2
     # Derived lookups, each with one extra trailing row so that padding (-1) indexes a neutral value.
     _pop_pad: np.ndarray = field(init=False, repr=False, compare=False)
     _info_pad: np.ndarray = field(init=False, repr=False, compare=False)
     _genre_bits_pad: np.ndarray | None = field(init=False, repr=False, compare=False)
     _vectors_pad: np.ndarray | None = field(init=False, repr=False, compare=False)
     _sqnorm_pad: np.ndarray | None = field(init=False, repr=False, compare=False)
+    _pop_rank_pad: np.ndarray = field(init=False, repr=False, compare=False)
+    _genre_table_pad: np.ndarray | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = self.n_items
@@ -69,6 +79,70 @@ class EvalContext:
         object.__setattr__(self, "item_vectors", None if vectors is None else vectors[:-1])
         object.__setattr__(self, "_vectors_pad", vectors)
         object.__setattr__(self, "_sqnorm_pad", sqnorm)
+        # Position of each item in the popularity order (most interactions first, ties by item index);
+        # padding gets n, past every real item.
+        order = np.lexsort((np.arange(n), -pop))
+        rank = np.empty(n + 1, dtype=np.int64)
+        rank[order] = np.arange(n)
+        rank[n] = n
+        object.__setattr__(self, "_pop_rank_pad", rank)
+        object.__setattr__(
+            self, "_genre_table_pad", None if self._genre_bits_pad is None else item_genre_table(self.item_genres)
+        )
+        head = self.long_tail_head
+        if isinstance(head, bool) or not isinstance(head, (int, float, np.number)) or not 0 < float(head) < 1:
+            raise ConfigError(
+                f"EvalContext long_tail_head={head!r} is out of range: give the popular head's share of the"
+                " catalogue, 0 < share < 1, such as 0.2"
+            )
+        if self.history is not None:
+            h = self.history
+            if not sp.issparse(h) or h.ndim != 2 or h.shape[1] != n:
+                raise ConfigError(
+                    f"EvalContext history must be a sparse users x {n} matrix, got {getattr(h, 'shape', type(h))}:"
+                    " pass the split's train.matrix"
+                )
+            object.__setattr__(self, "history", sp.csr_matrix(h))
+
+    # Per-user lookups over the whole history, built on first use (cached_property writes the instance
+    # __dict__ directly, which a frozen dataclass allows) so a context whose history metrics are never
+    # asked for costs nothing extra; every later evaluation only indexes them by user.
+
+    @cached_property
+    def history_keys(self) -> np.ndarray:
+        """Sorted ``user * (n_items + 1) + popularity position`` of every training interaction."""
+        h = self._require_history()
+        rows = np.repeat(np.arange(h.shape[0], dtype=np.int64), np.diff(h.indptr))
+        return np.sort(rows * (self.n_items + 1) + self._pop_rank_pad[h.indices])
+
+    @cached_property
+    def consumed_popularity(self) -> np.ndarray:
+        """Mean training count of each user's training items (0 for a user without any)."""
+        h = self._require_history()
+        size = np.diff(h.indptr)
+        rows = np.repeat(np.arange(h.shape[0]), size)
+        total = np.bincount(rows, self._pop_pad[h.indices], minlength=h.shape[0])
+        return np.divide(total, size, out=np.zeros(h.shape[0]), where=size > 0)
+
+    @cached_property
+    def history_genres(self) -> np.ndarray:
+        """p(g | u) of every user's training history [n_users, genres] (reco_core.calibration)."""
+        h = self._require_history()
+        if self._genre_table_pad is None:
+            raise ConfigError(
+                "the EvalContext has no item genres: build it with EvalContext.from_train(train, catalog)"
+            )
+        return history_distribution(self._genre_table_pad[:-1], h, np.arange(h.shape[0]))
+
+    def _require_history(self) -> sp.csr_matrix:
+        if self.history is None:
+            raise ConfigError("the EvalContext has no training histories: build it with EvalContext.from_train(train)")
+        return self.history
+
+    @property
+    def head_size(self) -> int:
+        """How many items form the popular head: ceil(long_tail_head x catalogue), at least 1."""
+        return max(1, int(np.ceil(float(self.long_tail_head) * self.n_items - 1e-9)))
 
     @classmethod
     def from_train(
@@ -78,6 +152,7 @@ class EvalContext:
         item_vectors: np.ndarray | None = None,
         personalisation_pairs: int = 5000,
         seed: int = 0,
+        long_tail_head: float = 0.2,
     ) -> EvalContext:
         """Popularity from ``train``; genres from ``catalog`` (left out when it has no genres at all)."""
         genres = None
@@ -96,6 +171,8 @@ class EvalContext:
             item_vectors=item_vectors,
             personalisation_pairs=personalisation_pairs,
             seed=seed,
+            history=train.matrix,
+            long_tail_head=long_tail_head,
         )
 
 

@@ -24,7 +24,7 @@ class MetricSpec:
     higher_is_better: bool
     formula: str
     description: str
-    needs: Literal["item_genres", "item_vectors"] | None = None
+    needs: Literal["item_genres", "item_vectors", "history", "genres_and_history"] | None = None
 
 
 _SPECS: tuple[MetricSpec, ...] = (
@@ -138,6 +138,45 @@ _SPECS: tuple[MetricSpec, ...] = (
         False,
         r"\mathrm{ARP@}k = \frac{1}{m}\sum_{i \in L} c_i",
         "Average training popularity (interaction count) of the listed items: lower = more long-tail.",
+    ),
+    MetricSpec(
+        "long_tail_share",
+        "Long-tail share",
+        "beyond",
+        "user",
+        True,
+        r"\mathrm{APLT@}k = \frac{|\{i \in L : i \notin H\}|}{m}",
+        "Share of the listed items outside the popular head H (the most popular 20% of items by default).",
+    ),
+    MetricSpec(
+        "pop_gap",
+        "Popularity gap",
+        "beyond",
+        "user",
+        False,
+        r"\Delta\mathrm{GAP}@k = \frac{\mathrm{ARP}(L) - \mathrm{ARP}(H_u)}{\mathrm{ARP}(H_u)}",
+        "How much more popular the list is than what the user consumed (0 = as popular; 1 = twice).",
+        needs="history",
+    ),
+    MetricSpec(
+        "miscalibration",
+        "Miscalibration",
+        "beyond",
+        "user",
+        False,
+        r"\mathrm{MC@}k = \sum_g p(g|u) \log \frac{p(g|u)}{(1-\alpha)\, q(g|L) + \alpha\, p(g|u)}",
+        "KL divergence of the list's genre mix from the user's history (alpha = 0.01): 0 = same mix.",
+        needs="genres_and_history",
+    ),
+    MetricSpec(
+        "serendipity",
+        "Serendipity",
+        "beyond",
+        "user",
+        True,
+        r"\mathrm{Ser@}k = \frac{1}{k}\sum_{i=1}^{k} rel_i \cdot \mathbb{1}[i \notin \mathrm{POP}_u@k]",
+        "Share of the k slots holding a held-out item that the popularity list would not have shown.",
+        needs="history",
     ),
     MetricSpec(
         "personalisation",

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from reco_core.calibration import kl_divergence
 from reco_core.data import Interactions
 from reco_core.errors import ConfigError
 from reco_core.eval_context import EvalContext as EvalContext  # re-exported: built here before
@@ -195,6 +196,20 @@ class _Workspace:
         pair = np.triu(np.ones((k, k), dtype=bool), 1)[None] & self.valid[:, :, None] & self.valid[:, None, :]
         return np.cumsum(np.where(pair, dist, 0.0).sum(axis=1), axis=1)
 
+    @cached_property
+    def pop_list_rank(self) -> np.ndarray:
+        """[n, K] 0-based place of each listed item in the user's own popularity list (the most popular
+        items the user has not consumed, ties by item index); an item is in POP_u@k when its place is < k.
+
+        place = global popularity position - how many of the user's training items come before it: two
+        searchsorted calls over the context's sorted (user, position) keys, no per-user loop.
+        """
+        keys, span = self.ctx.history_keys, self.ctx.n_items + 1
+        pos = self.ctx._pop_rank_pad[self.items]
+        users = self.user_idx.astype(np.int64)
+        before = np.searchsorted(keys, users[:, None] * span + pos) - np.searchsorted(keys, users * span)[:, None]
+        return pos - before
+
     def pairs(self, k: int) -> np.ndarray:
         m = self.n_valid[:, k - 1].astype(np.float64)
         return m * (m - 1) / 2
@@ -306,6 +321,42 @@ def _novelty(ws: _Workspace, k: int) -> np.ndarray:
 @_register("arp")
 def _arp(ws: _Workspace, k: int) -> np.ndarray:
     return _per_user_mean(ws.pop_sum[:, k - 1], ws.n_valid[:, k - 1])
+
+
+@_register("long_tail_share")
+def _long_tail_share(ws: _Workspace, k: int) -> np.ndarray:
+    tail = ws.valid[:, :k] & (ws.ctx._pop_rank_pad[ws.items[:, :k]] >= ws.ctx.head_size)
+    return _per_user_mean(tail.sum(axis=1).astype(np.float64), ws.n_valid[:, k - 1])
+
+
+@_register("pop_gap")
+def _pop_gap(ws: _Workspace, k: int) -> np.ndarray:
+    consumed = ws.ctx.consumed_popularity[ws.user_idx]
+    listed = _per_user_mean(ws.pop_sum[:, k - 1], ws.n_valid[:, k - 1])
+    # A user with no training history has nothing to compare with: gap 0 (docs/metrics.md).
+    return np.divide(listed - consumed, consumed, out=np.zeros(ws.n), where=consumed > 0)
+
+
+@_register("miscalibration")
+def _miscalibration(ws: _Workspace, k: int) -> np.ndarray:
+    table = ws.ctx._genre_table_pad
+    assert table is not None  # _select_metrics runs it only with genres
+    p = ws.ctx.history_genres[ws.user_idx]
+    # The lists as a sparse (lists x items) matrix: one product gives every list's genre mass, as in ild_text;
+    # padding points at the table's zero row. A table row sums to 1 when the item has a genre, else 0.
+    items = ws.padded_items[:, :k]
+    n = items.shape[0]
+    lists = sp.csr_matrix((np.ones(n * k), items.ravel(), np.arange(0, n * k + 1, k)), shape=(n, table.shape[0]))
+    mass = np.asarray(lists @ table)
+    with_genres = np.rint(mass.sum(axis=1, keepdims=True))
+    q = np.divide(mass, with_genres, out=np.zeros(p.shape), where=with_genres > 0)
+    return kl_divergence(p, q)
+
+
+@_register("serendipity")
+def _serendipity(ws: _Workspace, k: int) -> np.ndarray:
+    unexpected = ws.pop_list_rank[:, :k] >= k
+    return (ws.hits[:, :k] & unexpected).sum(axis=1) / k
 
 
 @_register("personalisation")
@@ -444,11 +495,22 @@ MISSING_REASONS: dict[str, str] = {
         "no item text vectors (the EvalContext has no item_vectors): the catalogue has no titles or texts, or"
         " text metrics were turned off; give an items file with titles"
     ),
+    "history": "no training histories (the EvalContext has no history); build it with EvalContext.from_train(train)",
+    "genres_and_history": (
+        "it needs item genres and training histories (EvalContext.from_train(train, catalog)); give an items file"
+        " with genres"
+    ),
 }
 
 
 def _select_metrics(metrics: Sequence[str] | None, ctx: EvalContext) -> tuple[list[str], list[str]]:
-    available = {"item_genres": ctx._genre_bits_pad is not None, "item_vectors": ctx._vectors_pad is not None}
+    has_history = ctx.history is not None
+    available = {
+        "item_genres": ctx._genre_bits_pad is not None,
+        "item_vectors": ctx._vectors_pad is not None,
+        "history": has_history,
+        "genres_and_history": has_history and ctx._genre_bits_pad is not None,
+    }
     if metrics is None:
         names = [m for m, spec in METRICS.items() if spec.needs is None or available[spec.needs]]
         notes = [
@@ -467,8 +529,8 @@ def _select_metrics(metrics: Sequence[str] | None, ctx: EvalContext) -> tuple[li
         needs = METRICS[m].needs
         if needs is not None and not available[needs]:
             raise ConfigError(
-                f"metric {m!r} needs {needs} in the EvalContext: build it with EvalContext.from_train(train, catalog,"
-                " item_vectors) or leave the metric out"
+                f"metric {m!r} needs {needs.replace('_and_', ' and ')} in the EvalContext: build it with"
+                " EvalContext.from_train(train, catalog, item_vectors) or leave the metric out"
             )
     return names, []
 

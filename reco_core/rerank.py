@@ -32,12 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from reco_core.calibration import CALIBRATION_ALPHA, genre_distribution, history_genre_distribution
 from reco_core.errors import ConfigError
 from reco_core.eval_context import EvalContext
 from reco_core.ranking import Ranking
-
-CALIBRATION_ALPHA = 0.01
-"""Steck's smoothing of the list's genre distribution towards the history's, so KL stays finite."""
 
 
 @dataclass(frozen=True)
@@ -69,38 +67,6 @@ def relevance(score: np.ndarray, valid: np.ndarray) -> np.ndarray:
         span = hi - lo
         rel = np.where(span > 0, (s - lo) / np.where(span > 0, span, 1.0), 1.0)
     return np.where(valid, rel, -np.inf)
-
-
-def genre_distribution(genres: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-    """p(g | item) rows for ``items`` (-1 = padding gives a zero row): each item's weight 1 spread evenly
-    over its genres (an item without genres gives a zero row)."""
-    g = sp.csr_matrix(genres, dtype=np.float64)
-    g.data[:] = 1.0
-    per_item = np.asarray(g.sum(axis=1)).ravel()
-    dense = np.zeros((g.shape[0] + 1, g.shape[1]))
-    dense[:-1] = g.toarray() / np.maximum(per_item, 1.0)[:, None]
-    return dense[np.where(items >= 0, items, g.shape[0])]
-
-
-def history_genre_distribution(genres: sp.csr_matrix, history: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
-    """p(g | u) of each user's training history [n, genres] (rows sum to 1, or 0 without genres)."""
-    g = sp.csr_matrix(genres, dtype=np.float64)
-    g.data[:] = 1.0
-    per_item = np.asarray(g.sum(axis=1)).ravel()
-    item_dist = sp.diags(1.0 / np.maximum(per_item, 1.0)) @ g
-    h = sp.csr_matrix(history[users], dtype=np.float64)
-    h.data[:] = 1.0
-    mass = np.asarray(h @ item_dist.toarray())
-    total = mass.sum(axis=1, keepdims=True)
-    return np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
-
-
-def kl_divergence(p: np.ndarray, q: np.ndarray, alpha: float = CALIBRATION_ALPHA) -> np.ndarray:
-    """KL(p || (1 - alpha) q + alpha p) over the last axis, with 0 log 0 = 0 (Steck 2018, eq. 4)."""
-    q_s = (1.0 - alpha) * q + alpha * p
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0) / np.where(q_s > 0, q_s, 1.0)), 0.0)
-    return terms.sum(axis=-1)
 
 
 def _pick(objective: np.ndarray, free: np.ndarray) -> np.ndarray:

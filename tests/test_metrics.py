@@ -46,6 +46,7 @@ VECTORS = np.array(
 )
 TEST = {0: [1, 3, 6], 1: [0]}
 LISTS = [[5, 3, 7, 1, 0], [4, 2, 6, 1]]  # user 1 has only 4 rankable items: one padded slot
+HISTORY = {0: [4, 8], 1: [5, 9]}  # the users' training items (not in their lists)
 
 
 def genre_matrix(genres: list[str]) -> sp.csr_matrix:
@@ -57,7 +58,8 @@ def genre_matrix(genres: list[str]) -> sp.csr_matrix:
 @pytest.fixture
 def worked() -> tuple[Ranking, Interactions, EvalContext]:
     test = interactions(TEST, 2, N_ITEMS)
-    ctx = EvalContext(N_ITEMS, POP, genre_matrix(GENRES), VECTORS)
+    history = interactions(HISTORY, 2, N_ITEMS).matrix
+    ctx = EvalContext(N_ITEMS, POP, genre_matrix(GENRES), VECTORS, history=history)
     return ranking([0, 1], LISTS, 5), test, ctx
 
 
@@ -109,6 +111,40 @@ def test_worked_example_beyond_accuracy(worked):
     assert ev.global_values["coverage@2"] == pytest.approx(0.4)
     assert ev.global_values["gini@2"] == pytest.approx(24 / 40)
     assert ev.global_values["personalisation@2"] == pytest.approx(1.0)
+
+
+def test_worked_example_popularity_and_calibration(worked):
+    rank, test, ctx = worked
+    ev = evaluate(rank, test, ctx, ks=(2, 5))
+    # Popularity order 5, 0, 4, 7, 1, 3, 6, 2, 8, 9: the head (20% of 10 items) is {5, 0}.
+    np.testing.assert_allclose(ev.per_user["long_tail_share@5"], [3 / 5, 1.0], atol=1e-12)
+    np.testing.assert_allclose(ev.per_user["long_tail_share@2"], [1 / 2, 1.0], atol=1e-12)
+    # Consumed ARP 1.5 and 3, offered 3.2 and 1.5 (k = 5), 3.5 and 1.5 (k = 2).
+    np.testing.assert_allclose(ev.per_user["pop_gap@5"], [(3.2 - 1.5) / 1.5, -0.5], atol=1e-12)
+    np.testing.assert_allclose(ev.per_user["pop_gap@2"], [(3.5 - 1.5) / 1.5, -0.5], atol=1e-12)
+    # POP_0@5 = {5, 0, 7, 1, 3} holds both hits; POP_0@2 = {5, 0} misses the hit at rank 2.
+    np.testing.assert_allclose(ev.per_user["serendipity@5"], [0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(ev.per_user["serendipity@2"], [0.5, 0.0], atol=1e-12)
+    q0 = np.array([0.4, 0.3, 0.3]) * 0.99 + 0.01 / 3
+    mc0 = sum(1 / 3 * math.log((1 / 3) / q) for q in q0)
+    q1 = np.array([5 / 12, 5 / 12, 1 / 6]) * 0.99 + 0.01 * np.array([0, 0.5, 0.5])
+    mc1 = 0.5 * math.log(0.5 / q1[1]) + 0.5 * math.log(0.5 / q1[2])
+    np.testing.assert_allclose(ev.per_user["miscalibration@5"], [mc0, mc1], atol=1e-12)
+    assert round(mc0, 6) == 0.009282 and round(mc1, 6) == 0.629567  # the decimals in docs/metrics.md
+    # Without histories the three history metrics are skipped with a note; asked for by name, refused.
+    plain = evaluate(rank, test, EvalContext(N_ITEMS, POP, genre_matrix(GENRES)), ks=(5,))
+    assert "pop_gap@5" not in plain.per_user and "long_tail_share@5" in plain.per_user
+    assert any("serendipity skipped" in n for n in plain.notes)
+    with pytest.raises(ConfigError, match="needs genres and history"):
+        evaluate(rank, test, EvalContext(N_ITEMS, POP, genre_matrix(GENRES)), metrics=["miscalibration"], ks=(5,))
+
+
+def test_long_tail_head_is_checked_and_moves_the_head(worked):
+    rank, test, _ = worked
+    with pytest.raises(ConfigError, match="long_tail_head"):
+        EvalContext(N_ITEMS, POP, long_tail_head=1.5)
+    wide = evaluate(rank, test, EvalContext(N_ITEMS, POP, long_tail_head=0.5), ks=(5,))  # head {5, 0, 4, 7, 1}
+    np.testing.assert_allclose(wide.per_user["long_tail_share@5"], [1 / 5, 2 / 4], atol=1e-12)
 
 
 def test_hit_matrix_marks_test_items_and_never_padding(worked):
@@ -400,6 +436,10 @@ def test_metric_specs_are_complete():
         "ild_text",
         "novelty",
         "arp",
+        "long_tail_share",
+        "pop_gap",
+        "miscalibration",
+        "serendipity",
         "personalisation",
     ]
     assert {m for m, s in METRICS.items() if s.scope == "global"} == {"coverage", "gini", "personalisation"}

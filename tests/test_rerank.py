@@ -11,13 +11,13 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reco_core.calibration import kl_divergence
 from reco_core.errors import ConfigError
 from reco_core.eval_context import EvalContext
 from reco_core.ranking import Ranking
 from reco_core.rerank import (
     RERANKERS,
     RerankInputs,
-    kl_divergence,
     rank_biased_overlap,
     relevance,
     rerank,
