@@ -23,7 +23,7 @@ from reco_core.rerank import (
     rerank,
     slots_changed,
 )
-from reco_core.stats import holm_adjust
+from reco_core.stats import holm_adjust, paired_table
 
 # Items 0 and 1 are genre A, item 2 genre B, item 3 genres A and B; popularity 99, 9, 0, 3.
 GENRES = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [1, 1]]))
@@ -155,3 +155,19 @@ def test_holm_never_lowers_a_p_value_and_keeps_the_order(ps: list[float]) -> Non
     assert (adj >= p - 1e-15).all() and (adj <= 1).all()
     order = np.argsort(p, kind="stable")
     assert (np.diff(adj[order]) >= -1e-15).all()
+
+
+def test_paired_table_adjusts_p_over_the_metrics_compared() -> None:
+    rng = np.random.default_rng(0)
+    a = {"ndcg@10": rng.random(60), "recall@10": rng.random(60), "novelty@10": rng.random(60)}
+    b = {
+        "ndcg@10": a["ndcg@10"] + 0.2,  # every user better: tiny p, a real difference even after Holm
+        "recall@10": a["recall@10"].copy(),  # identical: p = 1
+        "novelty@10": a["novelty@10"] + rng.normal(0.05, 0.2, 60),  # a small, noisy shift
+    }
+    table = paired_table(a, b, ["ndcg@10", "recall@10", "novelty@10"], n_boot=200)
+    assert table["metric"].tolist() == ["ndcg@10", "recall@10", "novelty@10"]
+    np.testing.assert_allclose(table["p (Holm)"], holm_adjust(table["p"].to_numpy()))
+    assert table.loc[0, "verdict"] == "a real difference" and table.loc[0, "B - A"] == pytest.approx(0.2)
+    assert table.loc[1, "p"] == 1.0 and table.loc[1, "verdict"] == "could be chance"
+    assert (table["p (Holm)"] >= table["p"]).all()
