@@ -186,8 +186,8 @@ def test_search_argument_errors(sessions) -> None:
         search_weights(valid, "ndcg@5", k=10)
     with pytest.raises(ConfigError, match="floor metric 'coverage@10' is not at @5"):
         search_weights(valid, "ndcg@5", floor=("coverage@10", 0.1))
-    with pytest.raises(ConfigError, match="no metric 'serendipity@5'"):
-        search_weights(valid, "serendipity@5", step=0.5)
+    with pytest.raises(ConfigError, match="no metric 'surprise@5'"):
+        search_weights(valid, "surprise@5", step=0.5)
     with pytest.raises(ConfigError, match="is not a metric key"):
         search_weights(valid, "ndcg")
     with pytest.raises(ConfigError, match=r"floor .* is not valid"):
