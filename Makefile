@@ -12,9 +12,10 @@ PORT ?= 8501
 # The suites whose numbers depend on the CPU's kernels (BLAS and torch), run again under other kernels by
 # `make test` (docs/numerics.md): a kernel-dependent assertion fails here before it fails on a user's CPU.
 NUMERIC_SUITES := tests/test_model_contract.py tests/test_models_cf.py tests/test_models_torch_content.py \
-	tests/test_scale.py tests/test_metrics.py tests/test_metrics_crosscheck.py tests/test_live.py
+	tests/test_scale.py tests/test_metrics.py tests/test_metrics_crosscheck.py tests/test_live.py \
+	tests/test_engine_speed.py
 
-.PHONY: run test test-kernels lint format bench bench-quick evaluate browser-deps clean
+.PHONY: run test test-kernels lint format bench bench-quick evaluate browser-deps java-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,17 +34,22 @@ $(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-# Microsoft Recommenders, for the metric cross-checks (tests) and the peer benchmarks: installed without its
-# dependencies into .bench-deps and put at the END of sys.path, so it never replaces our numpy or pandas.
+# Microsoft Recommenders and rbo (rank-biased overlap), for the cross-checks (tests) and the peer benchmarks:
+# installed without their dependencies into .bench-deps and put at the END of sys.path, so they never replace
+# our numpy or pandas.
 $(PEERS_STAMP): | $(PY)
-	$(PY) -m pip install -q --no-deps --upgrade --target $(PEERS) recommenders==1.2.1
+	$(PY) -m pip install -q --no-deps --upgrade --target $(PEERS) recommenders==1.2.1 rbo==0.1.3
 	touch $@
 
 # Debian's chromium for the real-browser test (playwright cannot download browsers here).
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
-run: $(RUN_STAMP)
+# Java 17 for the Spark engine (pyspark 4 starts a JVM; reco_core.spark, docs/scale-out.md): Debian's headless JRE.
+java-deps:
+	@java -version >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null)
+
+run: $(RUN_STAMP) java-deps
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 evaluate: $(RUN_STAMP)
@@ -59,7 +65,7 @@ format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: $(DEV_STAMP) $(PEERS_STAMP) browser-deps lint
+test: $(DEV_STAMP) $(PEERS_STAMP) browser-deps java-deps lint
 	$(PY) -m pytest -q
 	$(MAKE) -s test-kernels
 
@@ -77,7 +83,7 @@ test-kernels: $(DEV_STAMP)
 		OPENBLAS_CORETYPE=SkylakeX ATEN_CPU_CAPABILITY=avx512 $(PY) -m pytest -q -p no:cacheprovider $(NUMERIC_SUITES); \
 	else echo "this CPU has no AVX-512: the SkylakeX kernel run is left out"; fi
 
-bench: $(DEV_STAMP) $(PEERS_STAMP) browser-deps
+bench: $(DEV_STAMP) $(PEERS_STAMP) browser-deps java-deps
 	$(PY) -m bench
 
 bench-quick: $(DEV_STAMP) $(PEERS_STAMP)

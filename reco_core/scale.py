@@ -51,6 +51,7 @@ __all__ = [
     "DEFAULT_BLOCK_CELLS",
     "auto_block_size",
     "evaluate_fusion_blocked",
+    "fuse_masked_block",
     "overlap_at_k",
     "rank_fusion_blocked",
 ]
@@ -374,3 +375,43 @@ def overlap_at_k(a: Ranking, b: Ranking, k: int | None = None) -> np.ndarray:
     x, y = a.item_idx[:, :k], b.item_idx[:, :k]
     inside = ((x[:, :, None] == y[:, None, :]) & (x[:, :, None] >= 0)).any(axis=2)
     return inside.sum(axis=1) / float(k)
+
+
+def fuse_masked_block(
+    blocks: Sequence[np.ndarray],
+    user_idx: np.ndarray,
+    weights: Sequence[float] | np.ndarray,
+    names: Sequence[str],
+    method: str = "wsum",
+    normaliser: str = "minmax",
+    k: int = 10,
+    *,
+    candidates: int | None = None,
+    rrf_k: float = 60,
+    top_n: int = DEFAULT_TOP_N,
+    seed: int = 0,
+    params: Mapping[str, Any] | None = None,
+) -> Ranking:
+    """One block of ``rank_fusion_blocked`` from members' score blocks that are already masked.
+
+    ``blocks``: float32 [n, n_items] per member with weight > 0, training items already -inf
+    (``ranking.mask_rows``); ``user_idx``: the block's user indices (team-draft's coin flips depend on
+    them). For engines that score a block elsewhere (``reco_core.spark`` inside ``mapInPandas``) and must
+    normalise, fuse and rank it exactly as this module does.
+    """
+    n_items = int(blocks[0].shape[1])
+    return _fuse_block(
+        list(blocks),
+        np.asarray(user_idx),
+        np.asarray(weights, dtype=np.float64),
+        tuple(names),
+        method,
+        normaliser,
+        int(k),
+        n_items,
+        candidates,
+        rrf_k,
+        top_n,
+        seed,
+        params,
+    )

@@ -6,7 +6,12 @@ users), so a 20M-interaction split takes seconds. Conventions:
 
 - per-user holdout (random, and the validation part): a user with n >= 2 interactions gives
   h = clip(floor(frac * n + 0.5), 1, n - 1) of them to the held-out part and keeps at least one in
-  train; a user with a single interaction stays in train only, and is counted in the description;
+  train; a user with a single interaction stays in train only, and is counted in the description.
+  Which h: the user's interactions ordered by a seeded hash of (user id, item id), ties (a 64-bit
+  collision) by item index, and the first h are held out (``holdout_rows``). The order depends only on
+  the seed and the ids, never on the rows' order or on how the data is partitioned, so the Spark engine
+  (``reco_core.spark``) reproduces it user by user with the very same function. Since 2026-12-03; before,
+  one global numpy RNG shuffled all rows, which no partitioned engine can reproduce;
 - temporal: one global cut time t = the (1 - test_frac) quantile of all timestamps (lower value);
   test = interactions strictly after t, so no test interaction is as old as a training one;
 - leave-last-n: per user the n latest interactions (ties: the higher item index counts as later),
@@ -21,7 +26,8 @@ Same arguments and seed -> same split.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,17 +140,72 @@ def _part(inter: Interactions, mask: np.ndarray, ts: np.ndarray | None, rows: np
     return _from_pairs(inter, rows[mask], m.indices[mask], m.data[mask], None if ts is None else ts[mask])
 
 
+# splitmix64's finaliser constants (Steele, Lea and Flood 2014): a bijection of uint64 that spreads every
+# input bit over the whole output, so (h_user, h_item) pairs that differ in one bit order independently.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def id_hashes(ids: Iterable[object], seed: int) -> np.ndarray:
+    """uint64 per id: the first 8 bytes (little-endian) of blake2b(str(id)) keyed with the seed.
+
+    Called once per distinct id (a vocabulary), never per interaction. ``str(id)`` is the canonical form
+    because ``IdMap`` keeps ids as strings: "7" from a CSV and 7 from Parquet hash alike, as they are the
+    same id everywhere else.
+    """
+    key = int(seed).to_bytes(8, "little", signed=False)
+    digests = b"".join(hashlib.blake2b(str(x).encode("utf-8"), digest_size=8, key=key).digest() for x in ids)
+    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
+
+
+def pair_hashes(user_hash: np.ndarray, item_hash: np.ndarray) -> np.ndarray:
+    """uint64 per (user, item): splitmix64's finaliser over user_hash * golden + item_hash (wrapping)."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(user_hash, dtype=np.uint64) * _GOLDEN + np.asarray(item_hash, dtype=np.uint64)
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def holdout_counts(n: np.ndarray, frac: float) -> np.ndarray:
+    """How many of a user's n interactions are held out: clip(floor(frac*n + 0.5), 1, n-1), 0 when n < 2."""
+    n = np.asarray(n, dtype=np.int64)
+    return np.where(n >= 2, np.clip(np.floor(frac * n + 0.5), 1, np.maximum(n - 1, 1)), 0).astype(np.int64)
+
+
+def holdout_rows(
+    user_code: np.ndarray, user_hash: np.ndarray, item_hash: np.ndarray, item_index: np.ndarray, frac: float
+) -> np.ndarray:
+    """bool per row: held out. Rows in any order; ``user_code`` groups them by user (any integers).
+
+    Per user, rows ordered by (``pair_hashes(user_hash, item_hash)``, ``item_index``) and the first
+    ``holdout_counts(n, frac)`` are held out. A permutation of the rows permutes the answer and nothing else,
+    and a user's answer depends on that user's rows only: the local engine calls this once over every row,
+    the Spark engine once per user group, with the same hashes, so both hold out the same interactions.
+    """
+    user_code = np.asarray(user_code, dtype=np.int64)
+    key = pair_hashes(user_hash, item_hash)
+    order = np.lexsort((np.asarray(item_index, dtype=np.int64), key, user_code))
+    grouped = user_code[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if len(grouped) else np.zeros(0, np.int64)
+    sizes = np.diff(np.r_[starts, len(grouped)])
+    start_of = np.repeat(starts, sizes)
+    rank = np.arange(len(grouped)) - start_of
+    out = np.empty(len(grouped), dtype=bool)
+    out[order] = rank < np.repeat(holdout_counts(sizes, frac), sizes)
+    return out
+
+
 def _holdout_mask(inter: Interactions, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per-user random holdout mask over the stored interactions (see the module docstring for h)."""
+    """Per-user hash-ordered holdout mask over the stored interactions (see the module docstring for h)."""
     counts = inter.user_counts()
     rows = _rows_of(inter)
-    h = np.where(counts >= 2, np.clip(np.floor(frac * counts + 0.5), 1, counts - 1), 0).astype(np.int64)
-    rng = np.random.default_rng(seed)
-    # Rows are contiguous in CSR order, so sorting row + U[0,1) shuffles within each user and nowhere else.
-    order = np.argsort(rows + rng.random(len(rows)), kind="stable")
-    rank = np.empty(len(rows), dtype=np.int64)
-    rank[order] = np.arange(len(rows)) - inter.matrix.indptr[rows[order]]
-    return rank < h[rows], rows, int((counts == 1).sum())
+    cols = inter.matrix.indices
+    # Each distinct id is hashed once; the per-interaction work is two gathers and the mix.
+    user_hash = id_hashes(inter.users.ids, seed)[rows]
+    item_hash = id_hashes(inter.items.ids, seed)[cols]
+    return holdout_rows(rows, user_hash, item_hash, cols, frac), rows, int((counts == 1).sum())
 
 
 def _require_nonempty(mask: np.ndarray, what: str, why: str) -> None:
@@ -161,14 +222,19 @@ def _counts_text(inter: Interactions, held: np.ndarray, rows: np.ndarray, part: 
 
 
 def random_split(inter: Interactions, test_frac: float = 0.2, seed: int = 42) -> Split:
-    """Per-user random holdout: each user with n >= 2 interactions gives clip(round(test_frac*n), 1, n-1) to test."""
+    """Per-user random holdout: each user with n >= 2 interactions gives clip(round(test_frac*n), 1, n-1) to test.
+
+    Which ones: the first in the order of a seeded hash of (user id, item id) (``holdout_rows``), so the
+    split depends only on the seed and the ids, not on the order of the rows or on partitioning.
+    """
     frac = _check_frac("test_frac", test_frac)
     seed = check_whole(seed, "seed", 0, MUST_BE)
     test, rows, singles = _holdout_mask(inter, frac, seed)
     _require_nonempty(test, "test", "every user has fewer than 2 interactions; load more data or lower the k-core")
     ts = _ts_data(inter)
     desc = (
-        f"random per-user holdout (test_frac={frac:g}, seed={seed}): {_counts_text(inter, test, rows, 'test')};"
+        f"random per-user holdout, hash-ordered (test_frac={frac:g}, seed={seed}):"
+        f" {_counts_text(inter, test, rows, 'test')};"
         f" {singles:,} users with a single interaction stay in train only and are not evaluated"
     )
     return Split(_part(inter, ~test, ts, rows), _part(inter, test, ts, rows), None, desc)
@@ -227,7 +293,11 @@ def leave_last_split(inter: Interactions, n: int = 1) -> Split:
 
 
 def with_validation(split: Split, valid_frac: float = 0.1, seed: int = 42) -> Split:
-    """Carve a per-user random validation part out of train (same rule as random_split); train loses it."""
+    """Carve a per-user random validation part out of train (same rule and hash order as random_split).
+
+    The hash is keyed with ``seed``; the validation rows are the first of each user's training rows in that
+    order (with the same seed as the test split, the next ones after the held-out test rows). Train loses them.
+    """
     frac = _check_frac("valid_frac", valid_frac)
     seed = check_whole(seed, "seed", 0, MUST_BE)
     inter = split.train
@@ -248,7 +318,7 @@ class _Method:
 
 
 SPLITTERS: dict[str, _Method] = {
-    "random": _Method(lambda inter, f, seed, n: random_split(inter, f, seed), "per-user random holdout"),
+    "random": _Method(lambda inter, f, seed, n: random_split(inter, f, seed), "per-user seeded-hash holdout"),
     "temporal": _Method(lambda inter, f, seed, n: temporal_split(inter, f), "global time cut"),
     "leave-last": _Method(lambda inter, f, seed, n: leave_last_split(inter, n), "per-user latest n"),
 }

@@ -223,3 +223,18 @@ def test_no_text_metric_without_titles(capsys, files):
                              "pop", "--k", "2", "--format", "json")  # fmt: skip
     assert code == 0, err
     assert "ild_text@2" in json.loads(out)["results"][0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--spark-master", "mesos-nope"], "--spark-master 'mesos-nope' is not valid"),
+        (["--spark-master", "spark://127.0.0.1:9"], "cannot reach the Spark master spark://127.0.0.1:9"),
+    ],
+)
+def test_engine_spark_refuses_a_bad_master_in_one_line_before_starting_spark(capsys, files, extra, needle):
+    # Checked before any JVM starts (reco_core.spark.session.check_master), so this costs milliseconds.
+    argv = ["fuse", "--interactions", str(files[0]), "--models", "pop", "--engine", "spark", *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reco_core import datasets
 from reco_core.data import Interactions
@@ -227,3 +229,73 @@ def test_split_from_files_threshold_and_errors(tmp_path):
         split_from_files(train, write(tmp_path / "test.csv", "user,item,rating\n1,b,1\n"), threshold=3)
     with pytest.raises(DataError, match=r"bad\.csv: column 'rating', row 1"):
         split_from_files(train, write(tmp_path / "bad.csv", "user,item,rating\n1,b,x\n"))
+
+
+# ------------------------------------------------------------------------- the hash order of the holdout
+
+
+def test_id_hashes_are_keyed_blake2b_of_the_id_string():
+    import hashlib
+
+    from reco_core.splitting import id_hashes
+
+    want = int.from_bytes(hashlib.blake2b(b"42", digest_size=8, key=(7).to_bytes(8, "little")).digest(), "little")
+    got = id_hashes(["42", 42], seed=7)
+    assert got.dtype == np.uint64 and got.tolist() == [want, want]  # "42" and 42 are the same id
+    assert id_hashes(["42"], seed=8)[0] != want
+
+
+def test_holdout_rows_hand_checked_order():
+    from reco_core.splitting import holdout_rows, pair_hashes
+
+    # One user, four items with item hashes chosen by hand; the pair hash decides the order.
+    uh = np.full(4, 5, dtype=np.uint64)
+    ih = np.array([10, 11, 12, 13], dtype=np.uint64)
+    key = pair_hashes(uh, ih)
+    first = int(np.argmin(key))
+    held = holdout_rows(np.zeros(4), uh, ih, np.arange(4), frac=0.25)  # round(0.25 * 4) = 1
+    assert held.tolist() == [i == first for i in range(4)]
+    # A full tie (same pair hash) is broken by the lower item index.
+    tie = holdout_rows(np.zeros(2), np.zeros(2, np.uint64), np.zeros(2, np.uint64), np.array([9, 3]), frac=0.5)
+    assert tie.tolist() == [False, True]
+
+
+def test_pair_hashes_wrap_in_uint64_and_match_splitmix64():
+    from reco_core.splitting import pair_hashes
+
+    def splitmix(u: int, i: int) -> int:
+        m = (1 << 64) - 1
+        z = (u * 0x9E3779B97F4A7C15 + i) & m
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
+        return z ^ (z >> 31)
+
+    u, i = (1 << 64) - 3, 12345
+    assert int(pair_hashes(np.array([u], np.uint64), np.array([i], np.uint64))[0]) == splitmix(u, i)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 10_000))
+def test_random_split_does_not_depend_on_row_order(perm_seed, split_seed):
+    from reco_core.splitting import holdout_rows, id_hashes
+
+    rng = np.random.default_rng(perm_seed)
+    n = 300
+    frame = pd.DataFrame(
+        {"user": rng.integers(0, 25, n).astype(str), "item": rng.integers(0, 40, n).astype(str), "value": 1.0}
+    ).drop_duplicates(["user", "item"])
+    shuffled = frame.sample(frac=1.0, random_state=perm_seed % 1000)
+    a = random_split(Interactions.from_frame(frame), 0.3, split_seed).test.to_frame()
+    b = random_split(Interactions.from_frame(shuffled), 0.3, split_seed).test.to_frame()
+    assert a.equals(b)
+    # The row function itself: permuting rows permutes the answer, and each user's part alone gives the same.
+    uc, ic = pd.factorize(shuffled["user"])[0], pd.factorize(shuffled["item"])[0]
+    uh, ih = id_hashes(shuffled["user"], split_seed), id_hashes(shuffled["item"], split_seed)
+    whole = holdout_rows(uc, uh, ih, ic, 0.3)
+    perm = rng.permutation(len(uc))
+    assert np.array_equal(holdout_rows(uc[perm], uh[perm], ih[perm], ic[perm], 0.3), whole[perm])
+    for u in np.unique(uc)[:5]:
+        sel = uc == u
+        assert np.array_equal(holdout_rows(uc[sel], uh[sel], ih[sel], ic[sel], 0.3), whole[sel])
+    held = set(zip(shuffled["user"][whole], shuffled["item"][whole], strict=True))
+    assert held == set(zip(a["user"], a["item"], strict=True))

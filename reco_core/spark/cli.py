@@ -1,0 +1,289 @@
+"""``--engine spark`` for the CLI's evaluate, fuse and optimise: the same configuration, run by Spark.
+
+The configuration comes from the same place as the local engine's (``cli_commands.experiment_config``: the
+``--config`` file, then the flags). Members that train inside Spark (spark-als, spark-itemknn) are not
+registered models, so they are taken out of ``--models`` before the configuration is built and put back in
+their place in the order of members (and of ``--weights``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reco_core import datasets, search
+from reco_core.config import ExperimentConfig
+from reco_core.data import ItemCatalog
+from reco_core.errors import ConfigError
+from reco_core.spark import members as mem
+from reco_core.spark.summary import write_summary
+
+Result = tuple[pd.DataFrame | None, dict[str, Any]]
+
+
+def _specs(args: argparse.Namespace) -> tuple[ExperimentConfig, list[tuple[str, str, dict[str, Any]]]]:
+    """The configuration (Spark-trained members left out) and every member in order as (label, model, params)."""
+    from reco_core import cli_commands
+
+    given = getattr(args, "models", None)
+    names = [n.strip() for n in str(given).split(",") if n.strip()] if given is not None else None
+    if names is not None:
+        registered = [n for n in names if n not in mem.SPARK_MODELS]
+        args = argparse.Namespace(**{**vars(args), "models": ",".join(registered)})
+        if not registered:
+            # experiment_config needs a name to parse: keep the configuration's members out of it instead.
+            args.models = ""
+    cfg = cli_commands.experiment_config(args)
+    by_model = {m.model: m for m in cfg.members}
+    specs: list[tuple[str, str, dict[str, Any]]] = []
+    for name in names if names is not None else [m.model for m in cfg.members]:
+        if name in mem.SPARK_MODELS:
+            specs.append((name, name, {}))
+        else:
+            m = by_model[name]
+            specs.append((m.label, m.model, dict(m.params)))
+    if not specs:
+        raise ConfigError("no members given: name them with --models pop,spark-als,itemknn or give a --config")
+    return cfg, specs
+
+
+def _data(args: argparse.Namespace, cfg: ExperimentConfig, spark: Any) -> tuple[Any, ItemCatalog | None, Any]:
+    """(interactions source, catalogue, supplied split or None) from --interactions, --train/--test or --dataset."""
+    from reco_core.spark.data import item_vocabulary, read_interactions, split_from_frames
+
+    if bool(args.train) != bool(args.test):
+        raise ConfigError("--train and --test go together: give both files, or neither")
+    catalog = None
+    if args.train:
+        train = read_interactions(spark, args.train, threshold=cfg.protocol.threshold)
+        test = read_interactions(spark, args.test, threshold=cfg.protocol.threshold)
+        items = item_vocabulary(train, [r[0] for r in test.frame.select("item").distinct().collect()])
+        split, _ = split_from_frames(spark, train, test, items)
+        return None, None, split
+    if args.interactions:
+        if cfg.protocol.kcore > 1:
+            raise ConfigError(
+                f"--kcore {cfg.protocol.kcore} with --engine spark and --interactions is not available yet: filter"
+                " the data before, or use --kcore 0"
+            )
+        data = read_interactions(spark, args.interactions, threshold=cfg.protocol.threshold)
+        if args.items:
+            # The catalogue is item-sized: read on the driver by the local engine's own items reader.
+            from reco_core.datasets.assemble import _catalog
+            from reco_core.datasets.tables import _read_items
+
+            frame, notes = _read_items(args.items, None)
+            data.report.notes.extend(notes)
+            items = item_vocabulary(data, list(frame["item"].astype(str)))
+            catalog = _catalog(items, frame, data.report)
+        return data, catalog, None
+    # A named dataset (MovieLens, synthetic): loaded by the local loaders on the driver, handed to Spark as a
+    # DataFrame. At scale, give --interactions with a path Spark reads instead.
+    ds = datasets.load(cfg.protocol.dataset, data_dir=cfg.protocol.data_dir, threshold=None, kcore=cfg.protocol.kcore)
+    frame = ds.interactions.to_frame()
+    keep = [c for c in ("user", "item", "value", "timestamp") if c in frame.columns]
+    return spark.createDataFrame(frame[keep]), ds.catalog, None
+
+
+def _session(args: argparse.Namespace) -> Any:
+    from reco_core.spark.session import spark_session
+
+    return spark_session(getattr(args, "spark_master", None) or "local[2]")
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    mb = getattr(args, "broadcast_mb", None)
+    out: dict[str, Any] = {"output_dir": getattr(args, "output_dir", None)}
+    if mb is not None:
+        if not np.isfinite(mb) or mb <= 0:
+            raise ConfigError(f"--broadcast-mb {mb:g} is not valid: give a positive number of MB, e.g. 2000")
+        out["broadcast_limit"] = int(mb * 1e6)
+    return out
+
+
+def _extra(result: Any, master: str) -> dict[str, Any]:
+    extra: dict[str, Any] = {
+        "engine": f"spark ({master})",
+        "data": " | ".join(x for x in (result.report.summary(), result.split_description) if x),
+        "stage seconds": {k: round(v, 1) for k, v in result.seconds.items()},
+    }
+    if result.notes:
+        extra["notes"] = " | ".join(result.notes)
+    return extra
+
+
+def _summary(args: argparse.Namespace, cfg: ExperimentConfig, result: Any, extra: dict[str, Any]) -> None:
+    path = getattr(args, "summary_json", None)
+    if not path:
+        return
+    table = {str(m): {k: float(v) for k, v in row.items() if pd.notna(v)} for m, row in result.table.iterrows()}
+    run = {
+        "command": args.command,
+        "master": getattr(args, "spark_master", "local[2]"),
+        "data": extra["data"],
+        "n_users": result.n_users,
+        "n_items": result.n_items,
+        "n_evaluated": result.n_evaluated,
+        "seconds": result.seconds,
+        "members": [m for m in result.table.index if m != "fused"],
+    }
+    write_summary(path, cfg, table, run)
+    extra["summary"] = str(Path(path))
+
+
+def _ks(args: argparse.Namespace, cfg: ExperimentConfig) -> list[int]:
+    from reco_core import cli_commands
+
+    return cli_commands.parse_ks(args.k) if getattr(args, "k", None) is not None else [cfg.k]
+
+
+def cmd_evaluate(args: argparse.Namespace) -> Result:
+    from reco_core.spark.engine import run
+
+    cfg, specs = _specs(args)
+    spark = _session(args)
+    source, catalog, split = _data(args, cfg, spark)
+    result = run(
+        spark,
+        cfg,
+        source,
+        members=specs,
+        catalog=catalog,
+        split=split,
+        ks=_ks(args, cfg),
+        fuse_members=False,
+        **_options(args),
+    )
+    extra = _extra(result, args.spark_master)
+    _summary(args, cfg, result, extra)
+    return result.table, extra
+
+
+def _weights(args: argparse.Namespace, cfg: ExperimentConfig, n: int) -> list[float]:
+    if getattr(args, "weights", None) is None:
+        return list(cfg.weights) if len(cfg.weights) == n and any(w > 0 for w in cfg.weights) else [1.0] * n
+    try:
+        weights = [float(w) for w in str(args.weights).split(",")]
+    except ValueError:
+        raise ConfigError(f"--weights {args.weights!r} is not valid: give numbers such as 0.5,0.3,0.2") from None
+    if len(weights) != n:
+        raise ConfigError(f"--weights gives {len(weights)} numbers for {n} members: give one each")
+    return weights
+
+
+def cmd_fuse(args: argparse.Namespace) -> Result:
+    from reco_core.spark.engine import run
+
+    if getattr(args, "runs", ""):
+        raise ConfigError("--runs with --engine spark is not available yet: fuse run files with the local engine")
+    cfg, specs = _specs(args)
+    spark = _session(args)
+    source, catalog, split = _data(args, cfg, spark)
+    weights = _weights(args, cfg, len(specs))
+    result = run(
+        spark,
+        cfg,
+        source,
+        members=specs,
+        catalog=catalog,
+        split=split,
+        weights=weights,
+        ks=[cfg.k],
+        **_options(args),
+    )
+    extra = _extra(result, args.spark_master)
+    extra["fusion"] = f"{cfg.method} / {cfg.normaliser}, weights " + ", ".join(
+        f"{s[0]}={w:g}" for s, w in zip(specs, weights, strict=True)
+    )
+    _summary(args, cfg, result, extra)
+    return result.table, extra
+
+
+def cmd_optimise(args: argparse.Namespace) -> Result:
+    """Every weight point of the search is one more fused list in the same pass over validation blocks; the
+    best point (with the floor) is then run on test."""
+    from reco_core.spark.data import SparkData, item_vocabulary, read_interactions, split_frame
+    from reco_core.spark.engine import Fusion, run
+
+    if getattr(args, "runs", ""):
+        raise ConfigError("--runs with --engine spark is not available yet: use the local engine for run files")
+    cfg, specs = _specs(args)
+    points, how = search.plan_points(len(specs), args.step, seed=cfg.protocol.seed)
+    floor = search._check_floor(args.floor)
+    spark = _session(args)
+    source, catalog, supplied = _data(args, cfg, spark)
+    if supplied is not None:
+        raise ConfigError("optimise with --engine spark needs a split it makes: give --interactions or --dataset")
+    data = (
+        source if isinstance(source, SparkData) else read_interactions(spark, source, threshold=cfg.protocol.threshold)
+    )
+    items = item_vocabulary(data, None if catalog is None else list(catalog.items.ids))
+    p = cfg.protocol
+    valid_split = split_frame(spark, data, items, p.split, p.test_frac, p.seed, valid_frac=p.valid_frac)
+    valid_split.rows = valid_split.rows.persist()
+    params = tuple(sorted(cfg.fusion.param_map.items()))
+    fusions = [
+        Fusion(f"w{i}", np.asarray(w, dtype=np.float64), cfg.method, cfg.normaliser, params)
+        for i, w in enumerate(points)
+    ]
+    k = cfg.k
+    metric = args.metric if "@" in args.metric else f"{args.metric}@{k}"
+    valid = run(
+        spark,
+        cfg,
+        load_report=data.report,
+        members=specs,
+        catalog=catalog,
+        split=valid_split,
+        fusions=fusions,
+        part="valid",
+        ks=[k],
+        **_options(args),
+    )
+    scores = np.array([valid.value(f.label, metric) for f in fusions])
+    feasible = np.ones(len(fusions), dtype=bool)
+    if floor is not None:
+        key, op, bound = floor
+        got = np.array([valid.value(f.label, key) for f in fusions])
+        feasible = got >= bound if op == ">=" else got <= bound
+    extra: dict[str, Any] = {"search": f"{how}; objective {metric} on validation"}
+    if not feasible.any():
+        extra["search"] += "; no point meets the floor"
+        return valid.table.head(10), extra
+    best = int(np.flatnonzero(feasible)[np.argmax(scores[feasible])])
+    weights = [float(x) for x in points[best]]
+    # The test run refits the members on the whole training part (train + valid), as the local engine does.
+    test_split = replace(
+        valid_split,
+        rows=valid_split.rows.replace("valid", "train", subset=["part"]),
+        description=valid_split.description.split("; validation")[0],
+    )
+    result = run(
+        spark,
+        cfg,
+        load_report=data.report,
+        members=specs,
+        catalog=catalog,
+        split=test_split,
+        weights=weights,
+        ks=[k],
+        **_options(args),
+    )
+    extra.update(_extra(result, args.spark_master))
+    extra["chosen weights (on validation)"] = ", ".join(f"{s[0]}={w:.2f}" for s, w in zip(specs, weights, strict=True))
+    _summary(
+        args, cfg.with_weights(weights[: len(cfg.members)]) if len(cfg.members) == len(specs) else cfg, result, extra
+    )
+    return result.table, extra
+
+
+def cmd_evaluate_run(args: argparse.Namespace) -> Result:
+    raise ConfigError("evaluate-run with --engine spark is not available yet: judge run files with the local engine")
+
+
+COMMANDS = {"evaluate": cmd_evaluate, "fuse": cmd_fuse, "optimise": cmd_optimise, "evaluate-run": cmd_evaluate_run}

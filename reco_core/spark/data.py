@@ -1,0 +1,305 @@
+"""Interactions into Spark with the local loaders' rules, and the same splits as ``reco_core.splitting``.
+
+Reading: Parquet (a file or a folder of parts) or CSV/TSV paths, any URI Spark reads, or a DataFrame. Columns
+are recognised by the local loaders' own alias table (``datasets.columns``), so ``userId``/``movie_id``/
+``rating`` are found the same way. Validation gives the local loaders' one-line errors (missing column, an
+empty id, a rating that is not a number), naming the column and an example row. Every row is accounted for in
+a ``LoadReport`` like the local one: rating 0 dropped, a repeated (user, item) pair merged, a rating under the
+threshold dropped.
+
+One convention differs from the local loaders, because Spark has no row order: of a repeated (user, item)
+pair the row with the latest timestamp is kept (then the highest rating), where a local load keeps the last
+row of the file. Data without repeated pairs (MovieLens) loads identically.
+
+Splitting: ``split_frame`` calls ``splitting.holdout_rows`` once per user (``applyInPandas``), with item hashes
+broadcast and the user's hash computed in the group, so the random split (and the validation part) equals the
+local engine's row for row. The item vocabulary (``IdMap``) is collected to the driver: a catalogue has
+thousands to millions of items, a few MB; users never are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from reco_core import splitting
+from reco_core.data import LoadReport
+from reco_core.datasets import columns as cols
+from reco_core.errors import ConfigError, DataError, quote
+from reco_core.ids import IdMap
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+CSV_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ","}
+
+
+@dataclass
+class SparkData:
+    """Interactions as a Spark DataFrame (user string, item string, value double, timestamp double or null)."""
+
+    frame: DataFrame
+    report: LoadReport
+    has_timestamps: bool
+    named_items: DataFrame | None = None  # every item a row names, kept or not (the catalogue, as locally)
+
+
+@dataclass
+class SparkSplit:
+    """Per-interaction rows (user, user_idx, item_idx, value, part) and the vocabularies.
+
+    ``part`` is "train", "test" or "valid". ``users`` is the number of users (indices 0..users-1, in
+    ``IdMap`` order: the local engine's indices); ``items`` the item vocabulary, collected.
+    """
+
+    rows: DataFrame
+    items: IdMap
+    n_users: int
+    description: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _reader(spark: SparkSession, path: str) -> DataFrame:
+    lower = path.lower().rstrip("/")
+    suffix = "." + lower.rsplit(".", 1)[-1] if "." in lower.rsplit("/", 1)[-1] else ""
+    if suffix in CSV_SUFFIXES:
+        # Every column as text, as the local CSV reader does: ids stay ids ("007" is not 7), numbers are parsed
+        # and checked below with the same messages.
+        return spark.read.csv(path, header=True, sep=CSV_SUFFIXES[suffix], inferSchema=False)
+    if suffix in PARQUET_SUFFIXES or suffix == "":
+        return spark.read.parquet(path)
+    raise ConfigError(
+        f"interactions path {quote(path)} has suffix {suffix!r}: give .parquet (or a folder of Parquet parts),"
+        " .csv or .tsv"
+    )
+
+
+def read_interactions(
+    spark: SparkSession,
+    source: str | DataFrame,
+    columns: dict[str, str | None] | None = None,
+    threshold: float | None = None,
+) -> SparkData:
+    """Interactions from a path/URI or a DataFrame, checked and counted like ``datasets.load_files``.
+
+    ``columns`` maps roles (user, item, rating, timestamp) to column names when the aliases do not find them.
+    """
+    from pyspark.sql import DataFrame as SparkFrame
+    from pyspark.sql import functions as F
+    from pyspark.sql.window import Window
+
+    if isinstance(source, SparkFrame):
+        df, name = source, "DataFrame"
+    else:
+        name = str(source)
+        df = _reader(spark, name)
+    found, notes = cols._resolve_columns(pd.DataFrame(columns=list(df.columns)), "interactions", columns, name, True)
+    report = LoadReport(source=name, notes=list(notes))
+    ucol, icol = found["user"], found["item"]
+    rcol, tcol = found.get("rating"), found.get("timestamp")
+    missing = list(cols._MISSING_TEXT)
+
+    def empty(c: str) -> Any:
+        text = F.lower(F.trim(F.col(c).cast("string")))
+        return F.col(c).isNull() | text.isin(missing)
+
+    value = F.col(rcol).try_cast("double") if rcol else F.lit(1.0)
+    ts = F.col(tcol).try_cast("double") if tcol else F.lit(None).cast("double")
+    checks = [F.count(F.lit(1)).alias("rows")]
+    checks += [F.sum(empty(c).cast("long")).alias(f"empty_{i}") for i, c in enumerate((ucol, icol))]
+    if rcol:
+        # Empty or not a number (try_cast gives null): the local loaders refuse both, naming the column.
+        checks.append(F.sum((F.col(rcol).isNull() | value.isNull()).cast("long")).alias("bad_rating"))
+        checks.append(F.sum((F.isnan(value) | (F.abs(value) == float("inf"))).cast("long")).alias("nonfinite"))
+    if tcol:
+        checks.append(F.sum((F.col(tcol).isNotNull() & ts.isNull()).cast("long")).alias("bad_ts"))
+    stats = df.agg(*checks).collect()[0].asDict()
+    report.rows_read = int(stats["rows"] or 0)
+    if report.rows_read == 0:
+        raise DataError(f"{name}: no rows; check the path or the DataFrame")
+    for i, c in enumerate((ucol, icol)):
+        n = int(stats[f"empty_{i}"] or 0)
+        if n:
+            example = df.filter(empty(c)).limit(1).collect()[0].asDict()
+            raise DataError(
+                f"{name}: column {quote(c)} has {n:,} empty ids, e.g. the row {_row_text(example)}:"
+                " fill or drop those rows"
+            )
+    if rcol and int(stats["bad_rating"] or 0):
+        example = df.filter(F.col(rcol).isNull() | (value.isNull())).limit(1).collect()[0].asDict()
+        raise DataError(
+            f"{name}: column {quote(rcol)} has {int(stats['bad_rating']):,} values that are not numbers,"
+            f" e.g. the row {_row_text(example)}: fix them, or name another rating column"
+        )
+    if rcol and int(stats["nonfinite"] or 0):
+        example = df.filter(F.isnan(value) | (F.abs(value) == float("inf"))).limit(1).collect()[0].asDict()
+        raise DataError(
+            f"{name}: column {quote(rcol)} has {int(stats['nonfinite']):,} values that are NaN or infinite,"
+            f" e.g. the row {_row_text(example)}: give finite ratings"
+        )
+    if tcol and int(stats["bad_ts"] or 0):
+        example = df.filter(F.col(tcol).isNotNull() & ts.isNull()).limit(1).collect()[0].asDict()
+        raise DataError(
+            f"{name}: column {quote(tcol)} has {int(stats['bad_ts']):,} values that are not numeric timestamps,"
+            f" e.g. the row {_row_text(example)}: give Unix seconds, or name no timestamp column"
+        )
+    # Kept (memory, spilling to disk) because the vocabulary, the user index and the split all read it: the
+    # source is read and parsed once.
+    tidy = df.select(
+        F.trim(F.col(ucol).cast("string")).alias("user"),
+        F.trim(F.col(icol).cast("string")).alias("item"),
+        value.alias("value"),
+        ts.alias("timestamp"),
+    ).persist()
+    # Same order of rules as datasets.usable_rows: zeros, then duplicates among the rest, then the threshold.
+    pick = Window.partitionBy("user", "item").orderBy(
+        F.col("timestamp").desc_nulls_last(), F.col("value").desc(), F.col("timestamp")
+    )
+    ranked = tidy.filter(F.col("value") != 0).withColumn("_n", F.row_number().over(pick))
+    counts = ranked.agg(
+        F.count(F.lit(1)).alias("nonzero"),
+        F.sum((F.col("_n") > 1).cast("long")).alias("dups"),
+        F.sum(((F.col("_n") == 1) & (F.col("value") < F.lit(threshold))).cast("long")).alias("below")
+        if threshold is not None
+        else F.lit(0).alias("below"),
+        F.sum(((F.col("_n") == 1) & (F.col("value") < 0)).cast("long")).alias("negative"),
+    ).collect()[0]
+    report.drop("rating is 0 (a sparse matrix stores 0 as 'no interaction')", report.rows_read - int(counts["nonzero"]))
+    report.duplicates_merged = int(counts["dups"] or 0)
+    kept = ranked.filter(F.col("_n") == 1).drop("_n")
+    if threshold is not None:
+        report.drop(f"rating below the threshold {float(threshold):g}", int(counts["below"] or 0))
+        kept = kept.filter(F.col("value") >= F.lit(float(threshold)))
+    report.rows_kept = report.rows_read - report.duplicates_merged - report.rows_dropped
+    if report.rows_kept == 0:
+        raise DataError(f"{name}: no interactions are left ({report.summary()}); lower the threshold")
+    return SparkData(kept, report, has_timestamps=tcol is not None, named_items=tidy.select("item").distinct())
+
+
+def _row_text(row: dict[str, Any]) -> str:
+    return quote(", ".join(f"{k}={v}" for k, v in row.items()), 160)
+
+
+def item_vocabulary(data: SparkData, extra: list[str] | None = None) -> IdMap:
+    """Every item the data names (plus ``extra``, e.g. an items file's), in ``IdMap`` order, on the driver.
+
+    As the local loaders: an item whose every row was dropped (rating 0, under the threshold) stays in the
+    catalogue with no interaction.
+    """
+    named = data.named_items if data.named_items is not None else data.frame.select("item").distinct()
+    ids = [r[0] for r in named.collect()]
+    return IdMap.from_values([*ids, *(extra or [])])
+
+
+def with_indices(spark: SparkSession, frame: DataFrame, items: IdMap) -> tuple[DataFrame, int]:
+    """``frame`` plus item_idx (the IdMap's) and user_idx (users in IdMap order: integers numerically, else
+    by text, as ``IdMap.from_values``), and the number of users."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.window import Window
+
+    item_table = spark.createDataFrame(
+        pd.DataFrame({"item": items.ids.astype(str), "item_idx": np.arange(len(items), dtype=np.int32)})
+    )
+    frame = frame.join(F.broadcast(item_table), "item")
+    users = frame.select("user").distinct()
+    numeric = users.agg(F.min(F.col("user").rlike(r"^[+-]?\d+$").cast("int"))).collect()[0][0] == 1
+    # Whole numbers sort by value first (then by text, so "07" and "7" keep IdMap's order); anything else by
+    # text, which Spark compares by UTF-8 bytes, the same order as Python's code points.
+    keys = [F.col("user").cast("decimal(38,0)"), F.col("user")] if numeric else [F.col("user")]
+    # One window over all distinct users: a sort of the user ids only (tens of MB for 10M users), in one task.
+    indexed = users.withColumn("user_idx", (F.row_number().over(Window.orderBy(*keys)) - 1).cast("int"))
+    n_users = users.count()
+    return frame.join(indexed, "user"), int(n_users)
+
+
+def _split_schema(with_ts: bool) -> str:
+    return "user string, user_idx int, item_idx int, value double, timestamp double, part string"
+
+
+def split_frame(
+    spark: SparkSession,
+    data: SparkData,
+    items: IdMap,
+    method: str = "random",
+    test_frac: float = 0.2,
+    seed: int = 42,
+    valid_frac: float = 0.0,
+) -> SparkSplit:
+    """The named split per user, equal to ``splitting.make_split`` on the same data (random; see module doc)."""
+
+    name = str(method).strip().lower().replace("_", "-")
+    if name not in splitting.SPLITTERS:
+        raise ConfigError(f"split method {quote(method)} is unknown; choose one of {', '.join(splitting.SPLITTERS)}")
+    if name != "random":
+        raise ConfigError(
+            f"split {name!r} is not available with --engine spark yet: use --split random (the default), or give"
+            " --train and --test files made by the local engine"
+        )
+    frac = splitting._check_frac("test_frac", test_frac)
+    vfrac = splitting._check_frac("valid_frac", valid_frac, allow_zero=True)
+    frame, n_users = with_indices(spark, data.frame, items)
+    item_hash = spark.sparkContext.broadcast(splitting.id_hashes(items.ids, seed))
+
+    def per_user(pdf: pd.DataFrame) -> pd.DataFrame:
+        idx = pdf["item_idx"].to_numpy(np.int64)
+        uh = np.repeat(splitting.id_hashes([pdf["user"].iloc[0]], seed), len(pdf))
+        ih = item_hash.value[idx]
+        zero = np.zeros(len(pdf), dtype=np.int64)
+        test = splitting.holdout_rows(zero, uh, ih, idx, frac)
+        part = np.where(test, "test", "train").astype(object)
+        if vfrac > 0:
+            train = ~test
+            part[
+                np.flatnonzero(train)[splitting.holdout_rows(zero[train], uh[train], ih[train], idx[train], vfrac)]
+            ] = "valid"
+        return pdf.assign(part=part)[["user", "user_idx", "item_idx", "value", "timestamp", "part"]]
+
+    rows = frame.groupBy("user").applyInPandas(per_user, schema=_split_schema(data.has_timestamps))
+    counts = {r["part"]: int(r["count"]) for r in rows.groupBy("part").count().collect()}
+    if not counts.get("test"):
+        raise ConfigError("the test part is empty: every user has fewer than 2 interactions; load more data")
+    desc = (
+        f"random per-user holdout, hash-ordered (test_frac={frac:g}, seed={seed}): {counts.get('test', 0):,} of"
+        f" {sum(counts.values()):,} interactions in test"
+    )
+    if vfrac > 0:
+        desc += f"; validation (valid_frac={vfrac:g}, seed={seed}): {counts.get('valid', 0):,} in valid"
+    return SparkSplit(rows, items, n_users, desc, counts)
+
+
+def split_from_frames(
+    spark: SparkSession, train: SparkData, test: SparkData, items: IdMap
+) -> tuple[SparkSplit, LoadReport]:
+    """A split supplied as a train and a test frame: test rows of users unknown to train, or repeating a
+    training (user, item) pair, are dropped and counted, as ``splitting.split_from_files`` does."""
+    from pyspark.sql import functions as F
+
+    frame, n_users = with_indices(spark, train.frame, items)
+    users = frame.select("user", "user_idx").distinct()
+    t = test.frame.join(
+        spark.createDataFrame(pd.DataFrame({"item": items.ids.astype(str), "item_idx": np.arange(len(items))})),
+        "item",
+    )
+    known = t.join(users, "user")
+    fresh = known.join(frame.select("user", "item_idx"), ["user", "item_idx"], "left_anti")
+    report = test.report
+    n_test = t.count()
+    n_known = known.count()
+    n_fresh = fresh.count()
+    report.drop("user not in the train file (no history to recommend from)", n_test - n_known)
+    report.drop("(user, item) already in the train file", n_known - n_fresh)
+    report.rows_kept = n_fresh
+    if n_fresh == 0:
+        raise DataError(f"{report.source}: no test row is usable ({report.summary()}); check the test file")
+    cols_ = ["user", "user_idx", "item_idx", "value", "timestamp"]
+    rows = (
+        frame.select(*cols_)
+        .withColumn("part", F.lit("train"))
+        .unionByName(fresh.select(*cols_).withColumn("part", F.lit("test")))
+    )
+    desc = f"user-supplied split: train {train.report.source}, test {report.source} ({report.summary()})"
+    return SparkSplit(rows, items, n_users, desc, {"train": train.report.rows_kept, "test": n_fresh}), report
