@@ -139,7 +139,19 @@ def machine() -> dict[str, Any]:
         "scipy": scipy.__version__,
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        # The kernels BLAS and torch picked (docs/numerics.md): forced by these variables, else the CPU's own.
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
+        "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY", ""),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
+
+
+def cpu_label(m: Mapping[str, Any] | None = None) -> str:
+    """The CPU a figure was measured on, as printed beside it: "AMD EPYC, 2 CPUs" (plus forced kernels)."""
+    m = m or machine()
+    names = {"openblas_coretype": "OPENBLAS_CORETYPE", "aten_cpu_capability": "ATEN_CPU_CAPABILITY"}
+    forced = [f"{env}={m[key]}" for key, env in names.items() if m.get(key)]
+    return f"{m['cpu_model']}, {m['nproc']} CPUs" + (f" ({', '.join(forced)})" if forced else "")
 
 
 def load_average() -> list[float]:
@@ -185,12 +197,17 @@ def _clean(value: Any) -> Any:
 def save_section(name: str, data: Mapping[str, Any], quick: bool, path: Path = RESULTS) -> None:
     """Replace one section of results.json (others kept), with the machine and the time; atomic write."""
     results = load_results(path)
-    results["machine"] = machine()
+    results["machine"] = _clean(machine())
     sections = results.setdefault("sections", {})
+    here = machine()
     sections[name] = {
         **_clean(data),
         "quick": quick,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        # Each section keeps the machine it ran on: sections run on other machines (an AMD EPYC, an Intel
+        # Xeon) sit side by side in one file, and the top-level "machine" is only the latest run's.
+        "machine": _clean(here),
+        "cpu": cpu_label(here),
     }
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
@@ -293,5 +310,6 @@ class Options:
     quick: bool = False
     sessions_seconds: float = 120.0
     soak_changes: int = 500
+    session_counts: tuple[int, ...] = (1, 10, 30)  # browser sessions at once in the sessions section
     sizes: tuple[str, ...] = ()
     log: Callable[[str], None] = print

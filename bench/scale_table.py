@@ -18,10 +18,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Options, fmt_mib, fmt_s, fmt_x, table
+from bench.common import RESULTS, ROOT, Options, cpu_label, fmt_mib, fmt_s, fmt_x, load_results, machine, table
 
 ORDER = ("ml-100k", "ml-1m", "synthetic-10m", "synthetic-20m")
 TARGETS = {"evaluate_s": 60.0, "evaluate_peak_bytes": 3 * 2**30, "pipeline_s": 300.0, "live_s": 0.300}
@@ -92,11 +93,18 @@ def run(opts: Options) -> dict[str, Any]:
         raise ValueError(f"unknown size {unknown[0]!r}: choose from {', '.join(ORDER)}")
     workers = max(1, len(os.sched_getaffinity(0)))
     out: dict[str, Any] = {"workers": workers, "targets": TARGETS, "sizes": {}}
+    if opts.sizes:
+        # A partial run (--sizes) replaces only its own rows: the other sizes' rows stay, each with the
+        # machine and time it was measured on.
+        previous = load_results(RESULTS).get("sections", {}).get("scale", {}).get("sizes", {})
+        out["sizes"] = {s: previous[s] for s in ORDER if s in previous and s not in sizes}
+    here = machine()
     for size in sizes:
         opts.log(f"  {size}:")
         result = run_size(size, opts.quick, workers, opts.log)
         row = summarise(result)
-        out["sizes"][size] = {"result": result, "row": row}
+        out["sizes"][size] = {"result": result, "row": row, "cpu": cpu_label(here), "measured": time.strftime("%F %T")}
+    out["sizes"] = {s: out["sizes"][s] for s in ORDER if s in out["sizes"]}
     if "synthetic-20m" in out["sizes"]:
         out["targets_20m"] = _targets(out["sizes"]["synthetic-20m"]["row"])
     _print(opts, out)
@@ -125,6 +133,7 @@ def _print(opts: Options, out: dict[str, Any]) -> None:
                 fmt_mib(r["process_peak_bytes"]),
                 fmt_s(r["pipeline_s"]),
                 fmt_s(r["live_s"]),
+                entry.get("cpu", "?"),
             ]
         )
         if previous is not None:
@@ -157,6 +166,7 @@ def _print(opts: Options, out: dict[str, Any]) -> None:
                 "process peak",
                 "pipeline",
                 "live 2k users",
+                "CPU",
             ],
             rows,
         )

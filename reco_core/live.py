@@ -8,7 +8,7 @@ Memory grows with users x items ("cells"), so it is estimated before anything is
 (:func:`session_bytes`): per member, its raw block (4 bytes a cell) and one normaliser's block (values and
 an absent mask, 5 bytes a cell); the fused block, its ranking copy and the fusion's masks while an update
 runs (``_WORK_BYTES_PER_CELL``); the members' top-N lists and the fusion's candidate tables; one user
-block's scratch (64 MB). 3 members x 943 users x 1,682 items (MovieLens-100K) is about 130 MB; 2 members
+block's scratch (64 MB). 3 members x 943 users x 1,682 items (MovieLens-100K) is about 145 MB; 2 members
 x 10,000 users x 100,000 items is 28 GiB. Scoring, top-N lists and normalising go in user blocks of about
 ``DEFAULT_BLOCK_CELLS`` cells (``reco_core.scale.auto_block_size``), so their temporaries stay one block's
 size at any catalogue width. A session over ``max_bytes`` is refused with a one-line ScaleError that gives
@@ -60,11 +60,15 @@ _RAW_BYTES_PER_CELL = 4
 _NORMALISED_BYTES_PER_CELL = 4 + 1
 # Bytes per cell, whatever the number of members, while an update runs: wsum's fused float32 block (4), the
 # ranker's float32 copy of it (4), the "no member scores it" masks the fusion keeps per set of weighted
-# members (bool, trimmed to 2 by ``_trim_fusion_cache``) and numpy's temporaries.
-_WORK_BYTES_PER_CELL = 4 + 4 + 2 + 2
-# Bytes per listed item per member: the top-N list (int32 item, float32 score) and the result-level
-# methods' cached candidate tables.
-_LIST_BYTES_PER_SLOT = 8 + 24
+# members (bool, trimmed to 1 by ``_trim_fusion_cache``: wsum now fuses over the members' candidates and
+# needs them only when it falls back to the whole catalogue) and numpy's temporaries.
+_WORK_BYTES_PER_CELL = 4 + 4 + 1 + 2
+# Bytes per listed item per member: the top-N list (int32 item, float32 score), the result-level
+# methods' cached candidate tables, and what the fusion keeps per candidate column between updates (the
+# members' union holds about 2.5 columns per listed slot with 3 members): the list methods' weight-free
+# points (8-16 bytes a column, ``list_methods._pieces``) and wsum's normalised cells (5 bytes a column,
+# ``score_methods._candidate_values``).
+_LIST_BYTES_PER_SLOT = 8 + 24 + 64
 
 
 def session_bytes(n_members: int, n_users: int, n_items: int, top_n: int = DEFAULT_TOP_N, normalisers: int = 1) -> int:
@@ -386,14 +390,14 @@ class LiveSession:
         return NormalisedScores(key, tuple(values), tuple(absent))
 
     def _trim_fusion_cache(self) -> None:
-        """Keep the fusion's per-weighted-set masks ("nobody": bool, a cell each) under two bytes a cell.
+        """Keep the fusion's per-weighted-set masks ("nobody": bool, a cell each) under one byte a cell.
 
         Each set of two or more weighted members gets its own mask (4 with 3 members, 57 with 6); past the
         budget they are dropped and recomputed on the next update that needs them.
         """
         masks = [key for key in self._fusion_cache if isinstance(key, tuple) and key and key[0] == "nobody"]
         held = sum(self._fusion_cache[key].nbytes for key in masks if len(key) > 2)
-        if held > 2 * len(self.users) * self.n_items:
+        if held > len(self.users) * self.n_items:
             for key in masks:
                 del self._fusion_cache[key]
 

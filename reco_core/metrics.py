@@ -104,14 +104,17 @@ def _check_unique_items(items: np.ndarray) -> None:
 
 
 def _hits(user_idx: np.ndarray, items: np.ndarray, test: sp.csr_matrix) -> np.ndarray:
-    # Canonical CSR: row-major (user, item) keys are globally sorted, so one searchsorted answers
-    # every (user, item) membership question at once.
+    # Canonical CSR: row-major (row, item) keys are globally sorted, so one searchsorted answers every
+    # (user, item) membership question at once. Only the ranked users' rows are keyed (row = their place
+    # in user_idx): the work follows the ranking's size, not the whole test part's (2M cells at 10M size,
+    # which cost a 2,000-user live update ~70 ms).
     n_items = test.shape[1]
-    rows = np.repeat(np.arange(test.shape[0], dtype=np.int64), np.diff(test.indptr))
-    keys = rows * n_items + test.indices.astype(np.int64)
+    sub = test[np.asarray(user_idx, dtype=np.int64)]
+    rows = np.repeat(np.arange(sub.shape[0], dtype=np.int64), np.diff(sub.indptr))
+    keys = rows * n_items + sub.indices.astype(np.int64)
     if keys.size == 0:
         return np.zeros(items.shape, dtype=bool)
-    query = user_idx[:, None] * n_items + items
+    query = np.arange(len(user_idx), dtype=np.int64)[:, None] * n_items + items
     pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
     return (keys[pos] == query) & (items >= 0)
 
@@ -207,7 +210,17 @@ class _Workspace:
         keys, span = self.ctx.history_keys, self.ctx.n_items + 1
         pos = self.ctx._pop_rank_pad[self.items]
         users = self.user_idx.astype(np.int64)
-        before = np.searchsorted(keys, users[:, None] * span + pos) - np.searchsorted(keys, users * span)[:, None]
+        # Only the listed users' keys are searched (user u's keys are its indptr segment, as the keys sort by
+        # user first): rekeyed by their row here, so the search runs over ~sum of their histories instead of
+        # every training interaction (8M at 10M size).
+        indptr = self.ctx._require_history().indptr
+        start, size = indptr[users], indptr[users + 1] - indptr[users]
+        row = np.repeat(np.arange(len(users), dtype=np.int64), size)
+        offset = np.concatenate([[0], np.cumsum(size)])
+        own = keys[np.arange(row.size, dtype=np.int64) - offset[row] + start[row]] - users[row] * span
+        local = row * span + own
+        query = np.arange(len(users), dtype=np.int64)[:, None] * span + pos
+        before = np.searchsorted(local, query) - offset[:-1, None]
         return pos - before
 
     def pairs(self, k: int) -> np.ndarray:

@@ -113,12 +113,10 @@ def top_k(
     np.fmax(block, np.float32(-np.inf), out=block)
     np.minimum(block, np.finfo(np.float32).max, out=block)
     mask_rows(block, exclude, np.asarray(user_idx))
-    t = torch.from_numpy(block)
-    # torch.topk does not promise an order among equal values; a stable sort of the top candidates
-    # by descending score then fixes ties by item index.
-    vals, idx = torch.topk(t, k, dim=1, largest=True, sorted=True)
-    vals_np = vals.numpy()
-    idx_np = idx.numpy().astype(np.int32)
+    # Neither torch.topk nor argpartition promises an order among equal values; the rows where that could
+    # matter are found below and ranked again by (score desc, item asc), so the method does not change
+    # any list.
+    vals_np, idx_np = _top_sorted(block, k)
     ties = (vals_np[:, :-1] == vals_np[:, 1:]).any(axis=1) if k > 1 else np.zeros(n, bool)
     if k < n_items:
         ties |= _boundary_ties(block, vals_np, k)
@@ -146,6 +144,26 @@ def _check_rows(users: np.ndarray, n: int, n_items: int, exclude: sp.csr_matrix 
         )
     if users.size and (users.min() < 0 or users.max() >= exclude.shape[0]):
         raise ConfigError(f"user_idx must be in 0..{exclude.shape[0] - 1} (the rows of exclude)")
+
+
+# Rows at most this wide are ranked with numpy's argpartition: on a narrow block (the candidate columns of
+# the fusion methods) it took about half of torch.topk's CPU time here (943 x 300, k = 10: 1.8 vs 3.2 ms),
+# and torch's thread pool slowed small calls several-fold when other jobs shared the cores. Wider rows
+# (the catalogue) go to torch.topk, which was ~6.5x faster there (DESIGN.md section 7).
+_NARROW_ROWS = 512
+
+
+def _top_sorted(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(values float32 [n, k], columns int32 [n, k]) of each row's k largest cells, by descending value;
+    equal values in any order (``top_k`` settles ties). ``block`` has no NaN."""
+    width = block.shape[1]
+    if width > _NARROW_ROWS:
+        top = torch.topk(torch.from_numpy(block), k, dim=1, largest=True, sorted=True)
+        return top.values.numpy(), top.indices.numpy().astype(np.int32)
+    cols = np.argpartition(block, width - k, axis=1)[:, width - k :] if k < width else np.indices(block.shape)[1]
+    vals = np.take_along_axis(block, cols, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    return np.take_along_axis(vals, order, axis=1), np.take_along_axis(cols, order, axis=1).astype(np.int32)
 
 
 def _boundary_ties(block: np.ndarray, vals: np.ndarray, k: int) -> np.ndarray:

@@ -23,6 +23,9 @@ from reco_core.models.base import as_indices
 from reco_core.ranking import Ranking, check_k, top_k
 
 DEFAULT_TOP_N = 100
+# Normalisers that are ``(s - a_row) * b_row`` on a row's finite cells: wsum needs only each row's a and b
+# and the cells it ranks, never a whole normalised block.
+_ROW_AFFINE = ("none", "minmax")
 
 
 @dataclass(frozen=True)
@@ -191,8 +194,13 @@ def _prepare(
     normalised: NormalisedScores | None,
     cache: dict | None = None,
     params: Mapping[str, Any] | None = None,
+    dense: bool = False,
 ) -> _Prepared:
-    """Validate everything at the boundary and build the inputs of the method (positive-weight members only)."""
+    """Validate everything at the boundary and build the inputs of the method (positive-weight members only).
+
+    ``dense``: the caller needs wsum's dense fused block (``fused_scores``), so wsum may not take its
+    candidate path.
+    """
     spec = check_method(method)
     norm_key = check_normaliser(normaliser)
     users = _check_user_idx(user_idx)
@@ -233,7 +241,10 @@ def _prepare(
                 norm_key, tuple(normalised.values[i] for i in keep), tuple(normalised.absent[i] for i in keep)
             )
         elif blocks is not None:
-            norm_sub = normalise_members([blocks[i] for i in keep], norm_key)
+            # wsum normalises only the cells it ranks when its normaliser is a per-row affine map of the raw
+            # scores (score_methods._wsum); otherwise, and for vote, every cell is normalised here.
+            if not (spec.name == "wsum" and not dense and norm_key in _ROW_AFFINE):
+                norm_sub = normalise_members([blocks[i] for i in keep], norm_key)
         else:
             raise ConfigError(f"method {spec.name!r} fuses scores: give the members' score blocks")
 
@@ -250,8 +261,28 @@ def _prepare(
             lists_sub = tuple(made[int(i)] for i in keep)
         else:
             lists_sub = tuple(given[i] for i in keep)
+    elif given is not None:
+        # wsum's candidates: the live session's own top-N lists (made from the blocks it normalised), or
+        # lists given with raw blocks, which wsum checks against the blocks before relying on them.
+        lists_sub = tuple(given[i] for i in keep)
+    raw_sub = None
+    if spec.name == "wsum" and normalised is None and blocks is not None:
+        raw_sub = tuple(blocks[i] for i in keep)
     inp = _Inputs(
-        w_sub, keep, n_members, norm_sub, lists_sub, norm_key, int(k), n_items, users, method_params, int(seed), cache
+        w_sub,
+        keep,
+        n_members,
+        norm_sub,
+        lists_sub,
+        norm_key,
+        int(k),
+        n_items,
+        users,
+        method_params,
+        int(seed),
+        cache,
+        blocks=raw_sub,
+        dense=dense,
     )
     return _Prepared(spec, inp, names, rankings_all)
 
@@ -360,6 +391,7 @@ def fused_scores(
         member_names,
         None,
         params=params,
+        dense=True,
     )
     out = prep.spec.run(prep.inputs)
     if out.dense is not None:

@@ -34,6 +34,10 @@ class _Inputs:
     params: Mapping[str, Any]  # the method's declared parameters (FusionMethod.params), each with its value
     seed: int
     cache: dict | None = None  # kept by the caller between calls over the same member lists
+    # wsum only: the weighted members' raw masked blocks when wsum normalises only the cells it needs
+    # (``normalised`` is then None), and whether the caller needs the dense fused block (``fused_scores``).
+    blocks: tuple[np.ndarray, ...] | None = None
+    dense: bool = False
 
     @property
     def n(self) -> int:

@@ -34,6 +34,30 @@ def normalise_none(block: np.ndarray) -> np.ndarray:
     return out
 
 
+def minmax_offsets(block: np.ndarray, finite: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a float32 block, min-max's ``(lo, scale)`` as float32 [n, 1]: a finite cell s becomes
+    ``(s - lo) * scale``, exactly as :func:`normalise_minmax` computes it (it calls this).
+
+    Split out so that wsum can normalise only the cells it ranks (``score_methods._wsum``) and still get
+    the same float32 values bit for bit. ``finite``: ``np.isfinite(block)`` when the caller has it.
+    """
+    if finite is None:
+        finite = np.isfinite(block)
+    # min/max with where= read the block once each and allocate nothing of its size.
+    lo = np.min(block, axis=1, where=finite, initial=np.inf, keepdims=True)
+    hi = np.max(block, axis=1, where=finite, initial=-np.inf, keepdims=True)
+    return minmax_scale(lo, hi)
+
+
+def minmax_scale(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``minmax_offsets`` from each row's min and max finite cell (float32 [n, 1]; +inf / -inf for a row
+    without any)."""
+    span = hi.astype(np.float64) - lo
+    ok = np.isfinite(span) & (span > 0)
+    scale = np.where(ok, 1.0 / np.where(ok, span, 1.0), 0.0).astype(np.float32)
+    return np.where(np.isfinite(lo), lo, 0).astype(np.float32), scale
+
+
 def normalise_minmax(block: np.ndarray) -> np.ndarray:
     """``(s - min) / (max - min)`` over the row's finite cells, in [0, 1]; a constant row gives 0.
 
@@ -42,14 +66,10 @@ def normalise_minmax(block: np.ndarray) -> np.ndarray:
     """
     block = np.asarray(block, dtype=np.float32)
     finite = np.isfinite(block)
-    lo = np.where(finite, block, np.inf).min(axis=1, keepdims=True)
-    hi = np.where(finite, block, -np.inf).max(axis=1, keepdims=True)
-    span = hi.astype(np.float64) - lo
-    ok = np.isfinite(span) & (span > 0)
-    scale = np.where(ok, 1.0 / np.where(ok, span, 1.0), 0.0).astype(np.float32)
+    lo, scale = minmax_offsets(block, finite)
     # (s - lo) * 0 = 0 for constant rows; absent cells (and rows with no finite cell) get NaN below.
     with np.errstate(invalid="ignore"):  # -inf * 0 in excluded cells of constant rows; overwritten below
-        out = block - np.where(np.isfinite(lo), lo, 0).astype(np.float32)
+        out = block - lo
         out *= scale
     np.copyto(out, np.float32(np.nan), where=~finite)
     return out

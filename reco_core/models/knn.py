@@ -21,11 +21,16 @@ A user (or profile) with no interactions cannot be scored: the row is NaN.
 
 from __future__ import annotations
 
+import functools
+import itertools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from reco_core.data import Interactions
 from reco_core.errors import ConfigError
@@ -219,6 +224,69 @@ def _top_stored(this: np.ndarray, near: np.ndarray, sim: np.ndarray, width: int,
     return chosen
 
 
+# Rows per thread below which scoring stays on the calling thread (a thread's start-up costs more).
+_MIN_ROWS_PER_THREAD = 16
+
+
+@functools.cache
+def _dense_rows_kernel() -> Callable[..., None] | None:
+    """The compiled kernel of ``rows_times_sparse`` (numba, compiled on first use), or None without numba.
+
+    Per output row: for each stored cell (i, v) of the row of ``a``, add ``v * b[i, :]`` into the dense
+    row, in stored order: the very additions, in the very order, of scipy's sparse product
+    (``csr_matmat``), so the sums are equal bit for bit, but written straight into the dense block. scipy
+    instead counts the product's cells in a first pass, fills a sparse result (96% full at 10M size) in a
+    second and densifies it in a third: the kernel took about 2.7x less CPU per user on synthetic 10M.
+    """
+    try:
+        import numba
+    except ImportError:  # numba is optional: scipy's product gives the same numbers, slower
+        return None
+
+    @numba.njit(nogil=True, cache=True)
+    def kernel(a_ptr, a_idx, a_val, rows, b_ptr, b_idx, b_val, out):
+        for r in range(len(rows)):
+            u = rows[r]
+            for p in range(a_ptr[u], a_ptr[u + 1]):
+                i = a_idx[p]
+                v = a_val[p]
+                for q in range(b_ptr[i], b_ptr[i + 1]):
+                    out[r, b_idx[q]] += v * b_val[q]
+
+    return kernel
+
+
+def rows_times_sparse(a: sp.csr_matrix, rows: np.ndarray, b: sp.csr_matrix, threads: int | None = None) -> np.ndarray:
+    """``(a[rows] @ b).toarray()`` as float32, equal to it bit for bit, without the sparse intermediate.
+
+    ``a`` and ``b`` are CSR with sorted indices (the fitted models' matrices). With numba the product is
+    written straight into the dense block (``_dense_rows_kernel``), the rows split over ``threads``
+    threads (default ``torch.get_num_threads()``, the engine's intra-op thread count, which
+    ``reco_core.scale`` sets to 1 inside its own worker threads); each row is computed by one thread
+    whatever the split, so the result does not depend on it. Without numba: scipy's product.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    a, b = a.tocsr(), b.tocsr()  # no copy when they already are
+    kernel = _dense_rows_kernel()
+    dtype = np.result_type(a.dtype, b.dtype)
+    if kernel is None or dtype not in (np.float32, np.float64):
+        return np.asarray((a[rows] @ b).toarray(), dtype=np.float32)
+    a_val, b_val = a.data.astype(dtype, copy=False), b.data.astype(dtype, copy=False)
+    out = np.zeros((len(rows), b.shape[1]), dtype=dtype)
+    n_threads = max(1, min(threads or torch.get_num_threads(), len(rows) // _MIN_ROWS_PER_THREAD))
+
+    def part(chunk: slice) -> None:
+        kernel(a.indptr, a.indices, a_val, rows[chunk], b.indptr, b.indices, b_val, out[chunk])
+
+    if n_threads == 1:
+        part(slice(None))
+    else:
+        bounds = np.linspace(0, len(rows), n_threads + 1).astype(int)
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            list(pool.map(part, [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]))
+    return out.astype(np.float32, copy=False)
+
+
 def _neighbours(default: int, per: str) -> Any:
     """The K field: the same range for both models, each with its own default."""
     return param(default, low=1, high=2000, step=1, help=f"Neighbours kept per {per} (K).")
@@ -261,8 +329,8 @@ class ItemKNN(Scorer[ItemKNNConfig]):
         self._sim = cosine_top_k(self._x, self.config.k, self.config.shrink, self.config.prune).tocsr()
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        rows = self._x[user_idx]
-        return nan_empty_rows((rows @ self._sim).toarray().astype(np.float32, copy=False), rows)
+        out = rows_times_sparse(self._x, user_idx, self._sim)
+        return nan_empty_rows(out, self._x[user_idx])
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         row = profile_row(item_idx, values, self._sim.shape[0], self.config.use_ratings)
@@ -297,7 +365,7 @@ class UserKNN(Scorer[UserKNNConfig]):
         self._user_norms = np.sqrt(np.asarray(self._x.multiply(self._x).sum(axis=1), dtype=np.float64).ravel())
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        out = (self._neighbours[user_idx] @ self._x).toarray().astype(np.float32, copy=False)
+        out = rows_times_sparse(self._neighbours, user_idx, self._x)
         return nan_empty_rows(out, self._x[user_idx])
 
     def _score_profile(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
