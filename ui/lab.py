@@ -285,6 +285,15 @@ def itemknn_by_pruning(lab: Lab) -> dict[str, Scorer]:
     return out
 
 
+def _shared(lab: Lab, kind: str, key: tuple, build: Callable[[], Any]) -> Any:
+    """``build()`` through the ``kind`` store of ``ui.cached``, keyed by the lab's own key and ``key`` (small
+    values: weights, FusionSpec), so every browser session on this lab and configuration shares one result.
+    A lab without a store key (built by hand, not by ``get_lab``) is not shared: ``build()`` runs."""
+    if not lab.key:
+        return build()
+    return cached.store(kind).get_or_build((kind, lab.key, *key), build)
+
+
 def current_result(lab: Lab, cfg: LabConfig) -> LiveResult:
     """Re-fuse with the sidebar's weights and fusion (method, normaliser, k, its parameters): no refit, no rescoring.
 
@@ -293,8 +302,13 @@ def current_result(lab: Lab, cfg: LabConfig) -> LiveResult:
     """
     session = _session_of(lab)
     weights = _positive_weights(lab, cfg)
-    with lab.lock:
-        return session.apply(weights, cfg.fusion)
+
+    def build() -> LiveResult:
+        with lab.lock:
+            return session.apply(weights, cfg.fusion)
+
+    # Shared by every browser session (ui.cached): one fusion per configuration however many people look at it.
+    return _shared(lab, "result", (tuple(weights), cfg.fusion), build)
 
 
 def get_dataset(protocol: Protocol, progress_container: Any = None) -> Dataset:
@@ -364,11 +378,16 @@ def metric_table(lab: Lab, result: LiveResult | None, k: int) -> pd.DataFrame:
 
 def ablation_table(lab: Lab, cfg: LabConfig, keys: Sequence[str], full: Evaluation | None = None) -> pd.DataFrame:
     """The fusion with each member removed, with the sidebar's weights and fusion (``analysis.ablation_table``;
-    ``full``: the current result's evaluation, recomputed when not given)."""
+    ``full``: the current result's evaluation, recomputed when not given). Shared by every browser session per
+    (lab, weights, fusion, keys); each caller gets its own copy of the table."""
     session = _session_of(lab)
     weights = lab.weights_for(cfg)
-    with lab.lock:
-        return analysis.ablation_table(session, weights, cfg.fusion, keys, full)
+
+    def build() -> pd.DataFrame:
+        with lab.lock:
+            return analysis.ablation_table(session, weights, cfg.fusion, keys, full)
+
+    return _shared(lab, "ablation", (tuple(weights), cfg.fusion, tuple(keys)), build).copy()
 
 
 def recommendations_csv(lab: Lab, ranking: Ranking) -> str:

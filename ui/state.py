@@ -606,18 +606,46 @@ def apply_queued() -> dict[str, Any]:
 
 
 def keep_across_pages(keys: Iterable[str], url_params: Mapping[str, Any]) -> None:
-    """Re-assert values of bound widgets whose URL parameter the page link dropped.
+    """Re-assert values of bound widgets whose URL parameter the page link dropped, on a page's first run only.
 
     Streamlit 1.67 keeps a bound widget's value across a page switch only when the person changed it
     in this session; a value that came from a shared link would reset to the default on the next page.
     Assigning the session value to itself before the widget is drawn marks it as set by code, which
     wins over the (missing) URL value and is written back to the URL.
+
+    Only the first run on a page (a page switch, or the first load) does this (``_first_run_on_page``).
+    Streamlit reads the address bar into ``st.query_params`` on a page change only, so on later runs of the same
+    page ``url_params`` lacks every value the person changed since; re-asserting then marked each such widget
+    as set by code on every rerun, so the server sent its value back over the browser's (a slider's
+    ``set_value``), and a key pressed while that run was going could be undone and never rerun (issue 16).
     """
+    keys = list(keys)
+    if not _first_run_on_page(keys):
+        return
     ss = _session()
     defaults = default_values()
     for key in keys:
         if key in ss and key not in url_params and not _same(ss[key], _widget_default(key, defaults)):
             ss[key] = ss[key]
+
+
+_PAGE_MARK_PREFIX = "lab:page_of:"  # + a digest of the keys: the page on which keep_across_pages last ran
+
+
+def _first_run_on_page(keys: Sequence[str]) -> bool:
+    """True on the first run of a page for this set of keys (then remembered), and outside a script run."""
+    import zlib
+
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None:
+        return True
+    mark = f"{_PAGE_MARK_PREFIX}{zlib.crc32(chr(31).join(sorted(keys)).encode()):08x}"
+    ss = _session()
+    first = ss.get(mark) != ctx.page_script_hash
+    ss[mark] = ctx.page_script_hash
+    return first
 
 
 def set_notice(message: str) -> None:
