@@ -12,12 +12,14 @@ import numpy as np
 import streamlit as st
 
 from reco_core.errors import RecoError
-from ui import cached, charts, lab, page, state
+from ui import cached, charts, lab, page, state, tiles, upload
 from ui.upload import plain
 from ui.widgets import show_error
 
 LOGO = Path(__file__).resolve().parent / "assets" / "logo.svg"
 HEADLINE = ("ndcg", "precision", "recall", "coverage", "novelty")
+FIGURE_WIDTH = 520  # px: two figures per row from about 1,250 px of window, one below that
+FIGURE_TILE = 170
 
 cfg, _ = page.start(None)
 
@@ -37,12 +39,6 @@ if protocol is None:
     st.info("Fix the data settings in the sidebar to see the dataset.")
     st.stop()
 
-st.subheader("The configuration in words")
-if cfg is not None:
-    st.write(plain(cfg.describe()))
-else:
-    st.write(plain(protocol.describe()) + ". Choose at least one member in the sidebar.")
-
 try:
     dataset = lab.get_dataset(protocol)
 except RecoError as exc:
@@ -50,73 +46,87 @@ except RecoError as exc:
     st.stop()
 
 stats = cached.overview_stats(lab.dataset_key(protocol), dataset)
-st.subheader(f"The data: {plain(stats['name'])}")
-cols = st.columns(4)
-cols[0].metric("Users", f"{stats['n_users']:,}")
-cols[1].metric("Items", f"{stats['n_items']:,}")
-cols[2].metric("Interactions", f"{stats['n_interactions']:,}")
-cols[3].metric("Density", f"{stats['density']:.2%}", help="interactions / (users × items)")
-st.caption("Load report: " + plain(stats["report"]))
+st.subheader(f"The data: {plain(upload.dataset_title(stats['name']))}")
+counts = st.container(horizontal=True, gap="small")
+counts.metric("Users", f"{stats['n_users']:,}", width=FIGURE_TILE)
+counts.metric("Items", f"{stats['n_items']:,}", width=FIGURE_TILE)
+counts.metric("Interactions", f"{stats['n_interactions']:,}", width=FIGURE_TILE)
+counts.metric("Density", f"{stats['density']:.2%}", help="interactions / (users × items)", width=FIGURE_TILE)
+st.caption("Load report: " + plain(upload.source_words(stats["report"])))
 
 item_counts = np.asarray(stats["item_counts"])
 user_counts = np.asarray(stats["user_counts"])
 head = max(1, round(0.2 * len(item_counts)))
 head_share = float(np.sort(item_counts)[::-1][:head].sum() / max(item_counts.sum(), 1))
-left, right = st.columns(2)
-with left:
-    charts.show(
+# Two figures side by side where the window is wide enough, one under the other on a laptop-width window.
+figures = st.container(horizontal=True, gap="medium")
+for fig, alt, caption in (
+    (
         charts.rating_histogram(stats["rating_values"], stats["rating_counts"]),
-        alt="Bar chart of how many interactions have each rating value.",
-        caption="How ratings are spread. Every rating counts as a positive unless the protocol sets a threshold.",
-    )
-    charts.show(
-        charts.user_activity(user_counts),
-        alt="Histogram of the number of interactions per user, on a log scale.",
-        caption=f"Median user: {int(np.median(user_counts))} interactions; the busiest: {int(user_counts.max()):,}.",
-    )
-with right:
-    charts.show(
+        "Bar chart of how many interactions have each rating value.",
+        "How ratings are spread. Every rating counts as a positive unless the protocol sets a threshold.",
+    ),
+    (
         charts.long_tail(item_counts),
-        alt="Items sorted by popularity, most popular first, showing a long tail.",
-        caption=f"The most popular 20% of items hold {head_share:.0%} of all interactions: the long tail.",
-    )
-    if stats["genres"]:
-        charts.show(
-            charts.genre_bars(stats["genres"], stats["genre_interactions"], what="interactions"),
-            alt="Horizontal bar chart of interactions per genre.",
-            caption="Interactions per genre (an item with several genres counts in each).",
-        )
-    else:
-        st.info("This dataset has no genres, so the genre chart and genre diversity are not available.")
+        "Items sorted by popularity, most popular first, showing a long tail.",
+        f"The most popular 20% of items hold {head_share:.0%} of all interactions: the long tail.",
+    ),
+    (
+        charts.user_activity(user_counts),
+        "Histogram of the number of interactions per user, on a log scale.",
+        f"Median user: {int(np.median(user_counts))} interactions; the busiest: {int(user_counts.max()):,}.",
+    ),
+    *(
+        [
+            (
+                charts.genre_bars(stats["genres"], stats["genre_interactions"], what="interactions"),
+                "Horizontal bar chart of interactions per genre.",
+                "Interactions per genre (an item with several genres counts in each).",
+            )
+        ]
+        if stats["genres"]
+        else []
+    ),
+):
+    with figures.container(width=FIGURE_WIDTH):
+        charts.show(fig, alt=alt, caption=caption)
+if not stats["genres"]:
+    st.info("This dataset has no genres, so the genre chart and genre diversity are not available.")
 
-st.subheader("The current fusion at a glance")
+
+def glance(cfg: state.LabConfig | None) -> None:
+    """The configuration in words and its headline tiles: the Overview's live part."""
+    st.subheader("The current configuration")
+    if cfg is None:
+        st.write(plain(protocol.describe()) + ".")
+        st.info("Choose at least one member in the sidebar to fit and fuse.")
+        return
+    st.write(plain(cfg.describe()))
+    try:
+        current = lab.get_lab(cfg)
+    except RecoError as exc:
+        show_error(exc)
+        return
+    result = page.fused(current, cfg)
+    if result is None:
+        return
+    best = result.best_member
+    best_eval = current.session.member_evaluation(best, cfg.k) if best else None
+    best_values = best_eval.values() if best_eval is not None else {}
+    values = result.evaluation.values()
+    row = tiles.grid()
+    for name in HEADLINE:
+        key = f"{name}@{cfg.k}"
+        if key in values:
+            tiles.tile(row, charts.metric_label(key), values[key], best_values.get(key), charts.higher_is_better(key))
+    st.caption(
+        f"Deltas against the best single member, {plain(best)}. "
+        + tiles.jargon(HEADLINE)
+        + " Open **Fusion Lab** for every metric, the per-user picture and the paired test."
+    )
+
+
 if cfg is None:
-    st.info("Choose at least one member in the sidebar to fit and fuse.")
-    st.stop()
-try:
-    current = lab.get_lab(cfg)
-    result = lab.current_result(current, cfg)
-except RecoError as exc:
-    show_error(exc)
-    st.stop()
-
-best = result.best_member
-best_eval = current.session.member_evaluation(best, cfg.k) if best else None
-fused_keys = set(result.evaluation.keys())
-best_keys = set(best_eval.keys()) if best_eval is not None else set()
-tiles = st.columns(len(HEADLINE))
-for col, name in zip(tiles, HEADLINE, strict=True):
-    key = f"{name}@{cfg.k}"
-    if key not in fused_keys:
-        continue
-    value = result.evaluation.value(key)
-    delta = None
-    if best_eval is not None and key in best_keys:
-        delta = f"{value - best_eval.value(key):+.4f} vs {best}"
-    col.metric(
-        charts.metric_label(key),
-        f"{value:.4f}",
-        delta,
-        delta_color="normal" if charts.higher_is_better(key) else "inverse",
-    )
-st.caption("Open **Fusion Lab** for every metric, the per-user picture and the paired test.")
+    glance(None)
+else:
+    page.live(cfg, glance)

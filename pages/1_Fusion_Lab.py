@@ -7,13 +7,18 @@ and loading a saved configuration back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import streamlit as st
 
 from reco_core import analysis
 from reco_core.errors import RecoError
-from reco_core.metrics import METRICS
-from ui import charts, lab, page, state
+from reco_core.fusion import METHODS
+from reco_core.live import LiveResult
+from reco_core.metrics import METRICS, Evaluation
+from ui import charts, lab, page, state, tiles
+from ui.state import LabConfig
 from ui.upload import plain
 from ui.widgets import show_error
 
@@ -24,7 +29,6 @@ NEEDS_WORDS = {  # what a metric with MetricSpec.needs lacks on a dataset, in wo
 }
 BAR_METRICS = ("precision", "recall", "ndcg", "map", "coverage", "ild_genre", "novelty")
 ABLATION_METRICS = ("ndcg", "precision", "recall", "coverage", "novelty")
-TILES_PER_ROW = 5
 
 
 def load_configuration() -> None:
@@ -59,41 +63,119 @@ cfg, current = page.start(
     on_stop=load_configuration,
 )
 
-result = None
-try:
-    result = lab.current_result(current, cfg)
-except RecoError as exc:  # e.g. every weight at zero: the members' own numbers still show below
-    show_error(exc)
 
-k = cfg.k
-members_eval = lab.member_evaluations(current, k)
-table = lab.metric_table(current, result, k)
-best = result.best_member if result is not None else current.session.best_member(k)
-best_eval = members_eval[best]
+@dataclass(frozen=True)
+class Now:
+    """What the live part draws from: the configuration, its result (None: all weights zero) and the members."""
 
-# ------------------------------------------------------------------ tiles
-st.subheader(f"Fused list at k = {k}")
-if result is not None:
-    keys = result.evaluation.keys()
-    best_keys = set(best_eval.keys())
-    for start in range(0, len(keys), TILES_PER_ROW):
-        cols = st.columns(TILES_PER_ROW)
-        for col, key in zip(cols, keys[start : start + TILES_PER_ROW], strict=False):
-            value = result.evaluation.value(key)
-            spec = METRICS.get(key.partition("@")[0])
-            delta = f"{value - best_eval.value(key):+.4f}" if key in best_keys else None
-            col.metric(
-                charts.metric_label(key),
-                f"{value:.4f}",
-                delta,
-                delta_color="normal" if charts.higher_is_better(key) else "inverse",
-                help=(spec.description if spec else None),
-                border=True,
-            )
-    st.caption(
-        f"Deltas are against the best single member, **{plain(best)}** (highest NDCG@{k}). Fused in "
-        f"{result.seconds * 1000:.0f} ms for {result.evaluation.n:,} users."
+    cfg: LabConfig
+    result: LiveResult | None
+    members_eval: dict[str, Evaluation]
+    best: str
+
+    @property
+    def k(self) -> int:
+        return self.cfg.k
+
+    @property
+    def best_eval(self) -> Evaluation:
+        return self.members_eval[self.best]
+
+    def table(self) -> pd.DataFrame:
+        return lab.metric_table(current, self.result, self.k)
+
+
+# ------------------------------------------------------------------ tiles, their baseline and the history
+BASELINES = {"best": "the best member", "previous": "the previous configuration", "pinned": "the pinned one"}
+
+
+def restore(config_json: str, notice: str) -> None:
+    """Load a configuration (from the history or the pin) into the sidebar; the whole page reruns."""
+    try:
+        state.queue_config(state.config_from_json(config_json), notice=notice)
+    except RecoError as exc:
+        state.set_notice(f"Could not load it: {exc}")
+    st.rerun()
+
+
+def pin(entry: tiles.Entry | None) -> None:
+    state.remember(PAGE, "pinned", entry)
+    if entry is not None:
+        st.session_state[f"{PAGE}:baseline"] = "pinned"
+    elif st.session_state.get(f"{PAGE}:baseline") == "pinned":
+        st.session_state[f"{PAGE}:baseline"] = "best"
+
+
+def tiles_section(now: Now) -> None:
+    result, k = now.result, now.k
+    st.subheader(f"Fused list at k = {k}")
+    if result is None:
+        return
+    values = result.evaluation.values()
+    entry = tiles.Entry(now.cfg.to_json(), now.cfg.describe(), values)
+    history: tiles.History = state.recall(PAGE, "history") or tiles.History()
+    previous = history.record(entry)
+    state.remember(PAGE, "history", history)
+    if previous is not None:
+        state.remember(PAGE, "previous", previous)
+    previous = state.recall(PAGE, "previous")
+    pinned: tiles.Entry | None = state.recall(PAGE, "pinned")
+
+    options = ["best", "previous"] + (["pinned"] if pinned is not None else [])
+    if st.session_state.get(f"{PAGE}:baseline") not in options:
+        st.session_state[f"{PAGE}:baseline"] = "best"
+    b1, b2 = st.columns([3, 2], vertical_alignment="bottom")
+    choice = b1.segmented_control(
+        "Deltas against",
+        options,
+        format_func=lambda o: BASELINES[o],
+        key=f"{PAGE}:baseline",
+        help="The best single member (highest NDCG), the configuration you looked at before the last change, or "
+        "one you pinned.",
     )
+    if pinned is not None and pinned.config_json == entry.config_json:
+        b2.button("Unpin", icon=":material/keep_off:", on_click=pin, args=(None,), key=f"{PAGE}:unpin")
+    else:
+        b2.button(
+            "Pin this configuration",
+            icon=":material/keep:",
+            on_click=pin,
+            args=(entry,),
+            key=f"{PAGE}:pin",
+            help="Keep it as the baseline of the deltas while you try others.",
+        )
+    base_values: dict[str, float] | None
+    if choice == "previous":
+        base_values = dict(previous.values) if previous is not None else None
+        base_words = "the previous configuration" + (f" ({plain(previous.description)})" if previous else "")
+    elif choice == "pinned" and pinned is not None:
+        base_values, base_words = dict(pinned.values), f"the pinned configuration ({plain(pinned.description)})"
+    else:
+        base_values = dict(now.best_eval.values())
+        base_words = f"the best single member, **{plain(now.best)}** (highest NDCG@{k})"
+
+    keys = result.evaluation.keys()
+    row = tiles.grid()
+    for key in keys:
+        spec = METRICS.get(key.partition("@")[0])
+        tiles.tile(
+            row,
+            charts.metric_label(key),
+            values[key],
+            None if base_values is None else base_values.get(key),
+            charts.higher_is_better(key),
+            help=(spec.description if spec else None),
+        )
+    if choice == "previous" and previous is None:
+        st.caption("No previous configuration yet: move a weight, and the deltas show what the move changed.")
+    else:
+        st.caption(
+            f"Deltas are against {base_words}. Fused in {result.seconds * 1000:.0f} ms for "
+            f"{result.evaluation.n:,} users."
+        )
+    jargon = tiles.jargon([key.partition("@")[0] for key in keys])
+    if jargon:
+        st.caption(jargon)
     # The engine notes a metric it skipped in its own terms ("ild_genre skipped: the EvalContext has no
     # item_genres"); say which tile is missing and why in the page's words, and pass any other note through.
     missing = [n for n, spec in METRICS.items() if spec.needs and f"{n}@{k}" not in keys]
@@ -109,8 +191,39 @@ if result is not None:
     for note in result.evaluation.notes:
         if not any(note.startswith(f"{n} skipped") for n in missing):
             st.caption(plain(note))
-else:
-    st.info("No fused list to show until a weight is above zero; the members' own results follow.")
+
+
+def history_section() -> None:
+    history: tiles.History | None = state.recall(PAGE, "history")
+    if history is None or len(history.entries) < 2:
+        return
+    key = f"{PAGE}:history:{history.version}"  # a new table after each change: no stale row selection
+    with st.expander(f"History: the last {len(history.entries)} configurations of this session"):
+        rows = []
+        for e in history.entries:
+            rows.append(
+                {"configuration": e.description}
+                | {charts.metric_label(m): v for m, v in tiles.headline(e.values).items()}
+            )
+        frame = pd.DataFrame(rows)
+        st.caption("Newest first. Click a row to load that configuration back into the sidebar.")
+        st.dataframe(
+            frame,
+            hide_index=True,
+            width="stretch",
+            column_config={c: st.column_config.NumberColumn(format="%.4f") for c in frame.columns[1:]}
+            | {"configuration": st.column_config.TextColumn(width="large")},
+            key=key,
+            on_select=lambda: load_from_history(history, key),
+            selection_mode="single-row",
+        )
+
+
+def load_from_history(history: tiles.History, key: str) -> None:
+    picked = (st.session_state.get(key) or {}).get("selection", {}).get("rows", [])
+    if picked and 0 <= int(picked[0]) < len(history.entries):
+        e = history.entries[int(picked[0])]
+        restore(e.config_json, f"Loaded from the history: {e.description}")
 
 
 def numbers(frame: pd.DataFrame, fmt: str = "%.4f") -> dict[str, object]:
@@ -118,8 +231,9 @@ def numbers(frame: pd.DataFrame, fmt: str = "%.4f") -> dict[str, object]:
     return {c: st.column_config.NumberColumn(format=fmt) for c in frame.columns}
 
 
-def members_tab() -> None:
-    bar_keys = [f"{m}@{k}" for m in BAR_METRICS if f"{m}@{k}" in table.columns]
+def members_tab(now: Now) -> None:
+    table = now.table()
+    bar_keys = [f"{m}@{now.k}" for m in BAR_METRICS if f"{m}@{now.k}" in table.columns]
     charts.show(
         charts.metric_bars(table, bar_keys),
         alt="Grouped bar chart comparing the fusion and each member on precision, recall, NDCG, MAP, coverage, "
@@ -133,7 +247,8 @@ def members_tab() -> None:
         st.caption("Left out (failed to fit): " + plain(", ".join(current.failed)))
 
 
-def per_user_tab() -> str:
+def per_user_tab(now: Now) -> str:
+    result, best, best_eval, k = now.result, now.best, now.best_eval, now.k
     per_user_keys = [key for key in best_eval.per_user if result is None or key in result.evaluation.per_user]
     default_key = f"ndcg@{k}"
     chosen = st.selectbox(
@@ -143,16 +258,21 @@ def per_user_tab() -> str:
         format_func=charts.metric_label,
         key=f"{PAGE}:dist_metric",
     )
-    series = {best: best_eval.per_user[chosen]}
-    if result is not None:
-        series = {analysis.FUSION: result.evaluation.per_user[chosen], **series}
-    charts.show(
-        charts.per_user_distribution(series, chosen, members=list(members_eval)),
-        alt=f"Overlaid histograms of per-user {charts.metric_label(chosen)} for the fusion and the best member.",
-        caption="Means hide a lot: many users get no hit at all, a few get many.",
-    )
     if result is None:
+        charts.show(
+            charts.per_user_distribution({best: best_eval.per_user[chosen]}, chosen, members=list(now.members_eval)),
+            alt=f"Histogram of per-user {charts.metric_label(chosen)} for the best member.",
+            caption="Means hide a lot: many users get no hit at all, a few get many.",
+        )
         return chosen
+    diff = result.evaluation.per_user[chosen] - best_eval.per_user[chosen]
+    charts.show(
+        charts.per_user_difference(diff, chosen, best, charts.higher_is_better(chosen)),
+        alt=f"Histogram of the per-user difference in {charts.metric_label(chosen)}, fused minus {best}: bars left "
+        "of zero are users the fusion serves worse, right of zero better.",
+        caption=f"Each user once: the fused list's {charts.metric_label(chosen)} minus {plain(best)}'s for the same "
+        "user. Means hide a lot; this shows how many users gain, lose or stay the same.",
+    )
     try:
         st.markdown("**Paired test** (fused vs the best member, same users): " + plain(result.comparison_sentence()))
         c = result.comparison
@@ -166,7 +286,8 @@ def per_user_tab() -> str:
     return chosen
 
 
-def complement_tab() -> None:
+def complement_tab(now: Now) -> None:
+    result, k, cfg = now.result, now.k, now.cfg
     with current.lock:
         overlap = current.session.overlap(k, fused=result)
     left, right = st.columns(2)
@@ -182,13 +303,15 @@ def complement_tab() -> None:
             charts.show(
                 charts.share_bars(only, "Slots of the fused list that only one member proposed"),
                 alt="Bar chart of each member's share of the fused list's slots that no other member has in its top-k.",
-                caption="'(none)': items in no member's top-k, promoted from deeper in the lists by rank fusion.",
+                caption=f"'(none)': items in no member's top {k}, which {METHODS[cfg.method].label.lower()} brought "
+                "up from deeper in the members' lists.",
             )
         else:
             st.info("The shares need a fused list: give a member a positive weight.")
     if result is None or len(current.session.members) < 2:
         return
-    abl_keys = [f"{m}@{k}" for m in ABLATION_METRICS if f"{m}@{k}" in table.columns]
+    evaluated = result.evaluation.values()
+    abl_keys = [f"{m}@{k}" for m in ABLATION_METRICS if f"{m}@{k}" in evaluated]
     try:
         abl = lab.ablation_table(current, cfg, abl_keys, full=result.evaluation)
     except RecoError as exc:
@@ -203,7 +326,9 @@ def complement_tab() -> None:
     st.caption("A negative change means the fusion needs that member; empty: nothing is left to fuse without it.")
 
 
-def segments_tab(chosen: str) -> None:
+def segments_tab(now: Now, chosen: str) -> None:
+    result, best, best_eval, k = now.result, now.best, now.best_eval, now.k
+    members_eval = now.members_eval
     st.caption("These move with the weights too.")
     evaluations = dict(members_eval)
     if result is not None:
@@ -247,48 +372,68 @@ def segments_tab(chosen: str) -> None:
     )
 
 
+def downloads(now: Now) -> None:
+    st.subheader("Save or load")
+    d1, d2 = st.columns(2)
+    result, cfg = now.result, now.cfg
+    if result is not None:
+        ranking = result.ranking
+        d1.download_button(
+            "Recommendations (CSV)",
+            data=lambda: lab.recommendations_csv(current, ranking),
+            file_name="recommendations.csv",
+            mime="text/csv",
+            on_click="ignore",
+            key=f"{PAGE}:download_csv",
+        )
+
+    def config_json() -> str:
+        metrics_out = {
+            "metrics": {"fusion": result.evaluation.values() if result is not None else None}
+            | {name: ev.values() for name, ev in now.members_eval.items()},
+            "best_member": now.best,
+            "failed_members": current.failed,
+        }
+        return cfg.to_json(extra=metrics_out)
+
+    d2.download_button(
+        "Configuration and metrics (JSON)",
+        data=config_json,
+        file_name="fusion-config.json",
+        mime="application/json",
+        on_click="ignore",
+        key=f"{PAGE}:download_json",
+    )
+
+
 # Only the open tab is computed (tabs report which one is open), so a slider move stays fast.
 TABS = ("Members vs fusion", "Per user", "Complementarity", "Segments")
-tabs = st.tabs(list(TABS), key=f"{PAGE}:view", on_change="rerun", bind="query-params")
-if tabs[0].open:
-    with tabs[0]:
-        members_tab()
-if tabs[1].open:
-    with tabs[1]:
-        per_user_tab()
-if tabs[2].open:
-    with tabs[2]:
-        complement_tab()
-if tabs[3].open:
-    with tabs[3]:
-        key = st.session_state.get(f"{PAGE}:dist_metric", f"ndcg@{k}")
-        segments_tab(key if key in best_eval.per_user else f"ndcg@{k}")
 
-# ------------------------------------------------------------------ downloads and loading
-st.subheader("Save or load")
-d1, d2 = st.columns(2)
-if result is not None:
-    ranking = result.ranking
-    d1.download_button(
-        "Recommendations (CSV)",
-        data=lambda: lab.recommendations_csv(current, ranking),
-        file_name="recommendations.csv",
-        mime="text/csv",
-        on_click="ignore",
-        key=f"{PAGE}:download_csv",
-    )
-metrics_out = {
-    "metrics": {"fusion": result.evaluation.values() if result is not None else None}
-    | {name: ev.values() for name, ev in members_eval.items()},
-    "best_member": best,
-    "failed_members": current.failed,
-}
-d2.download_button(
-    "Configuration and metrics (JSON)",
-    data=cfg.to_json(extra=metrics_out),
-    file_name="fusion-config.json",
-    mime="application/json",
-    on_click="ignore",
-    key=f"{PAGE}:download_json",
-)
+
+def live_part(cfg: LabConfig) -> None:
+    """Everything that moves with the weights, method, normaliser and k (the page's live fragment)."""
+    result = page.fused(current, cfg, "The members' own results follow.")
+    members_eval = lab.member_evaluations(current, cfg.k)
+    best = result.best_member if result is not None else current.session.best_member(cfg.k)
+    now = Now(cfg, result, members_eval, best)
+    tiles_section(now)
+    tabs = st.tabs(list(TABS), key=f"{PAGE}:view", on_change="rerun", bind="query-params")
+    if tabs[0].open:
+        with tabs[0]:
+            members_tab(now)
+    if tabs[1].open:
+        with tabs[1]:
+            per_user_tab(now)
+    if tabs[2].open:
+        with tabs[2]:
+            complement_tab(now)
+    if tabs[3].open:
+        with tabs[3]:
+            key = st.session_state.get(f"{PAGE}:dist_metric", f"ndcg@{cfg.k}")
+            segments_tab(now, key if key in now.best_eval.per_user else f"ndcg@{cfg.k}")
+    history_section()
+    downloads(now)
+
+
+page.live(cfg, live_part)
 load_configuration()

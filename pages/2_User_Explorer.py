@@ -13,11 +13,18 @@ import streamlit as st
 from reco_core import analysis
 from reco_core.errors import RecoError, UnknownIdError
 from ui import charts, lab, page, state
+from ui.state import LabConfig
 from ui.upload import plain
 from ui.widgets import BOUND, show_error
 
 PAGE = "explorer"
 USER_KEY = "user"  # bound to the URL: ?user=42 opens this user
+MEMBER_LIST_WIDTH = 380  # px per member's own list: rank, a title column and "hit" in full, side by side
+TITLE_WIDTH = 250
+HIT_WIDTH = 50
+# Movie pickers: no "Select all" (Enter on a search would add every match) and plain substring search, so
+# typing "Toy" offers the titles that contain it.
+PICKER: dict = {"select_all": False, "filter_mode": "contains"}
 
 cfg, current = page.start(
     "User Explorer",
@@ -53,24 +60,6 @@ data_changed = state.recall(PAGE, "dataset") not in (None, cfg.protocol.dataset)
 state.remember(PAGE, "dataset", cfg.protocol.dataset)
 if data_changed or (not st.session_state.get(USER_KEY) and USER_KEY not in st.query_params):
     st.session_state[USER_KEY] = str(users.ids[int(eval_users[0])])
-c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
-user_id = c1.text_input("User id", key=USER_KEY, help="An id from the dataset, e.g. 1", **BOUND)
-c2.button("Random user", on_click=pick, args=("random",), width="stretch")
-c3.button("Most active", on_click=pick, args=("most",), width="stretch")
-c4.button("Least active", on_click=pick, args=("least",), width="stretch")
-
-user_index: int | None = None
-try:
-    user_index = int(users.index_of([user_id.strip()], what="user")[0])
-except UnknownIdError as exc:
-    show_error(exc)
-
-view = None
-if user_index is not None:
-    try:
-        view = lab.user_view(current, cfg, user_index)
-    except RecoError as exc:  # e.g. all weights zero; the history and the what-if tabs still work
-        show_error(exc)
 
 
 def titled(items: np.ndarray) -> pd.DataFrame:
@@ -79,13 +68,13 @@ def titled(items: np.ndarray) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ history
-if user_index is not None:
+def history_part(user_index: int, user_id: str, view: analysis.UserView | None) -> None:
     history, ratings = lab.history(current, user_index)
     held = view.held_out if view is not None else np.zeros(0, dtype=np.int64)
-    m1, m2, m3 = st.columns(3)
-    m1.metric("Training interactions", f"{len(history):,}")
-    m2.metric(f"Held out ({current.part})", f"{len(held):,}")
-    m3.metric("Activity rank", f"{int((counts > counts[user_index]).sum()) + 1:,} of {len(counts):,}")
+    row = st.container(horizontal=True, gap="small")
+    row.metric("Training interactions", f"{len(history):,}", width=200)
+    row.metric(f"Held out ({current.part})", f"{len(held):,}", width=200)
+    row.metric("Activity rank", f"{int((counts > counts[user_index]).sum()) + 1:,} of {len(counts):,}", width=200)
     with st.expander(f"History of user {plain(user_id)} ({len(history)} items)", expanded=False):
         hist = titled(history)
         hist.insert(1, "rating", ratings)
@@ -101,7 +90,7 @@ def slot_labels(table: pd.DataFrame) -> list[str]:
     ]
 
 
-def show_list(v: analysis.UserView, heading: str, with_changes: bool) -> None:
+def show_list(cfg: LabConfig, v: analysis.UserView, heading: str, with_changes: bool) -> None:
     table = analysis.slot_table(v, current.members, current.catalog)
     if table.empty:
         st.info("No item could be ranked for this profile.")
@@ -132,8 +121,9 @@ def show_list(v: analysis.UserView, heading: str, with_changes: bool) -> None:
         "placed the slot.",
     )
     st.markdown("**Each member's own list**")
-    cols = st.columns(len(names))
-    for col, name in zip(cols, names, strict=True):
+    row = st.container(horizontal=True, gap="medium")  # side by side as the width allows, wrapping below
+    for name in names:
+        col = row.container(width=MEMBER_LIST_WIDTH)
         items = v.member_list(name, cfg.k)
         items = items[items >= 0]
         frame = pd.DataFrame(
@@ -143,12 +133,19 @@ def show_list(v: analysis.UserView, heading: str, with_changes: bool) -> None:
         if not has_truth:
             frame = frame.drop(columns="hit")
         col.markdown(f"*{plain(name)}*")
-        col.dataframe(frame, width="stretch", column_config={"hit": st.column_config.CheckboxColumn("hit")})
+        col.dataframe(
+            frame,
+            width="stretch",
+            column_config={
+                "title": st.column_config.TextColumn("title", width=TITLE_WIDTH),
+                "hit": st.column_config.CheckboxColumn("hit", width=HIT_WIDTH),
+            },
+        )
     if with_changes:
-        show_changes(v)
+        show_changes(cfg, v)
 
 
-def show_changes(v: analysis.UserView) -> None:
+def show_changes(cfg: LabConfig, v: analysis.UserView) -> None:
     """What the last weight (or method) move changed in this user's list; kept in session state."""
     sig = lab.signature(cfg)
     last = state.recall(PAGE, "last")
@@ -179,7 +176,7 @@ def lab_diff(before: list[int], after: list[int]):
     return diff_lists(np.asarray(before), np.asarray(after))
 
 
-def scores_tab(v: analysis.UserView) -> None:
+def scores_tab(cfg: LabConfig, v: analysis.UserView) -> None:
     raw = {n: np.where(np.isfinite(r), r, np.nan) for n, r in v.scores.items()}
     norm = analysis.normalised_rows(v, cfg.normaliser)
     a, b = st.columns(2)
@@ -220,7 +217,7 @@ def item_name(i: int) -> str:
     return analysis.item_titles(current.catalog, np.array([i]))[0]
 
 
-def edit_tab() -> None:
+def edit_tab(cfg: LabConfig, user_index: int | None, view: analysis.UserView | None) -> None:
     if user_index is None:
         st.info("Pick a known user to edit their profile, or start a new user in the next tab.")
         return
@@ -230,33 +227,61 @@ def edit_tab() -> None:
         "(each member scores the edited profile as a new user)."
     )
     a, b = st.columns(2)
-    removed = a.multiselect("Remove liked movies", history.tolist(), format_func=item_name, key=f"{PAGE}:remove")
+    removed = a.multiselect(
+        "Remove liked movies", history.tolist(), format_func=item_name, key=f"{PAGE}:remove", **PICKER
+    )
     others = np.setdiff1d(np.arange(n_items), history).tolist()
-    added = b.multiselect("Add liked movies", others, format_func=item_name, key=f"{PAGE}:add")
+    added = b.multiselect("Add liked movies", others, format_func=item_name, key=f"{PAGE}:add", **PICKER)
     if not removed and not added:
         st.caption("Nothing changed yet: remove or add a movie above.")
         return
     keep = np.setdiff1d(history, np.asarray(removed, dtype=np.int64))
     items = np.concatenate([keep, np.asarray(added, dtype=np.int64)])
+    st.markdown(
+        f"**The edit:** {len(history)} → {len(items)} liked movies"
+        + (f"; added {', '.join(plain(item_name(i)) for i in added)}" if added else "")
+        + (f"; removed {', '.join(plain(item_name(i)) for i in removed)}" if removed else "")
+        + "."
+    )
     rating_of = dict(zip(history.tolist(), history_ratings.tolist(), strict=True))
     top = float(history_ratings.max()) if history_ratings.size else 1.0
     ratings = np.array([rating_of.get(int(i), top) for i in items])  # an added movie counts as a top rating
     try:
         held = view.held_out if view is not None else None
         edited = lab.profile_view(current, cfg, items.tolist(), ratings.tolist(), held_out=held)
+        # The original profile scored the same way (as a new user), so the diff shows only what the edit did.
+        original = lab.profile_view(current, cfg, history.tolist(), history_ratings.tolist(), held_out=held)
     except RecoError as exc:
         show_error(exc)
         return
-    show_list(edited, "Fused list for the edited profile", with_changes=False)
+    profile_diff(original, edited)
+    show_list(cfg, edited, "Fused list for the edited profile", with_changes=False)
 
 
-def new_user_tab() -> None:
+def profile_diff(original: analysis.UserView, edited: analysis.UserView) -> None:
+    """What the edit changed in the fused list, against the original profile's list."""
+    before = [int(x) for x in original.items if x >= 0]
+    after = [int(x) for x in edited.items if x >= 0]
+    diff = lab_diff(before, after)
+    st.markdown("**What the edit changed in the fused list** (against the original profile's list)")
+    if diff.unchanged:
+        st.caption("The fused list is exactly the same as for the original profile.")
+        return
+    rows = [("entered", item_name(i), "", "") for i in diff.entered]
+    rows += [("left", item_name(i), "", "") for i in diff.left]
+    rows += [("moved", item_name(i), str(old), str(new)) for i, old, new in diff.moved]
+    st.dataframe(
+        pd.DataFrame(rows, columns=["change", "title", "rank before", "rank now"]), hide_index=True, width="stretch"
+    )
+
+
+def new_user_tab(cfg: LabConfig) -> None:
     st.caption(
         "A person the models have never seen: pick a few movies, describe what you like, or both. "
         "The text member reads the description (all-MiniLM-L6-v2, offline); the others read the movies."
     )
     picked = st.multiselect(
-        "Movies you like", item_options(), format_func=item_name, key=f"{PAGE}:new_items", max_selections=50
+        "Movies you like", item_options(), format_func=item_name, key=f"{PAGE}:new_items", max_selections=50, **PICKER
     )
     text = st.text_input(
         "Or describe what you like",
@@ -275,26 +300,57 @@ def new_user_tab() -> None:
     except RecoError as exc:
         show_error(exc)
         return
-    show_list(fresh, "Fused list for the new user", with_changes=False)
+    show_list(cfg, fresh, "Fused list for the new user", with_changes=False)
 
 
 TABS = ("Recommendations", "Scores: raw vs normalised", "Edit this profile", "A new user")
-tabs = st.tabs(list(TABS), key=f"{PAGE}:view", on_change="rerun", bind="query-params")
-if tabs[0].open:
-    with tabs[0]:
-        if view is not None:
-            show_list(view, f"Fused top-{cfg.k} for user {plain(user_id)}", with_changes=True)
-        else:
-            st.info("Pick a known user (and give a member a positive weight) to see their list.")
-if tabs[1].open:
-    with tabs[1]:
-        if view is not None:
-            scores_tab(view)
-        else:
-            st.info("Pick a known user to see their scores.")
-if tabs[2].open:
-    with tabs[2]:
-        edit_tab()
-if tabs[3].open:
-    with tabs[3]:
-        new_user_tab()
+
+
+def live_part(cfg: LabConfig) -> None:
+    """The user, their lists and the what-if tabs: all move with the weights, method, normaliser and k."""
+    buttons = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+    user_id = buttons.text_input("User id", key=USER_KEY, help="An id from the dataset, e.g. 1", width=220, **BOUND)
+    buttons.button("Random user", on_click=pick, args=("random",))
+    buttons.button("Most active", on_click=pick, args=("most",))
+    buttons.button("Least active", on_click=pick, args=("least",))
+
+    user_index: int | None = None
+    try:
+        user_index = int(users.index_of([user_id.strip()], what="user")[0])
+    except UnknownIdError as exc:
+        show_error(exc)
+
+    view = None
+    if user_index is not None:
+        if not cfg.all_zero:
+            try:
+                view = lab.user_view(current, cfg, user_index)
+            except RecoError as exc:  # the history and the what-if tabs still work
+                show_error(exc)
+        history_part(user_index, user_id, view)
+    if cfg.all_zero:
+        st.warning(f"{page.ALL_ZERO} The user's history is above; the lists need a positive weight.")
+        return
+
+    tabs = st.tabs(list(TABS), key=f"{PAGE}:view", on_change="rerun", bind="query-params")
+    if tabs[0].open:
+        with tabs[0]:
+            if view is not None:
+                show_list(cfg, view, f"Fused top-{cfg.k} for user {plain(user_id)}", with_changes=True)
+            else:
+                st.info("Pick a known user to see their list.")
+    if tabs[1].open:
+        with tabs[1]:
+            if view is not None:
+                scores_tab(cfg, view)
+            else:
+                st.info("Pick a known user to see their scores.")
+    if tabs[2].open:
+        with tabs[2]:
+            edit_tab(cfg, user_index, view)
+    if tabs[3].open:
+        with tabs[3]:
+            new_user_tab(cfg)
+
+
+page.live(cfg, live_part)

@@ -16,7 +16,7 @@ import streamlit as st
 from reco_core import search
 from reco_core.errors import RecoError
 from reco_core.metrics import METRICS
-from ui import charts, lab, page, state
+from ui import charts, lab, page, state, tiles
 from ui.upload import plain
 from ui.widgets import show_error
 
@@ -40,6 +40,13 @@ if len(names) < 2:
     st.stop()
 
 k = cfg.k
+
+
+def held_out_per_user(part: Any) -> float:
+    """Mean held-out items per user who has any (the users a part evaluates)."""
+    counts = part.user_counts()
+    counts = counts[counts > 0]
+    return float(counts.mean()) if counts.size else 0.0
 
 
 def weights_text(row: pd.Series) -> str:
@@ -91,6 +98,8 @@ acc_keys = [f"{m}@{k}" for m in ACCURACY if f"{m}@{k}" in metric_cols]
 other_keys = [f"{m}@{k}" for m in OTHER if f"{m}@{k}" in metric_cols]
 y_key = c2.selectbox("Accuracy (vertical)", acc_keys, format_func=charts.metric_label, key=f"{PAGE}:y")
 x_key = c3.selectbox("Against (horizontal)", other_keys, format_func=charts.metric_label, key=f"{PAGE}:x")
+if tiles.jargon([x_key.partition("@")[0]]):
+    st.caption(tiles.jargon([x_key.partition("@")[0]]))
 
 # pareto_front maximises both; a lower-is-better metric (gini, arp) is flipped in a copy first.
 oriented = table[[x_key, y_key]].copy()
@@ -100,11 +109,9 @@ for key in (x_key, y_key):
 front = search.pareto_front(oriented, x_key, y_key)
 hover = [weights_text(r) for _, r in table.iterrows()]
 point = None
-try:
-    now = lab.current_result(current, cfg)
+now = page.fused(current, cfg, "The chart still shows every weight vector; the star marks the current one.")
+if now is not None:
     point = (now.evaluation.value(x_key), now.evaluation.value(y_key))
-except RecoError as exc:
-    show_error(exc)
 
 
 def load_clicked() -> None:
@@ -216,7 +223,8 @@ if st.button("Search weights on validation", type="primary", key=f"{PAGE}:run_se
                 params=cfg.fusion.param_map,
             )
         bar.empty()
-        state.remember(PAGE, "search", {"key": run_key, "result": found})
+        held = {"valid": held_out_per_user(valid.split.valid), "test": held_out_per_user(current.split.test)}
+        state.remember(PAGE, "search", {"key": run_key, "result": found, "held": held})
     except RecoError as exc:
         show_error(exc)
 
@@ -230,7 +238,24 @@ if saved is not None and saved["key"] == run_key:
         cols = st.columns(len(w))
         for c, (n, v) in zip(cols, w.items(), strict=True):
             c.metric(f"Weight of {n}", f"{v:.2f}")
-        st.markdown(f"**On validation:** {plain(found.search.message)}")
+        sr = found.search
+        where = ""
+        if sr.bound is not None:
+            where = f" with {charts.metric_label(sr.bound[0])} {'≥' if sr.bound[1] == '>=' else '≤'} {sr.bound[2]:g}"
+        st.markdown(
+            f"**On validation:** the best {charts.metric_label(objective)} is {sr.best_value:.4f}{plain(where)}, "
+            f"at the weights above ({sr.n_feasible:,} of {len(sr.table):,} weight vectors "
+            f"{'meet the floor' if sr.bound is not None else 'evaluated'}; {plain(sr.strategy)})."
+        )
+        held = saved.get("held") or {}
+        if held:
+            st.caption(
+                f"Why validation {charts.metric_label(objective)} is lower than on test: the validation part is a "
+                f"small slice of each user's training items, {held['valid']:.1f} held-out items per user on "
+                f"average against {held['test']:.1f} on test, so there are fewer hits to find in the top "
+                f"{cfg.k}. Compare weights with each other on the same part; the test figures below are the ones "
+                "to report."
+            )
         if found.test is not None:
             test = found.test
             t1, t2 = st.columns(2)
@@ -239,8 +264,12 @@ if saved is not None and saved["key"] == run_key:
             t1.metric(
                 f"Fused {charts.metric_label(objective)} on test",
                 f"{fused_value:.4f}",
-                f"{fused_value - best_value:+.4f} vs {test.best_member}",
-                delta_color="normal" if METRICS[objective.partition("@")[0]].higher_is_better else "inverse",
+                **tiles.delta(
+                    fused_value,
+                    best_value,
+                    METRICS[objective.partition("@")[0]].higher_is_better,
+                    suffix=f" vs {test.best_member}",
+                ),
             )
             t2.metric(f"{test.best_member} alone on test", f"{best_value:.4f}")
             try:

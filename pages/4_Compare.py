@@ -49,6 +49,13 @@ def auto_name(c: LabConfig) -> str:
 
 # ------------------------------------------------------------------------------------------ save
 st.subheader("Save the current configuration")
+just_saved = state.recall(PAGE, "just_saved")
+if just_saved:
+    # The last save succeeded: empty the name so the field suggests a fresh name (its placeholder) instead of
+    # offering the taken one again, which the next save of another configuration would refuse.
+    state.remember(PAGE, "just_saved", None)
+    st.session_state["compare:name"] = ""
+    st.session_state["compare:replace"] = False
 if cfg is None:
     st.info("Choose at least one member in the sidebar to save a configuration.")
 elif cfg.all_zero:
@@ -58,10 +65,16 @@ else:
     with st.form("compare:save", border=False):
         name_col, btn_col = st.columns([4, 1], vertical_alignment="bottom")
         name = name_col.text_input(
-            "Name", key="compare:name", placeholder=auto_name(cfg), max_chars=compare.MAX_NAME, help="Optional"
+            "Name",
+            key="compare:name",
+            placeholder=auto_name(cfg),
+            max_chars=compare.MAX_NAME,
+            help="Optional: left empty, the configuration is saved under the name shown in grey.",
         )
         replace = st.checkbox("Replace a snapshot with the same name", key="compare:replace")
         submitted = btn_col.form_submit_button("Save", type="primary")
+    if just_saved:
+        st.success(f"Saved {plain(just_saved)}.")
     if submitted:
         try:
             current = lab.get_lab(cfg)
@@ -72,7 +85,8 @@ else:
             )
             compare.add(store, entry, overwrite=replace)
             keep(store)
-            st.success(f"Saved {plain(entry.name)}.")
+            state.remember(PAGE, "just_saved", entry.name)
+            st.rerun()
         except RecoError as exc:
             show_error(exc)
 
@@ -106,7 +120,7 @@ with st.expander("Import an exported file"):
         (st.success if kind_msg[0] == "success" else st.error)(plain(kind_msg[1]))
 
 if not store:
-    st.info("Nothing saved yet. Save the current configuration above, or import an exported file below.")
+    st.info("Nothing saved yet. Save the current configuration, or import an exported file: both are above.")
 
 # ------------------------------------------------------------------------------------------ compare
 entries = list(store.values())

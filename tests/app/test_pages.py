@@ -67,6 +67,9 @@ def test_weight_change_changes_the_fused_metrics(warm_lab) -> None:
     assert_clean(at)
     als_only = metric(at, NDCG)
     assert als_only != before
+    # Only the live fragment reran: AppTest then holds just its elements (no title, no sidebar widgets).
+    assert not at.title and not at.slider
+    at.run()  # a full run brings the sidebar back
     # Back to the defaults: the same numbers again (the live loop is deterministic).
     at.slider(key=state.weight_key("itemknn")).set_value(state.default_weight("itemknn"))
     at.slider(key=state.weight_key("text")).set_value(state.default_weight("text"))

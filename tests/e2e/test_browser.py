@@ -157,3 +157,98 @@ def test_broken_upload_shows_the_message(page, streamlit_server: str) -> None:
     assert metric_value(page, "Rows read") == "180"
     assert_no_exception(page, "Your data after a good upload")
     shot(page, "6_Your_data_report")
+
+
+# ------------------------------------------------------------------------------------------ issue 14
+# What only a browser shows: text clipped at a laptop width, the address bar across a page switch, Compare's
+# second save, and Enter in the movie picker. Each opens its own browser context (a new session) on the module's
+# server, whose lab the `page` fixture has built.
+
+# Every element inside a metric tile whose text is cut (wider than its box): label, value or delta.
+CLIPPED_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMetric"]')).flatMap(tile =>
+  Array.from(tile.querySelectorAll('*'))
+    .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1 && e.innerText.trim())
+    .map(e => tile.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim() + ': ' + e.innerText.trim()))"""
+BUTTONS_CLIPPED_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"] button'))
+  .filter(b => b.clientWidth > 0 && (b.scrollWidth > b.clientWidth + 1
+    || Array.from(b.querySelectorAll('*')).some(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)))
+  .map(b => b.innerText.trim())"""
+
+
+@pytest.fixture
+def session(browser, page, request):
+    """A new browser session (context) at the window width the test asks for (``request.param``, default 1440)."""
+    width = getattr(request, "param", 1440)
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(PAGE_MS)
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def sidebar_link(tab, label: str):
+    return tab.locator('[data-testid="stSidebar"] a', has_text=label).first
+
+
+@pytest.mark.parametrize("session", [800, 1400], indirect=True, ids=["800px", "1400px"])
+def test_no_tile_text_is_clipped(session, streamlit_server: str) -> None:
+    width = session.viewport_size["width"]
+    goto(session, streamlit_server, "Fusion_Lab")
+    assert session.locator('[data-testid="stMetric"]').count() >= 10
+    assert session.evaluate(CLIPPED_JS) == []
+    shot(session, f"1_Fusion_Lab_{width}px")
+    goto(session, streamlit_server, "")
+    assert session.evaluate(CLIPPED_JS) == []
+    goto(session, streamlit_server, "User_Explorer")
+    assert session.evaluate(BUTTONS_CLIPPED_JS) == []
+    shot(session, f"2_User_Explorer_{width}px")
+
+
+def test_a_shared_link_keeps_its_settings_across_page_switches(session, streamlit_server: str) -> None:
+    goto(session, streamlit_server, "Fusion_Lab?w.text=0.5&k=5")
+    assert metric_value(session, "NDCG@5")
+    for label, path in (("Compare", "/Compare?"), ("Fusion Lab", "/Fusion_Lab?"), ("Overview", "/?")):
+        sidebar_link(session, label).click()
+        # Streamlit switches pages in the same document (no "load" event): wait for the address, then the run.
+        session.wait_for_function("(p) => window.location.href.includes(p)", arg=path)
+        wait_ready(session)
+        assert re.search(r"[?&]w\.text=0\.5(&|$)", session.url) and re.search(r"[?&]k=5(&|$)", session.url), session.url
+    assert float(session.get_by_role("slider", name="Weight of text").input_value()) == 0.5
+
+
+def test_compare_saves_a_second_configuration(session, streamlit_server: str) -> None:
+    goto(session, streamlit_server, "Compare")
+    name = session.get_by_label("Name", exact=True)
+    name.fill("first")
+    session.get_by_role("button", name="Save", exact=True).click()
+    session.get_by_text("Saved configurations (1)").wait_for(state="visible", timeout=CHANGE_MS)
+    wait_ready(session)
+    assert name.input_value() == ""  # a fresh name is suggested (the placeholder), not the one just taken
+    slider = session.get_by_role("slider", name="Weight of text")
+    slider.focus()
+    slider.press("ArrowRight")
+    wait_ready(session)
+    session.get_by_role("button", name="Save", exact=True).click()
+    session.get_by_text("Saved configurations (2)").wait_for(state="visible", timeout=CHANGE_MS)
+    wait_ready(session)
+    assert session.get_by_text("already saved").count() == 0
+    assert_no_exception(session, "Compare after a second save")
+
+
+def test_enter_in_the_movie_picker_adds_one_movie(session, streamlit_server: str) -> None:
+    goto(session, streamlit_server, "User_Explorer?explorer:view=Edit+this+profile")
+    picker = session.locator('[data-testid="stMultiSelect"]', has_text="Add liked movies")
+    picker.locator("input").click()
+    # Many titles contain "Star" (the walk typed "Toy", whose matches are all in this user's history already).
+    picker.locator("input").press_sequentially("Star")
+    session.get_by_role("option").first.wait_for(state="visible")
+    picker.locator("input").press("Enter")
+    session.get_by_text("The edit:").wait_for(state="visible", timeout=CHANGE_MS)
+    wait_ready(session)
+    text = session.locator('[data-testid="stMarkdown"]', has_text="The edit:").first.inner_text()
+    before, after = map(int, re.search(r"(\d+) → (\d+) liked movies", text).groups())
+    assert after == before + 1, text  # one movie, not every match
+    assert session.get_by_text("What the edit changed in the fused list").count() == 1
+    assert_no_exception(session, "User Explorer after an edit")
