@@ -19,12 +19,15 @@ from bench.common import Options, describe_machine, fmt_s, load_average, machine
 SECTIONS: dict[str, tuple[str, bool, str]] = {
     "fit": ("bench.fit_times", True, "fit time of every model on MovieLens-100K"),
     "live": ("bench.live_loop", True, "the live loop for 2, 3 and 5 members"),
+    "rerank": ("bench.rerank", True, "the live loop with MMR, calibrated and popularity re-ranking"),
     "metrics": ("bench.metrics_peers", True, "metrics: ours vs ranx vs Microsoft Recommenders"),
     "fusion": ("bench.fusion_peers", True, "fusion: ours vs ranx.fuse"),
     "embeddings": ("bench.embeddings", True, "text embeddings: cold and from the disk cache"),
     "scale": ("bench.scale_table", True, "100K, 1M, 10M, 20M: time and peak memory"),
+    "spark": ("bench.spark", False, "Spark local[2] vs the local engine: equality, wall time, memory, throughput"),
     "tuning": ("bench.tuning", False, "hyperparameters chosen on the validation split, test NDCG@10 once"),
-    "sessions": ("bench.sessions", False, "10 browser sessions on one server, and the soak"),
+    "sessions": ("bench.sessions", False, "1, 10 and 30 browser sessions on one server, and the soak"),
+    "feel": ("bench.feel", False, "the dashboard in a browser: key press to new numbers, first view"),
 }
 
 
@@ -42,6 +45,11 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         "--sessions-seconds", type=float, default=120.0, help="how long each browser session moves its weights"
     )
     p.add_argument("--soak-changes", type=int, default=500, help="weight changes in the one-session soak")
+    p.add_argument(
+        "--sessions",
+        default="1,10,30",
+        help="sessions section: comma-separated numbers of browser sessions at once (one load test each)",
+    )
     p.add_argument(
         "--sizes",
         default="",
@@ -68,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick,
         sessions_seconds=args.sessions_seconds,
         soak_changes=args.soak_changes,
+        session_counts=tuple(int(n) for n in args.sessions.split(",") if n.strip()),
         sizes=sizes,
         log=lambda text: print(text, flush=True),
     )

@@ -1,5 +1,8 @@
 """Command line: python -m reco_core evaluate | evaluate-run | fuse | optimise | explain.
 
+``--engine spark`` (evaluate, evaluate-run, fuse, optimise) runs the same configuration with Apache Spark
+(``reco_core.spark``; ``--spark-master``, default local[2]).
+
 Every bad argument or file ends in one line on stderr that names it, and exit code 2; no traceback.
 ``--config F`` runs a configuration exported by the dashboard (flags beside it override its fields);
 ``--dump-config`` prints the configuration a command line describes, in the same JSON.
@@ -72,6 +75,31 @@ def _add_protocol(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-text-metrics", action="store_true", help="skip ild_text (avoids computing text embeddings)")
 
 
+def _add_engine(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engine (docs/scale-out.md)")
+    g.add_argument(
+        "--engine",
+        default="local",
+        choices=["local", "spark"],
+        help="local: this machine (default); spark: Apache Spark, the same block code over partitions of users",
+    )
+    g.add_argument(
+        "--spark-master",
+        default="local[2]",
+        help="with --engine spark: local[N], spark://host:7077, yarn or k8s://... (default local[2])",
+    )
+    g.add_argument(
+        "--output-dir", default=None, help="with --engine spark: write top-k and per-user metrics as Parquet"
+    )
+    g.add_argument("--summary-json", default=None, help="with --engine spark: write the run's summary JSON here")
+    g.add_argument(
+        "--broadcast-mb",
+        type=float,
+        default=None,
+        help="with --engine spark: the most a member fitted on the driver may weigh on each executor (default 2000)",
+    )
+
+
 def _split_names() -> list[str]:
     from reco_core.config import split_names
 
@@ -91,7 +119,7 @@ def _add_fusion(p: argparse.ArgumentParser, weights: bool = True) -> None:
     p.add_argument("--runs", default="", help="comma-separated run files of other systems to fuse as members")
     if weights:
         p.add_argument("--weights", default=None, help="comma-separated weights (default: equal)")
-    p.add_argument("--method", default=None, help=f"{', '.join(METHODS)} (default wsum)")
+    p.add_argument("--method", default=None, help=f"{', '.join(METHODS)}, or learned with fuse (default wsum)")
     p.add_argument("--norm", default=None, help=f"{', '.join(NORMALISERS)} (default minmax)")
     p.add_argument("--top-n", type=int, default=None, help="each member's list length for list methods (default 100)")
     _add_method_params(p)
@@ -123,6 +151,29 @@ def _add_method_params(p: argparse.ArgumentParser) -> None:
         )
 
 
+def _add_after_fusion(p: argparse.ArgumentParser) -> None:
+    """fuse: re-ranking after fusion (docs/reranking.md) and learned fusion's options (docs/learned.md)."""
+    from reco_core.rerank import RERANKERS
+
+    g = p.add_argument_group("re-ranking after fusion, learned fusion")
+    g.add_argument("--rerank", default=None, choices=list(RERANKERS), help="re-rank the fused list (default: none)")
+    g.add_argument(
+        "--rerank-lambda", type=float, default=0.3, help="weight of the re-ranker's goal, 0 to 1 (default 0.3)"
+    )
+    g.add_argument(
+        "--rerank-similarity", default="genre", choices=["genre", "text"], help="MMR's item similarity (default genre)"
+    )
+    g.add_argument(
+        "--rerank-candidates", type=int, default=None, help="how much of the fused list to re-rank (default 50)"
+    )
+    g.add_argument(
+        "--learned-candidates",
+        type=int,
+        default=None,
+        help="with --method learned: each member's list length whose union is ranked (default 50)",
+    )
+
+
 def _bool(text: str) -> bool:
     if text.lower() not in ("true", "false"):
         raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
@@ -137,16 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--models", default=None, help="comma-separated registry names (default pop,itemknn,als,ease)")
     _add_protocol(ev)
     _add_output(ev)
+    _add_engine(ev)
 
     run = sub.add_parser("evaluate-run", help="judge another system's run file against a split")
     run.add_argument("--run", required=True, help="CSV/TSV with user, item and rank or score columns")
     _add_protocol(run)
     _add_output(run)
+    _add_engine(run)
 
     fu = sub.add_parser("fuse", help="fuse members and compare with the best single member")
     _add_fusion(fu)
+    _add_after_fusion(fu)
     _add_protocol(fu)
     _add_output(fu)
+    _add_engine(fu)
 
     op = sub.add_parser("optimise", help="search fusion weights on validation, report on test")
     _add_fusion(op, weights=False)
@@ -154,8 +209,17 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--floor", default=None, help="a constraint, e.g. coverage@10=0.3")
     op.add_argument("--step", type=float, default=0.1, help="simplex grid step")
     op.add_argument("--valid-frac", type=float, default=None, help="(default 0.1)")
+    op.add_argument(
+        "--per-segment",
+        action="store_true",
+        help="search weights separately for light, medium and heavy users (docs/learned.md)",
+    )
+    op.add_argument(
+        "--segment-thresholds", default=None, help="with --per-segment: the two history-length cuts, e.g. 30,90"
+    )
     _add_protocol(op)
     _add_output(op)
+    _add_engine(op)
 
     ex = sub.add_parser("explain", help="one user's fused list with each member's contribution")
     ex.add_argument("--user", required=True, help="external user id")
@@ -200,7 +264,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.dump_config:
             print(cli_commands.dump_config(args))
             return 0
-        frame, extra = cli_commands.COMMANDS[args.command](args)
+        if getattr(args, "engine", "local") == "spark":
+            from reco_core.spark import cli as spark_cli  # pyspark is loaded only for --engine spark
+
+            frame, extra = spark_cli.COMMANDS[args.command](args)
+        else:
+            for flag in ("output_dir", "summary_json", "broadcast_mb"):
+                if getattr(args, flag, None) is not None:
+                    raise RecoError(f"--{flag.replace('_', '-')} needs --engine spark: add it, or drop the flag")
+            frame, extra = cli_commands.COMMANDS[args.command](args)
     except RecoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

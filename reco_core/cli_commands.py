@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from reco_core import config, datasets, experiment, explain, fusion, search, splitting
+from reco_core.checks import check_whole
 from reco_core.config import ExperimentConfig
 from reco_core.data import Dataset
 from reco_core.errors import ConfigError, FitError, quote
@@ -254,8 +256,11 @@ def _session(
     split: Split,
     part: str = "test",
     max_bytes: int = DEFAULT_MAX_BYTES,
+    fitted_out: dict[str, Scorer] | None = None,
 ) -> tuple[LiveSession, list[str]]:
     """Fit the members on ``split.train`` and open a live session on ``part``; plus report lines.
+
+    ``fitted_out``, when given, receives the fitted models (learned fusion scores candidates with them).
 
     The session's memory is checked before anything is fitted (``live.check_session_size``), so a catalogue
     too wide for a whole-matrix session is refused at once, with the figure and the fixes.
@@ -281,6 +286,8 @@ def _session(
         notes.append(f"{name}: {report.summary()}")
     ctx = _ctx(args, split, dataset)
     session = LiveSession(models, split, ctx, part=part, top_n=cfg.fusion.top_n, max_bytes=max_bytes)
+    if fitted_out is not None:
+        fitted_out.update(models)
     return session, notes
 
 
@@ -307,13 +314,163 @@ def _describe_fusion(cfg: ExperimentConfig, names: Sequence[str], weights: Seque
 
 
 def cmd_fuse(args: argparse.Namespace) -> Result:
+    if getattr(args, "method", None) == LEARNED:
+        return cmd_fuse_learned(args)
     cfg, session, _, notes = _test_session(args)
     weights = _weights(args, list(session.members), cfg)
     result = session.apply(weights, cfg.fusion)
     extra = _extra(notes, evaluations=[result.evaluation])
     extra["fusion"] = _describe_fusion(cfg, list(session.members), weights)
     extra["versus best member"] = result.comparison_sentence()
-    return _fusion_table(session, result, cfg.k), extra
+    table = _fusion_table(session, result, cfg.k)
+    if getattr(args, "rerank", None):
+        table, lines = _rerank_report(args, cfg, session, weights, result, table)
+        extra.update(lines)
+    return table, extra
+
+
+# ------------------------------------------------------------------------------- re-ranking after fusion
+
+RERANK_CANDIDATES = 50
+"""How much of the fused list --rerank re-orders by default (at most the members' list length)."""
+
+# Per-user metrics the re-ranking report compares, fused against re-ranked, Holm-corrected together.
+RERANK_REPORT_METRICS = ("ndcg", "recall", "ild_genre", "ild_text", "novelty", "miscalibration", "long_tail_share")
+
+
+def _rerank_report(
+    args: argparse.Namespace,
+    cfg: ExperimentConfig,
+    session: LiveSession,
+    weights: Sequence[float],
+    result: LiveResult,
+    table: pd.DataFrame,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """--rerank: the fused top-N re-ranked to the top-k; a table row and how far the lists moved."""
+    from reco_core import rerank as rr
+    from reco_core.stats import paired_table
+
+    method = rr.check_reranker(args.rerank).name
+    lam = rr.check_lambda(args.rerank_lambda)
+    given = getattr(args, "rerank_candidates", None)
+    # The default reaches as deep as the members' lists allow (a small catalogue has fewer than 50 items).
+    depth = min(RERANK_CANDIDATES, session.max_k) if given is None else check_whole(given, "--rerank-candidates")
+    if depth < cfg.k or depth > session.max_k:
+        raise ConfigError(
+            f"--rerank-candidates {depth} is out of range: give at least k={cfg.k} and at most {session.max_k}"
+            " (the members' list length, --top-n)"
+        )
+    fused_n = session.fuse(
+        weights, cfg.method, cfg.normaliser, depth, seed=cfg.fusion.seed, params=cfg.fusion.param_map
+    )
+    inputs = rr.RerankInputs(session.ctx, session.train.matrix, args.rerank_similarity)
+    reranked = rr.rerank(fused_n.ranking, cfg.k, method, lam, inputs)
+    ev = evaluate(reranked, session.target, session.ctx, ks=(cfg.k,))
+    label = f"fused + {method}"
+    row = experiment.evaluation_table({label: ev})
+    table = pd.concat([table, row.reindex(columns=table.columns)])
+    fused_k = result.ranking
+    moved = {"vs fused": (rr.slots_changed(fused_k, reranked).mean(), rr.rank_biased_overlap(fused_k, reranked).mean())}
+    for name in session.members:
+        member = session.member_ranking(name).head(cfg.k)
+        moved[f"vs {name}"] = (
+            rr.slots_changed(member, reranked).mean(),
+            rr.rank_biased_overlap(member, reranked).mean(),
+        )
+    keys = [f"{m}@{cfg.k}" for m in RERANK_REPORT_METRICS if f"{m}@{cfg.k}" in ev.per_user]
+    paired = paired_table(result.evaluation.per_user, ev.per_user, keys, seed=cfg.protocol.seed)
+    lines: dict[str, Any] = {
+        "re-ranking": (
+            f"{method} (lambda {lam:g}, {args.rerank_similarity} similarity) on the fused top-{depth},"
+            f" to the top-{cfg.k}"
+        ),
+        "re-ranked list moved": "; ".join(
+            f"{who}: {share:.1%} of slots changed, RBO {rbo:.3f}" for who, (share, rbo) in moved.items()
+        ),
+        f"re-ranked vs fused (paired, p Holm-corrected over {len(keys)} metrics)": "; ".join(
+            f"{r['metric']} {r['B - A']:+.4f} (p {r['p (Holm)']:.2g}: {r['verdict']})"
+            for r in paired.to_dict("records")
+        ),
+    }
+    return table, lines
+
+
+# ---------------------------------------------------------------------------------------- learned fusion
+
+LEARNED = "learned"
+"""``fuse --method learned``: not a registry method (it is trained, not configured), handled here."""
+
+
+def _progress_line(fraction: float, text: str) -> None:
+    print(f"[{fraction:4.0%}] {text}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class _TwoSessions:
+    """Members fitted twice, as optimise does: on train minus validation (search) and on train (report)."""
+
+    dataset: Dataset
+    valid: LiveSession
+    test: LiveSession
+    valid_models: dict[str, Scorer]
+    test_models: dict[str, Scorer]
+    notes: list[str]
+
+
+def _two_sessions(args: argparse.Namespace, cfg: ExperimentConfig, members: _Members, top_n: int) -> _TwoSessions:
+    if members.run_files:
+        raise ConfigError("--runs cannot be used here: a run file cannot be refitted on train minus validation")
+    dataset, split = _load_and_split(args, cfg)
+    valid_split = experiment.validation_split(split, cfg.protocol)
+    half = DEFAULT_MAX_BYTES // 2
+    cfg = cfg.with_fusion(top_n=max(cfg.fusion.top_n, top_n))
+    fv: dict[str, Scorer] = {}
+    ft: dict[str, Scorer] = {}
+    valid, notes = _session(args, cfg, members, dataset, valid_split, part="valid", max_bytes=half, fitted_out=fv)
+    test, _ = _session(args, cfg, members, dataset, split, max_bytes=half, fitted_out=ft)
+    return _TwoSessions(dataset, valid, test, fv, ft, notes)
+
+
+def cmd_fuse_learned(args: argparse.Namespace) -> Result:
+    """Learned fusion (reco_core.learned): trained on validation, reported once on test."""
+    from reco_core.learned import DEFAULT_TOP_N, fit_learned, report_learned
+
+    learned_args = argparse.Namespace(**{**vars(args), "method": None})
+    cfg = experiment_config(learned_args)
+    members = _members(args, cfg)
+    top_n = check_whole(getattr(args, "learned_candidates", None) or DEFAULT_TOP_N, "--learned-candidates")
+    two = _two_sessions(args, cfg, members, top_n)
+    if getattr(args, "learned_candidates", None) is None:
+        top_n = min(top_n, two.valid.top_n)  # a catalogue smaller than the default list length
+    seed = cfg.protocol.seed
+    model = fit_learned(
+        two.valid, two.valid_models, two.dataset.catalog.year, top_n, seed=seed, progress=_progress_line
+    )
+    _progress_line(0.0, "searching weights on validation for the comparison")
+    searched = search.optimise(two.valid, two.test, metric=f"ndcg@{cfg.k}", step=0.1, seed=seed)
+    report = report_learned(
+        model,
+        two.test,
+        two.test_models,
+        two.dataset.catalog.year,
+        k=cfg.k,
+        searched=searched.test.evaluation if searched.test is not None else None,
+    )
+    evals = {name: two.test.member_evaluation(name, cfg.k) for name in two.test.members}
+    evals[LEARNED] = report.evaluation
+    table = experiment.evaluation_table(evals)
+    extra = _extra(two.notes, evaluations=[report.evaluation])
+    extra["learned fusion"] = (
+        f"LightGBM LambdaRank over the members' top-{top_n} union, {model.best_iteration} trees (early-stopped on"
+        f" {model.stop_users} validation users, trained on {model.train_users}), boosted from {model.anchor}"
+    )
+    extra["versus best member"] = report.versus_best_member.sentence(report.best_member, LEARNED)
+    if report.versus_searched is not None and searched.weights is not None:
+        chosen = ", ".join(f"{n}={w:.2f}" for n, w in searched.weights.items())
+        extra[f"versus searched weights ({chosen})"] = report.versus_searched.sentence("searched", LEARNED)
+    imp = model.importances().head(6)
+    extra["feature importances (gain share)"] = ", ".join(f"{r.feature} {r.gain_share:.1%}" for r in imp.itertuples())
+    return table, extra
 
 
 def cmd_optimise(args: argparse.Namespace) -> Result:
@@ -329,6 +486,8 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
     half = DEFAULT_MAX_BYTES // 2
     valid_session, notes = _session(args, cfg, members, dataset, valid_split, part="valid", max_bytes=half)
     test_session, _ = _session(args, cfg, members, dataset, split, max_bytes=half)
+    if getattr(args, "per_segment", False):
+        return _per_segment_report(args, cfg, valid_session, test_session, notes)
     out = search.optimise(
         valid_session,
         test_session,
@@ -347,6 +506,47 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
     extra["chosen weights (on validation)"] = ", ".join(f"{n}={w:.2f}" for n, w in out.weights.items())
     extra["on test, versus best member"] = out.test.comparison_sentence(args.metric if "@" in args.metric else None)
     return _fusion_table(test_session, out.test, cfg.k), extra
+
+
+def _per_segment_report(
+    args: argparse.Namespace,
+    cfg: ExperimentConfig,
+    valid_session: LiveSession,
+    test_session: LiveSession,
+    notes: list[str],
+) -> Result:
+    """optimise --per-segment: weights per history segment (reco_core.segments) against one global set."""
+    from reco_core.segments import search_segment_weights
+
+    if args.floor:
+        raise ConfigError("--floor is not supported with --per-segment: drop one of them")
+    thresholds = None
+    if getattr(args, "segment_thresholds", None):
+        try:
+            thresholds = [float(x) for x in str(args.segment_thresholds).split(",")]
+        except ValueError:
+            raise ConfigError(
+                f"--segment-thresholds {quote(args.segment_thresholds)} is not valid: give two numbers, e.g. 30,90"
+            ) from None
+    out = search_segment_weights(
+        valid_session,
+        test_session,
+        metric=args.metric,
+        step=args.step,
+        method=cfg.method,
+        normaliser=cfg.normaliser,
+        thresholds=thresholds,
+        seed=cfg.protocol.seed,
+        params=cfg.fusion.param_map,
+    )
+    extra = _extra(notes)
+    t1, t2 = out.thresholds
+    extra["segments"] = f"light: <= {t1:g} training interactions; medium: <= {t2:g}; heavy: more"
+    extra["global weights (on validation)"] = ", ".join(f"{n}={w:.2f}" for n, w in out.global_weights.items())
+    extra["per-segment weights versus global, on test"] = out.comparison.sentence(
+        "global weights", "per-segment weights"
+    )
+    return out.table().set_index("segment"), extra
 
 
 def cmd_explain(args: argparse.Namespace) -> Result:

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench.common import bench_deps_on_path
 from reco_core.calibration import kl_divergence
 from reco_core.errors import ConfigError
 from reco_core.eval_context import EvalContext
@@ -171,3 +172,21 @@ def test_paired_table_adjusts_p_over_the_metrics_compared() -> None:
     assert table.loc[0, "verdict"] == "a real difference" and table.loc[0, "B - A"] == pytest.approx(0.2)
     assert table.loc[1, "p"] == 1.0 and table.loc[1, "verdict"] == "could be chance"
     assert (table["p (Holm)"] >= table["p"]).all()
+
+
+def test_rank_biased_overlap_matches_the_rbo_package() -> None:
+    # rbo 0.1.3 (changyaochen/rbo, installed into .bench-deps by `make test`): its rbo_ext is eq. 32 too.
+    assert bench_deps_on_path(), "rbo is missing: `make test` installs it into .bench-deps"
+    from rbo import RankingSimilarity
+
+    rng = np.random.default_rng(5)
+    a_lists = [rng.permutation(30)[:10] for _ in range(40)]
+    b_lists = [np.where(rng.random(10) < 0.5, a, rng.permutation(30)[:10]) for a in a_lists]
+    b_lists = [np.array(list(dict.fromkeys(b.tolist()))[:10] + [-1] * 10)[:10] for b in b_lists]
+    keep = [i for i, b in enumerate(b_lists) if (b >= 0).all()]
+    a = Ranking(np.arange(len(keep)), np.array([a_lists[i] for i in keep]), np.zeros((len(keep), 10), np.float32))
+    b = Ranking(np.arange(len(keep)), np.array([b_lists[i] for i in keep]), np.zeros((len(keep), 10), np.float32))
+    ours = rank_biased_overlap(a, b, p=0.9)
+    theirs = [RankingSimilarity(a.item_idx[r].tolist(), b.item_idx[r].tolist()).rbo_ext(p=0.9) for r in range(len(a))]
+    assert len(keep) > 10
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
