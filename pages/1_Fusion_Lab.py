@@ -17,6 +17,7 @@ from reco_core.errors import RecoError
 from reco_core.fusion import METHODS
 from reco_core.live import LiveResult
 from reco_core.metrics import METRICS, Evaluation
+from reco_core.spark.summary import spark_command  # builds a command line: no pyspark is loaded
 from ui import charts, lab, page, state, tiles
 from ui.state import LabConfig
 from ui.upload import plain
@@ -26,6 +27,8 @@ PAGE = "fusion_lab"
 NEEDS_WORDS = {  # what a metric with MetricSpec.needs lacks on a dataset, in words
     "item_genres": "item genres: add an items file with a genres column on Your data",
     "item_vectors": "item text embeddings",
+    "history": "the users' training histories",
+    "genres_and_history": "item genres and the users' training histories",
 }
 BAR_METRICS = ("precision", "recall", "ndcg", "map", "coverage", "ild_genre", "novelty")
 ABLATION_METRICS = ("ndcg", "precision", "recall", "coverage", "novelty")
@@ -406,6 +409,28 @@ def downloads(now: Now) -> None:
     )
 
 
+def scale_section(cfg: LabConfig) -> None:
+    """The command that runs this configuration on Apache Spark (docs/scale-out.md); st.code has a copy button."""
+    with st.expander("Run this at scale"):
+        uploaded = state.get_uploaded()
+        interactions = None
+        if cfg.protocol.dataset.startswith("upload:"):
+            # The server never keeps an uploaded file's path: the command names the file the person uploaded.
+            interactions = uploaded.name if uploaded is not None else "your-interactions.csv"
+        try:
+            command = spark_command(cfg, master="local[2]", interactions=interactions)
+        except RecoError as exc:
+            show_error(exc)
+            return
+        st.code(command, language="bash")
+        st.caption(
+            "The same configuration on Apache Spark: replace local[2] with your cluster's master (spark://..., yarn,"
+            " k8s://...) and --interactions with a path or URI Spark reads. A member with its own parameters"
+            " travels in fusion-config.json (download it above). Import the run's spark-summary.json on Compare to"
+            " see it beside this page's configurations. docs/scale-out.md explains sizing."
+        )
+
+
 # Only the open tab is computed (tabs report which one is open), so a slider move stays fast.
 TABS = ("Members vs fusion", "Per user", "Complementarity", "Segments")
 
@@ -433,6 +458,7 @@ def live_part(cfg: LabConfig) -> None:
             segments_tab(now, key if key in now.best_eval.per_user else f"ndcg@{cfg.k}")
     history_section()
     downloads(now)
+    scale_section(cfg)
 
 
 page.live(cfg, live_part)

@@ -142,3 +142,22 @@ def test_import_rejects_bad_files_with_a_message(data: bytes, message: str) -> N
 def test_safe_filename() -> None:
     assert compare.safe_filename("../a b/c") == "a-b-c"
     assert compare.safe_filename("///") == "configurations"
+
+
+def test_a_spark_run_summary_imports_beside_the_dashboards_configurations() -> None:
+    from reco_core.config import ExperimentConfig, MemberSpec
+    from reco_core.spark.summary import summary_dict
+
+    cfg = ExperimentConfig(members=(MemberSpec.of("pop"), MemberSpec.of("als")), weights=(0.5, 0.5))
+    table = {"pop": {"ndcg@10": 0.2}, "als": {"ndcg@10": 0.36}, "fused": {"ndcg@10": 0.38, "coverage@10": 0.3}}
+    doc = summary_dict(cfg, table, {"command": "fuse", "n_evaluated": 943})
+    (entry,) = compare.import_json(json.dumps(doc).encode(), source="spark-summary.json")
+    assert entry.name.startswith("spark fuse fused ") and entry.metrics == {"ndcg@10": 0.38, "coverage@10": 0.3}
+    assert "Spark, 943 users" in entry.protocol and entry.per_user == {}
+    assert json.loads(entry.config_json)["members"][0]["model"] == "pop"
+    # Means only: it sits in the table, but a paired test says why not.
+    other = compare.SavedConfig("mine", entry.config_json, {"ndcg@10": 0.4}, entry.protocol)
+    assert "not a per-user metric" in compare.comparable(entry, other, "ndcg@10")
+    # An evaluate run (no fused row) gives one entry per model.
+    doc = summary_dict(cfg, {"pop": {"ndcg@10": 0.2}, "als": {"ndcg@10": 0.36}}, {"command": "evaluate"})
+    assert [e.metrics["ndcg@10"] for e in compare.import_json(json.dumps(doc))] == [0.2, 0.36]

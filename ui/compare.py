@@ -24,6 +24,10 @@ import pandas as pd
 from reco_core.errors import ConfigError, DataError
 from reco_core.metrics import METRICS, Evaluation
 
+# The summary module is plain JSON handling: importing it starts no Spark and loads no pyspark.
+from reco_core.spark.summary import FUSION_KEY, read_summary
+from reco_core.spark.summary import SUMMARY_KEY as SPARK_SUMMARY_KEY
+
 EXPORT_FORMAT = "reco-fusion-lab/saved-configurations"
 EXPORT_VERSION = 1
 MAX_NAME = 60
@@ -183,6 +187,8 @@ def import_json(data: bytes | str, source: str = "the file") -> list[SavedConfig
         raise DataError(f"{source} is not valid JSON ({exc}): upload the file that Export wrote") from None
     except RecursionError:  # thousands of nested brackets: Python's parser gives up before finding an error
         raise DataError(f"{source} nests its JSON too deeply to be read: upload the file that Export wrote") from None
+    if isinstance(doc, dict) and SPARK_SUMMARY_KEY in doc:
+        return import_spark_summary(data, source)
     if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
         raise DataError(f"{source} is not a saved-configurations export (no format {EXPORT_FORMAT!r})")
     if doc.get("version") != EXPORT_VERSION:
@@ -222,6 +228,25 @@ def import_json(data: bytes | str, source: str = "the file") -> list[SavedConfig
                 str(item.get("saved_at", "")),
             )
         )
+    return out
+
+
+def import_spark_summary(data: str, source: str = "the file") -> list[SavedConfig]:
+    """A ``--engine spark --summary-json`` file as saved configurations: the fused lists' metrics for a fuse or
+    optimise run, one entry per model for an evaluate run. They hold means only (a Spark run keeps its
+    per-user values in ``--output-dir``), so they sit in the table and charts but not in paired tests."""
+    summary = read_summary(data)
+    run = summary.run
+    protocol = f"{summary.config.protocol.describe()} (Spark, {run.get('n_evaluated', '?')} users)"
+    parts = {FUSION_KEY: summary.fusion} if summary.fusion else summary.metrics
+    if not parts:
+        raise DataError(f"{source} is a Spark summary without metrics: rerun with --summary-json")
+    when = str(run.get("created", ""))
+    out = []
+    for model, metrics in parts.items():
+        label = "fused" if model == FUSION_KEY else model
+        name = clean_name(f"spark {run.get('command', 'run')} {label} {when}"[:MAX_NAME])
+        out.append(SavedConfig(name, summary.config.to_json(), dict(metrics), protocol, (), {}, when))
     return out
 
 

@@ -87,6 +87,16 @@ def test_all_zero_weights_give_a_message(warm_lab) -> None:
     assert NDCG not in [m.label for m in at.metric]  # no fused tile pretends to have a value
 
 
+def test_run_this_at_scale_shows_the_spark_command_of_the_current_configuration(warm_lab) -> None:
+    at = open_page(FUSION_LAB)
+    (code,) = [c for c in at.code if "--engine spark" in c.value]
+    assert "--models als,itemknn,text" in code.value and "--spark-master 'local[2]'" in code.value
+    at.slider(key=state.weight_key("text")).set_value(0.0)
+    at.run()
+    (code,) = [c for c in at.code if "--engine spark" in c.value]
+    assert "--weights" in code.value and ",0 " in code.value  # the command follows the sliders
+
+
 def test_broken_configuration_upload_gives_an_error(warm_lab) -> None:
     at = open_page(FUSION_LAB)
     uploaders = [u for u in at.file_uploader if "config" in (u.key or "")]
