@@ -72,7 +72,8 @@ class StreamlitServer:
     started: float  # time.monotonic() at launch
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a server process, killing it when it does not exit within 15 s."""
     proc.terminate()
     try:
         proc.wait(timeout=15)
@@ -127,4 +128,4 @@ def streamlit_server(
             time.sleep(0.5)
         yield server
     finally:
-        _stop(proc)
+        stop_process(proc)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench import sessions
-from bench.browser import free_port, healthy, log_tail
+from bench.browser import free_port, healthy, log_tail, stop_process
 
 APP = """
 import streamlit as st
@@ -85,12 +85,7 @@ def tiny_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.3)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
 
 
 def test_the_benchmark_sees_reruns_the_page_never_shows_as_running(browser, tiny_server: str) -> None:
