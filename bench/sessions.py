@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -43,7 +42,7 @@ import numpy as np
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from bench.browser import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, streamlit_server
-from bench.common import Options, fmt_mib, fmt_s, load_average, machine, table
+from bench.common import Options, _cpu_model, fmt_mib, fmt_s, load_average, machine, table
 
 MEMBERS = ("als", "itemknn", "text")  # the dashboard's default members (ui.state.DEFAULT_MEMBERS)
 STEP = 0.05  # the weight sliders' step (ui.state.WEIGHT_STEP)
@@ -410,7 +409,7 @@ async def _main(opts: Options) -> dict[str, Any]:
                 await browser.close()
     return {
         "machine": machine(),
-        "lscpu_model": _lscpu_model(),
+        "lscpu_model": _cpu_model(),
         "first_load_s": first_load,
         "session_counts": list(counts),
         "rerun_timeout_s": RERUN_TIMEOUT_MS / 1000,
@@ -418,18 +417,6 @@ async def _main(opts: Options) -> dict[str, Any]:
         "soak": soak,
         "rss_curve": [(round(t, 1), v, label) for t, v, label in server.samples],
     }
-
-
-def _lscpu_model() -> str:
-    """``Model name`` as ``lscpu`` prints it (empty when lscpu is missing)."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    for line in text.splitlines():
-        if line.strip().lower().startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return ""
 
 
 def sessions_table(out: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ import streamlit as st
 
 from reco_core import analysis
 from reco_core.errors import RecoError, UnknownIdError
+from reco_core.explain import ListDiff, diff_lists
 from ui import charts, lab, page, state
 from ui.state import LabConfig
 from ui.upload import plain
@@ -34,6 +35,8 @@ cfg, current = page.start(
 
 users = current.split.train.users
 n_items = current.split.train.n_items
+# Every title once per full run (vectorised); the pickers and lists index it instead of titling item by item.
+titles = np.asarray(analysis.item_titles(current.catalog, np.arange(n_items)), dtype=object)
 counts = lab.activity(current)
 eval_users = current.session.users
 
@@ -163,16 +166,13 @@ def show_changes(cfg: LabConfig, v: analysis.UserView) -> None:
     if diff.unchanged:
         st.caption("The last change left this list exactly as it was.")
         return
-    t = lambda i: analysis.item_titles(current.catalog, np.array([i]))[0]  # noqa: E731
-    lines = [f"entered: {t(i)}" for i in diff.entered]
-    lines += [f"left: {t(i)}" for i in diff.left]
-    lines += [f"moved {old} → {new}: {t(i)}" for i, old, new in diff.moved]
+    lines = [f"entered: {item_name(i)}" for i in diff.entered]
+    lines += [f"left: {item_name(i)}" for i in diff.left]
+    lines += [f"moved {old} → {new}: {item_name(i)}" for i, old, new in diff.moved]
     st.dataframe(pd.DataFrame({"change": lines}), hide_index=True, width="stretch")
 
 
-def lab_diff(before: list[int], after: list[int]):
-    from reco_core.explain import diff_lists
-
+def lab_diff(before: list[int], after: list[int]) -> ListDiff:
     return diff_lists(np.asarray(before), np.asarray(after))
 
 
@@ -214,7 +214,7 @@ def item_options() -> list[int]:
 
 
 def item_name(i: int) -> str:
-    return analysis.item_titles(current.catalog, np.array([i]))[0]
+    return str(titles[i])
 
 
 def edit_tab(cfg: LabConfig, user_index: int | None, view: analysis.UserView | None) -> None:

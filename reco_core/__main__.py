@@ -174,6 +174,18 @@ def _add_after_fusion(p: argparse.ArgumentParser) -> None:
     )
 
 
+# Flags only the local engine reads (re-ranking, learned fusion, per-segment search, the decoded-size limit).
+LOCAL_ONLY_FLAGS = (
+    "rerank",
+    "learned_candidates",
+    "rerank_candidates",
+    "per_segment",
+    "segment_thresholds",
+    "max_decoded_mb",
+    "users",
+)
+
+
 def _bool(text: str) -> bool:
     if text.lower() not in ("true", "false"):
         raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
@@ -265,6 +277,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(cli_commands.dump_config(args))
             return 0
         if getattr(args, "engine", "local") == "spark":
+            # Flags the Spark engine does not read: refused, so a run never silently differs from what was asked.
+            for flag in LOCAL_ONLY_FLAGS:
+                if getattr(args, flag, None) not in (None, False, ""):
+                    raise RecoError(f"--{flag.replace('_', '-')} is not available with --engine spark: drop it")
+            if getattr(args, "method", None) == "learned":
+                raise RecoError("--method learned is not available with --engine spark: use the local engine")
             from reco_core.spark import cli as spark_cli  # pyspark is loaded only for --engine spark
 
             frame, extra = spark_cli.COMMANDS[args.command](args)

@@ -94,3 +94,17 @@ def test_optimise_per_segment_reports_each_segment(capsys, files) -> None:
     code = main(["optimise", "--per-segment", "--floor", "coverage@10=0.3", "--models", "pop,itemknn", *files])
     _, err = capsys.readouterr()
     assert code == 2 and "--floor is not supported with --per-segment" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["fuse", "--rerank", "mmr"], "--rerank is not available with --engine spark"),
+        (["fuse", "--method", "learned"], "--method learned is not available with --engine spark"),
+        (["optimise", "--per-segment"], "--per-segment is not available with --engine spark"),
+    ],
+)
+def test_local_only_flags_are_refused_with_spark_before_it_starts(capsys, files, argv, needle) -> None:
+    code = main([*argv, "--models", "pop,itemknn", "--engine", "spark", *files])
+    _, err = capsys.readouterr()
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1

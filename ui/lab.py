@@ -308,7 +308,10 @@ def current_result(lab: Lab, cfg: LabConfig) -> LiveResult:
             return session.apply(weights, cfg.fusion)
 
     # Shared by every browser session (ui.cached): one fusion per configuration however many people look at it.
-    return _shared(lab, "result", (tuple(weights), cfg.fusion), build)
+    # Keyed by the shares, not the raw weights: (1, 1) and (0.5, 0.5) are the same fusion.
+    total = sum(weights)
+    shares = tuple(round(w / total, 12) for w in weights)
+    return _shared(lab, "result", (shares, cfg.fusion), build)
 
 
 def get_dataset(protocol: Protocol, progress_container: Any = None) -> Dataset:

@@ -26,7 +26,7 @@ from pathlib import PurePath
 import pandas as pd
 
 from reco_core.data import Dataset, LoadReport
-from reco_core.errors import ConfigError, DataError, RecoError
+from reco_core.errors import ConfigError, DataError, RecoError, quote
 
 MAX_ROWS = 1_000_000  # per file; MovieLens-1M is the largest thing the live dashboard is sized for
 MAX_COLUMNS = 200
@@ -407,29 +407,25 @@ def header_doubt(header: Sequence[str], rows: pd.DataFrame, sample: int = _SNIFF
         return None
     numbers = [c for c in cells if _is_number(c)]
     if numbers:
-        shown = ", ".join(repr(_clip(c)) for c in numbers[:3])
+        shown = ", ".join(quote(c, 30) for c in numbers[:3])
         return f"{len(numbers)} of its {len(cells)} cells are numbers ({shown}), which column names rarely are"
     repeated = next((c for i, c in enumerate(cells) if c and c in cells[:i]), None)
     if repeated is not None:
-        return f"it names two columns {_clip(repeated)!r} (the same value twice, as data rows can)"
+        return f"it names two columns {quote(repeated, 30)} (the same value twice, as data rows can)"
     head = rows.head(sample)
     if head.empty or head.shape[1] != len(cells):
         return None
     for j, c in enumerate(cells):
         if c and (head.iloc[:, j].astype(str).str.strip() == c).any():
-            return f"its cell {_clip(c)!r} is also a value in that column below it"
+            return f"its cell {quote(c, 30)} is also a value in that column below it"
     shapes = [_shape(c) for c in cells]
     for j, sh in enumerate(shapes):
         if sh not in {_shape(str(v)) for v in head.iloc[:, j]}:
             return None
     if not any("9" in sh for sh in shapes):
         return None
-    shown = ", ".join(repr(_clip(c)) for c in cells[:3])
+    shown = ", ".join(quote(c, 30) for c in cells[:3])
     return f"it has the same shape as the data rows below it ({shown} look like values, not column names)"
-
-
-def _clip(cell: str, n: int = 30) -> str:
-    return cell if len(cell) <= n else cell[: n - 1] + "…"
 
 
 def _split(line: str, delim: str) -> list[str]:

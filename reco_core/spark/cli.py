@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reco_core import datasets, search
+from reco_core import cli_commands, datasets, search
 from reco_core.config import ExperimentConfig
 from reco_core.data import ItemCatalog
 from reco_core.errors import ConfigError
@@ -28,8 +28,6 @@ Result = tuple[pd.DataFrame | None, dict[str, Any]]
 
 def _specs(args: argparse.Namespace) -> tuple[ExperimentConfig, list[tuple[str, str, dict[str, Any]]]]:
     """The configuration (Spark-trained members left out) and every member in order as (label, model, params)."""
-    from reco_core import cli_commands
-
     given = getattr(args, "models", None)
     names = [n.strip() for n in str(given).split(",") if n.strip()] if given is not None else None
     if names is not None:
@@ -136,12 +134,6 @@ def _summary(args: argparse.Namespace, cfg: ExperimentConfig, result: Any, extra
     extra["summary"] = str(Path(path))
 
 
-def _ks(args: argparse.Namespace, cfg: ExperimentConfig) -> list[int]:
-    from reco_core import cli_commands
-
-    return cli_commands.parse_ks(args.k) if getattr(args, "k", None) is not None else [cfg.k]
-
-
 def cmd_evaluate(args: argparse.Namespace) -> Result:
     from reco_core.spark.engine import run
 
@@ -155,25 +147,13 @@ def cmd_evaluate(args: argparse.Namespace) -> Result:
         members=specs,
         catalog=catalog,
         split=split,
-        ks=_ks(args, cfg),
+        ks=cli_commands._ks(args, cfg),
         fuse_members=False,
         **_options(args),
     )
     extra = _extra(result, args.spark_master)
     _summary(args, cfg, result, extra)
     return result.table, extra
-
-
-def _weights(args: argparse.Namespace, cfg: ExperimentConfig, n: int) -> list[float]:
-    if getattr(args, "weights", None) is None:
-        return list(cfg.weights) if len(cfg.weights) == n and any(w > 0 for w in cfg.weights) else [1.0] * n
-    try:
-        weights = [float(w) for w in str(args.weights).split(",")]
-    except ValueError:
-        raise ConfigError(f"--weights {args.weights!r} is not valid: give numbers such as 0.5,0.3,0.2") from None
-    if len(weights) != n:
-        raise ConfigError(f"--weights gives {len(weights)} numbers for {n} members: give one each")
-    return weights
 
 
 def cmd_fuse(args: argparse.Namespace) -> Result:
@@ -184,7 +164,8 @@ def cmd_fuse(args: argparse.Namespace) -> Result:
     cfg, specs = _specs(args)
     spark = _session(args)
     source, catalog, split = _data(args, cfg, spark)
-    weights = _weights(args, cfg, len(specs))
+    # The local CLI's reading of --weights (one per member, the configuration's, or equal), same messages.
+    weights = cli_commands._weights(args, [label for label, _, _ in specs], cfg)
     result = run(
         spark,
         cfg,

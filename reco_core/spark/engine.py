@@ -154,7 +154,6 @@ class BlockPlan:
 
 
 _ITEMS_CACHE: dict[int, IdMap] = {}
-_HAS_HISTORY = "history" in {f.name for f in dataclasses.fields(EvalContext)}
 
 
 def _index_map(n: int) -> IdMap:
@@ -215,7 +214,7 @@ def evaluate_block(plan: BlockPlan, batch: pd.DataFrame) -> pd.DataFrame:
     target = Interactions(_index_map(n), _index_map(plan.n_items), test)
     # Metrics that compare a list with the user's own history read it from the context, by row: the block's
     # rows are its users, so the block's training rows are that history.
-    ctx = dataclasses.replace(plan.ctx, history=train) if _HAS_HISTORY else plan.ctx
+    ctx = dataclasses.replace(plan.ctx, history=train)
     out = []
     for name, ranking in rankings.items():
         local_ranking = Ranking(local.astype(np.int32), ranking.item_idx, ranking.score)
@@ -615,7 +614,7 @@ def run(
         seed=0,
     )
     # Availability as the blocks will have it: each block's context gets its users' history (evaluate_block).
-    probe = dataclasses.replace(ctx, history=sp.csr_matrix((1, n_items), dtype=np.float32)) if _HAS_HISTORY else ctx
+    probe = dataclasses.replace(ctx, history=sp.csr_matrix((1, n_items), dtype=np.float32))
     names_all, notes = metrics._select_metrics(metrics_wanted, probe)
     user_metrics = tuple(m for m in names_all if METRICS[m].scope == "user")
     plan_fusions: list[Fusion] = list(fusions or [])
