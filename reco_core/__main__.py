@@ -156,12 +156,17 @@ def _add_after_fusion(p: argparse.ArgumentParser) -> None:
     from reco_core.rerank import RERANKERS
 
     g = p.add_argument_group("re-ranking after fusion, learned fusion")
-    g.add_argument("--rerank", default=None, choices=list(RERANKERS), help="re-rank the fused list (default: none)")
     g.add_argument(
-        "--rerank-lambda", type=float, default=0.3, help="weight of the re-ranker's goal, 0 to 1 (default 0.3)"
+        "--rerank",
+        default=None,
+        choices=[*RERANKERS, "none"],
+        help="re-rank the fused list (default: the --config file's re-ranker, else none)",
     )
     g.add_argument(
-        "--rerank-similarity", default="genre", choices=["genre", "text"], help="MMR's item similarity (default genre)"
+        "--rerank-lambda", type=float, default=None, help="weight of the re-ranker's goal, 0 to 1 (default 0.3)"
+    )
+    g.add_argument(
+        "--rerank-similarity", default=None, choices=["genre", "text"], help="MMR's item similarity (default genre)"
     )
     g.add_argument(
         "--rerank-candidates", type=int, default=None, help="how much of the fused list to re-rank (default 50)"
@@ -177,6 +182,8 @@ def _add_after_fusion(p: argparse.ArgumentParser) -> None:
 # Flags only the local engine reads (re-ranking, learned fusion, per-segment search, the decoded-size limit).
 LOCAL_ONLY_FLAGS = (
     "rerank",
+    "rerank_lambda",
+    "rerank_similarity",
     "learned_candidates",
     "rerank_candidates",
     "per_segment",

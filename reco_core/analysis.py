@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 FUSION = "fusion"  # the fused series' name in tables (the dashboard's charts colour it by this name)
+BEFORE_RERANK = "fusion before re-ranking"  # the fused list a re-ranker started from
 TRAINING = "training interactions"  # the training data's own share, beside the series in share tables
 SEGMENTS = ("light", "medium", "heavy")
 
@@ -91,11 +92,13 @@ def member_evaluations(session: LiveSession, k: int) -> dict[str, Evaluation]:
 
 
 def metric_table(session: LiveSession, result: LiveResult | None, k: int) -> pd.DataFrame:
-    """Rows: ``FUSION`` (when there is a result) then each member; columns: every metric key at k (means of
-    per-user metrics, global values as they are)."""
+    """Rows: ``FUSION`` (when there is a result; after a re-ranker, also ``BEFORE_RERANK``) then each member;
+    columns: every metric key at k (means of per-user metrics, global values as they are)."""
     rows = {}
     if result is not None:
         rows[FUSION] = result.evaluation.values()
+        if result.fused_ranking is not None:  # re-ranked: the fused list it started from, for comparison
+            rows[BEFORE_RERANK] = session.fused_evaluation(result).values()
     for name, ev in member_evaluations(session, k).items():
         rows[name] = ev.values()
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -18,7 +18,7 @@ import pandas as pd
 
 from reco_core import config, datasets, experiment, explain, fusion, search, splitting
 from reco_core.checks import check_whole
-from reco_core.config import ExperimentConfig
+from reco_core.config import ExperimentConfig, RerankSpec
 from reco_core.data import Dataset
 from reco_core.errors import ConfigError, FitError, quote
 from reco_core.experiment import FittedMembers, MemberSpec
@@ -66,7 +66,7 @@ def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
         members = tuple(in_file.get(m.model, (m, 1.0))[0] for m in named)
         all_known = all(m.model in in_file for m in named)
         weights = tuple(in_file[m.model][1] if all_known else 1.0 for m in named)
-    cfg = ExperimentConfig(protocol, members, weights, base.fusion)
+    cfg = ExperimentConfig(protocol, members, weights, base.fusion, base.rerank)
     changes: dict[str, Any] = {}
     for flag, field_name in (("method", "method"), ("norm", "normaliser"), ("top_n", "top_n")):
         if getattr(args, flag, None) is not None:
@@ -89,7 +89,33 @@ def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
                 " a method that takes it"
             )
         cfg = cfg.with_fusion(params=tuple({**cfg.fusion.param_map, **flags}.items()))
-    return cfg
+    return _with_rerank_flags(args, cfg)
+
+
+def _with_rerank_flags(args: argparse.Namespace, cfg: ExperimentConfig) -> ExperimentConfig:
+    """The configuration's re-ranker with the --rerank flags applied over it (``--rerank none`` removes it).
+
+    A re-ranker option without a re-ranker (from the flag or the file) is refused rather than ignored."""
+    name = getattr(args, "rerank", None)
+    options = {
+        "lam": getattr(args, "rerank_lambda", None),
+        "similarity": getattr(args, "rerank_similarity", None),
+        "candidates": getattr(args, "rerank_candidates", None),
+    }
+    given = {key: value for key, value in options.items() if value is not None}
+    if name == "none":
+        return replace(cfg, rerank=None)
+    base = cfg.rerank
+    if name is None and base is None:
+        if given:
+            flag = {"lam": "lambda"}.get(next(iter(given)), next(iter(given)))
+            raise ConfigError(f"--rerank-{flag} needs a re-ranker: add --rerank mmr|calibrated|popularity")
+        return cfg
+    if name is None and not given:
+        return cfg
+    if base is None or (name is not None and name != base.method):
+        base = RerankSpec(str(name))
+    return replace(cfg, rerank=replace(base, **given))
 
 
 def dump_config(args: argparse.Namespace) -> str:
@@ -184,6 +210,13 @@ def _extra(
     return extra
 
 
+def _rerank_not_applied(extra: dict[str, Any], cfg: ExperimentConfig, what: str) -> dict[str, Any]:
+    """Say so when the configuration carries a re-ranker that this command does not apply (only fuse does)."""
+    if cfg.rerank is not None:
+        extra["re-ranking"] = f"the configuration's re-ranker ({cfg.rerank.method}) is not applied: {what}"
+    return extra
+
+
 def cmd_evaluate(args: argparse.Namespace) -> Result:
     cfg = experiment_config(args)
     if not cfg.members:
@@ -194,7 +227,8 @@ def cmd_evaluate(args: argparse.Namespace) -> Result:
     ctx = _ctx(args, split, dataset)
     evals = {name: experiment.evaluate_scorer(model, split, ctx, ks) for name, model in fitted.models.items()}
     table = experiment.evaluation_table(evals, with_ci=args.ci, seed=cfg.protocol.seed)
-    return table, _extra(_notes(dataset, split), fitted, evals.values())
+    extra = _extra(_notes(dataset, split), fitted, evals.values())
+    return table, _rerank_not_applied(extra, cfg, "evaluate scores each member alone; fuse applies it")
 
 
 def cmd_evaluate_run(args: argparse.Namespace) -> Result:
@@ -323,69 +357,44 @@ def cmd_fuse(args: argparse.Namespace) -> Result:
     extra["fusion"] = _describe_fusion(cfg, list(session.members), weights)
     extra["versus best member"] = result.comparison_sentence()
     table = _fusion_table(session, result, cfg.k)
-    if getattr(args, "rerank", None):
-        table, lines = _rerank_report(args, cfg, session, weights, result, table)
+    if cfg.rerank is not None:
+        table, lines = _rerank_report(cfg, cfg.rerank, session, weights, result, table)
         extra.update(lines)
     return table, extra
 
 
 # ------------------------------------------------------------------------------- re-ranking after fusion
 
-RERANK_CANDIDATES = 50
-"""How much of the fused list --rerank re-orders by default (at most the members' list length)."""
-
 # Per-user metrics the re-ranking report compares, fused against re-ranked, Holm-corrected together.
 RERANK_REPORT_METRICS = ("ndcg", "recall", "ild_genre", "ild_text", "novelty", "miscalibration", "long_tail_share")
 
 
 def _rerank_report(
-    args: argparse.Namespace,
     cfg: ExperimentConfig,
+    spec: RerankSpec,
     session: LiveSession,
     weights: Sequence[float],
     result: LiveResult,
     table: pd.DataFrame,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """--rerank: the fused top-N re-ranked to the top-k; a table row and how far the lists moved."""
-    from reco_core import rerank as rr
+    """The fused top-N re-ranked to the top-k (``LiveSession.apply`` with the re-ranker): a table row, how far
+    the lists moved, and the paired tests of re-ranked against fused."""
     from reco_core.stats import paired_table
 
-    method = rr.check_reranker(args.rerank).name
-    lam = rr.check_lambda(args.rerank_lambda)
-    given = getattr(args, "rerank_candidates", None)
-    # The default reaches as deep as the members' lists allow (a small catalogue has fewer than 50 items).
-    depth = min(RERANK_CANDIDATES, session.max_k) if given is None else check_whole(given, "--rerank-candidates")
-    if depth < cfg.k or depth > session.max_k:
-        raise ConfigError(
-            f"--rerank-candidates {depth} is out of range: give at least k={cfg.k} and at most {session.max_k}"
-            " (the members' list length, --top-n)"
-        )
-    fused_n = session.fuse(
-        weights, cfg.method, cfg.normaliser, depth, seed=cfg.fusion.seed, params=cfg.fusion.param_map
-    )
-    inputs = rr.RerankInputs(session.ctx, session.train.matrix, args.rerank_similarity)
-    reranked = rr.rerank(fused_n.ranking, cfg.k, method, lam, inputs)
-    ev = evaluate(reranked, session.target, session.ctx, ks=(cfg.k,))
-    label = f"fused + {method}"
-    row = experiment.evaluation_table({label: ev})
+    reranked = session.apply(weights, cfg.fusion, spec)
+    ev = reranked.evaluation
+    row = experiment.evaluation_table({f"fused + {spec.method}": ev})
     table = pd.concat([table, row.reindex(columns=table.columns)])
-    fused_k = result.ranking
-    moved = {"vs fused": (rr.slots_changed(fused_k, reranked).mean(), rr.rank_biased_overlap(fused_k, reranked).mean())}
-    for name in session.members:
-        member = session.member_ranking(name).head(cfg.k)
-        moved[f"vs {name}"] = (
-            rr.slots_changed(member, reranked).mean(),
-            rr.rank_biased_overlap(member, reranked).mean(),
-        )
+    moved = session.movement(reranked)
     keys = [f"{m}@{cfg.k}" for m in RERANK_REPORT_METRICS if f"{m}@{cfg.k}" in ev.per_user]
     paired = paired_table(result.evaluation.per_user, ev.per_user, keys, seed=cfg.protocol.seed)
+    depth = reranked.fusion.ranking.k
+    sim = f", {spec.similarity} similarity" if spec.method == "mmr" else ""
     lines: dict[str, Any] = {
-        "re-ranking": (
-            f"{method} (lambda {lam:g}, {args.rerank_similarity} similarity) on the fused top-{depth},"
-            f" to the top-{cfg.k}"
-        ),
+        "re-ranking": f"{spec.method} (lambda {spec.lam:g}{sim}) on the fused top-{depth}, to the top-{cfg.k}",
         "re-ranked list moved": "; ".join(
-            f"{who}: {share:.1%} of slots changed, RBO {rbo:.3f}" for who, (share, rbo) in moved.items()
+            f"vs {who.removesuffix(' list')}: {r['slots changed']:.1%} of slots changed, RBO {r['RBO']:.3f}"
+            for who, r in moved.iterrows()
         ),
         f"re-ranked vs fused (paired, p Holm-corrected over {len(keys)} metrics)": "; ".join(
             f"{r['metric']} {r['B - A']:+.4f} (p {r['p (Holm)']:.2g}: {r['verdict']})"
@@ -459,7 +468,9 @@ def cmd_fuse_learned(args: argparse.Namespace) -> Result:
     evals = {name: two.test.member_evaluation(name, cfg.k) for name in two.test.members}
     evals[LEARNED] = report.evaluation
     table = experiment.evaluation_table(evals)
-    extra = _extra(two.notes, evaluations=[report.evaluation])
+    extra = _rerank_not_applied(
+        _extra(two.notes, evaluations=[report.evaluation]), cfg, "learned fusion ranks the candidates itself"
+    )
     extra["learned fusion"] = (
         f"LightGBM LambdaRank over the members' top-{top_n} union, {model.best_iteration} trees (early-stopped on"
         f" {model.stop_users} validation users, trained on {model.train_users}), boosted from {model.anchor}"
@@ -499,7 +510,7 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
         seed=cfg.protocol.seed,
         params=cfg.fusion.param_map,
     )
-    extra = _extra(notes)
+    extra = _rerank_not_applied(_extra(notes), cfg, "the search weighs the fused lists; fuse re-ranks its result")
     extra["search"] = out.message
     if out.weights is None or out.test is None:
         return out.search.table.head(10), extra
@@ -539,7 +550,7 @@ def _per_segment_report(
         seed=cfg.protocol.seed,
         params=cfg.fusion.param_map,
     )
-    extra = _extra(notes)
+    extra = _rerank_not_applied(_extra(notes), cfg, "the search weighs the fused lists; fuse re-ranks its result")
     t1, t2 = out.thresholds
     extra["segments"] = f"light: <= {t1:g} training interactions; medium: <= {t2:g}; heavy: more"
     extra["global weights (on validation)"] = ", ".join(f"{n}={w:.2f}" for n, w in out.global_weights.items())
@@ -566,7 +577,7 @@ def cmd_explain(args: argparse.Namespace) -> Result:
     wide.insert(2, "title", dataset.catalog.title[wide["item"].to_numpy()])
     wide.insert(3, "hit", [int(i) in held_out for i in wide["item"]])
     wide["item"] = session.train.items.ids_of(wide["item"].to_numpy())
-    extra = _extra(notes)
+    extra = _rerank_not_applied(_extra(notes), cfg, "explain shows the fused list's contributions")
     extra["user"] = f"{args.user}: {session.train.user_counts()[user_index]} training items, {len(held_out)} held out"
     return wide.set_index("rank"), extra
 

@@ -37,7 +37,9 @@ WeightDefault = float | Callable[[str], float]  # a member's weight when the JSO
 CONFIG_VERSION = 2
 VERSION_KEY = "reco_fusion_lab_config"
 MAX_CONFIG_BYTES = 1_000_000  # a configuration is a few hundred bytes; anything near this is not one
-_CONFIG_KEYS = frozenset({"protocol", "members", "method", "normaliser", "k", "top_n", "method_params", "rrf_k"})
+_CONFIG_KEYS = frozenset(
+    {"protocol", "members", "method", "normaliser", "k", "top_n", "method_params", "rrf_k", "rerank"}
+)
 
 
 def _is_number(value: Any) -> bool:
@@ -213,6 +215,64 @@ class FusionSpec:
         return dict(self.params)
 
 
+# ------------------------------------------------------------------------------------------ re-ranking
+
+RERANK_SIMILARITIES = ("genre", "text")
+DEFAULT_RERANK_LAMBDA = 0.3
+DEFAULT_RERANK_CANDIDATES = 50
+
+
+@dataclass(frozen=True)
+class RerankSpec:
+    """A re-ranker after fusion (``reco_core.rerank``): its name, the weight ``lam`` of its goal (0 leaves the fused
+    list as it is, 1 ignores relevance), MMR's item ``similarity`` (genre or text) and how deep into the fused
+    list it reaches (``candidates``; a session caps it at its members' list length)."""
+
+    method: str
+    lam: float = DEFAULT_RERANK_LAMBDA
+    similarity: str = "genre"
+    candidates: int = DEFAULT_RERANK_CANDIDATES
+
+    def __post_init__(self) -> None:
+        from reco_core.rerank import check_lambda, check_reranker
+
+        object.__setattr__(self, "method", check_reranker(self.method).name)
+        object.__setattr__(self, "lam", check_lambda(self.lam))
+        if self.similarity not in RERANK_SIMILARITIES:
+            raise ConfigError(
+                f"re-rank similarity {quote(self.similarity)} is unknown: choose {' or '.join(RERANK_SIMILARITIES)}"
+            )
+        object.__setattr__(self, "candidates", check_whole(self.candidates, "re-rank candidates", 1))
+
+    def describe(self) -> str:
+        """In words, e.g. "re-ranked by MMR (genre similarity, lambda 0.3) from the fused top-50"."""
+        sim = f"{self.similarity} similarity, " if self.method == "mmr" else ""
+        return f"re-ranked by {self.method} ({sim}lambda {self.lam:g}) from the fused top-{self.candidates}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "lambda": self.lam, "similarity": self.similarity, "candidates": self.candidates}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RerankSpec | None:
+        """The ``rerank`` object of a configuration JSON (null or absent: no re-ranking)."""
+        if data is None:
+            return None
+        if not isinstance(data, Mapping):
+            raise ConfigError("configuration field 'rerank' must be an object (method, lambda, similarity, candidates)")
+        known = {"method", "lambda", "similarity", "candidates"}
+        unknown = sorted(str(k) for k in set(data) - known)
+        if unknown:
+            raise ConfigError(f"rerank has no field {quote(', '.join(unknown))}: known are {', '.join(sorted(known))}")
+        if "method" not in data:
+            raise ConfigError("rerank needs a 'method' (mmr, calibrated or popularity), or remove the rerank object")
+        return cls(
+            method=str(data["method"]),
+            lam=data.get("lambda", DEFAULT_RERANK_LAMBDA),
+            similarity=str(data.get("similarity", "genre")),
+            candidates=_whole_json(data.get("candidates", DEFAULT_RERANK_CANDIDATES)),
+        )
+
+
 # ------------------------------------------------------------------------------------------ the experiment
 
 
@@ -229,6 +289,7 @@ class ExperimentConfig:
     members: tuple[MemberSpec, ...] = ()
     weights: tuple[float, ...] = ()
     fusion: FusionSpec = field(default_factory=FusionSpec)
+    rerank: RerankSpec | None = None
 
     def __post_init__(self) -> None:
         if len(self.weights) != len(self.members):
@@ -242,6 +303,11 @@ class ExperimentConfig:
             raise ConfigError("a model is listed twice among the members: give each model once")
         if self.fusion.seed != self.protocol.seed:
             object.__setattr__(self, "fusion", replace(self.fusion, seed=self.protocol.seed))
+        if self.rerank is not None and self.rerank.candidates < self.fusion.k:
+            raise ConfigError(
+                f"re-ranking reaches {self.rerank.candidates} fused candidates, fewer than k={self.fusion.k}: give"
+                f" at least {self.fusion.k} candidates or a smaller k"
+            )
 
     # -- views --
     @property
@@ -329,7 +395,8 @@ class ExperimentConfig:
                 " (" + ", ".join(f"{ps.display.lower()} = {self.fusion.param(ps.name):g}" for ps in method.params) + ")"
             )
         weights = "all weights are zero" if self.all_zero else "weights " + ", ".join(parts)
-        return f"{self.protocol.describe()}. Top-{self.k} lists fused by {how.lower()}; {weights}."
+        after = f"; {self.rerank.describe()}" if self.rerank is not None else ""
+        return f"{self.protocol.describe()}. Top-{self.k} lists fused by {how.lower()}; {weights}{after}."
 
     # -- JSON --
     def to_dict(self) -> dict[str, Any]:
@@ -345,7 +412,7 @@ class ExperimentConfig:
             "k": self.k,
             "top_n": self.fusion.top_n,
             "method_params": self.fusion.param_map,
-        }
+        } | ({"rerank": self.rerank.to_dict()} if self.rerank is not None else {})
 
     def to_json(self, extra: Mapping[str, Any] | None = None) -> str:
         """``dumps(self, extra)``."""
@@ -406,7 +473,7 @@ class ExperimentConfig:
             seed=protocol.seed,
             params=tuple(params.items()),
         )
-        return cls(protocol, tuple(members), tuple(weights), fusion)
+        return cls(protocol, tuple(members), tuple(weights), fusion, RerankSpec.from_dict(data.get("rerank")))
 
 
 def _whole_json(value: Any) -> Any:

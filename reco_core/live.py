@@ -49,7 +49,8 @@ from reco_core.splitting import Split, check_part
 from reco_core.stats import PairedComparison, paired_comparison
 
 if TYPE_CHECKING:
-    from reco_core.config import FusionSpec
+    from reco_core.config import FusionSpec, RerankSpec
+    from reco_core.rerank import RerankInputs
 
 __all__ = ["LiveResult", "LiveSession", "Overlap", "check_session_size", "sample_users", "session_bytes"]
 
@@ -119,6 +120,9 @@ class LiveResult:
     ``comparison`` (fused versus the best member on ``ndcg@k``, per-user paired Wilcoxon and bootstrap
     interval of the mean difference, ``mean_diff = fused - best``) is computed on first access: the
     bootstrap costs more than the whole update, and a slider move does not always need it.
+
+    With a re-ranker (``rerank``), ``ranking`` and ``evaluation`` are the re-ranked top-k's, ``fusion`` the fused
+    top-N it re-ordered, and ``fused_ranking`` the fused top-k the list would have been without it.
     """
 
     ranking: Ranking
@@ -128,6 +132,8 @@ class LiveResult:
     best_evaluation: Evaluation
     metric: str
     seconds: float
+    rerank: RerankSpec | None = None
+    fused_ranking: Ranking | None = None
     _lazy: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -475,12 +481,71 @@ class LiveSession:
             params=params,
         )
 
-    def apply(self, weights: Sequence[float] | Mapping[str, float], spec: FusionSpec) -> LiveResult:
-        """``update`` with the fusion given as one FusionSpec (method, normaliser, k, seed, method parameters).
+    def apply(
+        self, weights: Sequence[float] | Mapping[str, float], spec: FusionSpec, rerank: RerankSpec | None = None
+    ) -> LiveResult:
+        """``update`` with the fusion given as one FusionSpec (method, normaliser, k, seed, method parameters),
+        and, with ``rerank``, the fused top-N re-ranked to the top-k (``reco_core.rerank``) before evaluation.
 
-        The session's own ``top_n`` (the members' list length) is used; ``spec.top_n`` describes it.
+        The session's own ``top_n`` (the members' list length) is used; ``spec.top_n`` describes it. The re-ranker
+        reaches ``min(rerank.candidates, max_k)`` fused items deep.
         """
-        return self.update(weights, spec.method, spec.normaliser, spec.k, seed=spec.seed, params=spec.param_map)
+        if rerank is None:
+            return self.update(weights, spec.method, spec.normaliser, spec.k, seed=spec.seed, params=spec.param_map)
+        from reco_core.rerank import rerank as rerank_lists
+
+        start = time.perf_counter()
+        k = self._check_k(spec.k)
+        depth = min(rerank.candidates, self.max_k)
+        if depth < k:
+            raise ConfigError(
+                f"re-ranking needs at least k={k} fused candidates but this session lists {depth}: lower k"
+            )
+        fused = self.fuse(weights, spec.method, spec.normaliser, depth, seed=spec.seed, params=spec.param_map)
+        ranking = rerank_lists(fused.ranking, k, rerank.method, rerank.lam, self.rerank_inputs(rerank.similarity))
+        evaluation = evaluate(ranking, self.target, self.ctx, ks=(k,))
+        best = self.best_member(k)
+        seconds = time.perf_counter() - start
+        return LiveResult(
+            ranking,
+            evaluation,
+            fused,
+            best,
+            self.member_evaluation(best, k),
+            f"ndcg@{k}",
+            seconds,
+            rerank=rerank,
+            fused_ranking=fused.ranking.head(k),
+        )
+
+    def rerank_inputs(self, similarity: str = "genre") -> RerankInputs:
+        """What a re-ranker reads: this session's catalogue context and training histories."""
+        from reco_core.rerank import RerankInputs
+
+        return RerankInputs(self.ctx, self.train.matrix, similarity)
+
+    def fused_evaluation(self, result: LiveResult) -> Evaluation:
+        """Every metric of the fused top-k the re-ranker started from (the result's own evaluation when it was not
+        re-ranked); computed once per result."""
+        if result.fused_ranking is None:
+            return result.evaluation
+        if "fused_evaluation" not in result._lazy:
+            k = result.ranking.k
+            result._lazy["fused_evaluation"] = evaluate(result.fused_ranking, self.target, self.ctx, ks=(k,))
+        return result._lazy["fused_evaluation"]
+
+    def movement(self, result: LiveResult) -> pd.DataFrame:
+        """How far a re-ranked result moved (``reco_core.rerank.movement``): from the fused list and from each
+        member's own top-k, mean share of slots changed and mean rank-biased overlap over the users."""
+        from reco_core.rerank import movement
+
+        if result.fused_ranking is None:
+            raise ConfigError("this result was not re-ranked: choose a re-ranker to see how far it moved")
+        if "movement" not in result._lazy:
+            k = result.ranking.k
+            members = {name: self.member_ranking(name).head(k) for name in self._names}
+            result._lazy["movement"] = movement(result.ranking, {"fused list": result.fused_ranking, **members})
+        return result._lazy["movement"].copy()
 
     def update(
         self,

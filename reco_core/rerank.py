@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from reco_core.calibration import CALIBRATION_ALPHA, genre_distribution, history_genre_distribution
@@ -268,6 +269,20 @@ def rank_biased_overlap(a: Ranking, b: Ranking, p: float = 0.9) -> np.ndarray:
     overlap = np.cumsum(new_at, axis=1)
     depths = np.arange(1, k + 1, dtype=np.float64)
     return overlap[:, -1] / k * p**k + (1 - p) / p * (overlap / depths * p**depths).sum(axis=1)
+
+
+def movement(reranked: Ranking, others: dict[str, Ranking], p: float = 0.9) -> pd.DataFrame:
+    """How far ``reranked`` is from each of ``others`` (same users, same k): one row per name with the mean share
+    of slots changed and the mean rank-biased overlap (persistence ``p``) over the users."""
+    rows = [
+        {
+            "from": name,
+            "slots changed": float(slots_changed(other, reranked).mean()) if len(reranked) else 0.0,
+            "RBO": float(rank_biased_overlap(other, reranked, p).mean()) if len(reranked) else 1.0,
+        }
+        for name, other in others.items()
+    ]
+    return pd.DataFrame(rows, columns=["from", "slots changed", "RBO"]).set_index("from")
 
 
 def slots_changed(a: Ranking, b: Ranking) -> np.ndarray:

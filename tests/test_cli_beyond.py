@@ -67,7 +67,7 @@ def test_fuse_rerank_with_lambda_zero_is_the_fused_list(capsys, files) -> None:
     ("argv", "needle"),
     [
         (["--rerank", "mmr", "--rerank-lambda", "2"], "re-rank lambda=2.0 is out of range"),
-        (["--rerank", "mmr", "--rerank-candidates", "5"], "--rerank-candidates 5 is out of range"),
+        (["--rerank", "mmr", "--rerank-candidates", "5"], "re-ranking reaches 5 fused candidates, fewer than k=10"),
     ],
 )
 def test_rerank_errors_are_one_line(capsys, files, argv, needle) -> None:

@@ -162,11 +162,11 @@ class _CountingSession:
         self.calls = 0
         self._lock = threading.Lock()
 
-    def apply(self, weights: list[float], spec: Any) -> tuple:
+    def apply(self, weights: list[float], spec: Any, rerank: Any = None) -> tuple:
         with self._lock:
             self.calls += 1
         time.sleep(0.1)
-        return ("result", tuple(weights), spec)
+        return ("result", tuple(weights), spec, rerank)
 
 
 @pytest.fixture

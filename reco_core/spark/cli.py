@@ -37,6 +37,11 @@ def _specs(args: argparse.Namespace) -> tuple[ExperimentConfig, list[tuple[str, 
             # experiment_config needs a name to parse: keep the configuration's members out of it instead.
             args.models = ""
     cfg = cli_commands.experiment_config(args)
+    if cfg.rerank is not None:
+        raise ConfigError(
+            f"the configuration re-ranks the fused list ({cfg.rerank.method}), which the Spark engine does not do:"
+            " remove its 'rerank' object (or run with --engine local)"
+        )
     by_model = {m.model: m for m in cfg.members}
     specs: list[tuple[str, str, dict[str, Any]]] = []
     for name in names if names is not None else [m.model for m in cfg.members]:

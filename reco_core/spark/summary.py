@@ -61,6 +61,11 @@ def spark_command(
     (default ``fusion-config.json``, the Fusion Lab's export) and the flags repeat nothing from it.
     ``interactions`` replaces the protocol's dataset with a path or URI Spark reads (the data at scale).
     """
+    if config.rerank is not None:
+        raise ConfigError(
+            f"re-ranking after fusion ({config.rerank.method}) runs on the local engine only: set the re-ranker to"
+            " none for a command that runs on Spark"
+        )
     if command not in ("evaluate", "fuse", "optimise"):
         raise ConfigError(f"command={command!r} is not valid: choose evaluate, fuse or optimise")
     args = ["python", "-m", "reco_core", command, "--engine", "spark", "--spark-master", master]
