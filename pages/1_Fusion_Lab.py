@@ -7,7 +7,7 @@ and loading a saved configuration back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import streamlit as st
@@ -18,7 +18,7 @@ from reco_core.fusion import METHODS
 from reco_core.live import LiveResult
 from reco_core.metrics import METRICS, Evaluation
 from reco_core.spark.summary import spark_command  # builds a command line: no pyspark is loaded
-from ui import charts, lab, page, state, tiles
+from ui import charts, lab, learned_view, page, state, tiles
 from ui.state import LabConfig
 from ui.upload import plain
 from ui.widgets import show_error
@@ -194,6 +194,81 @@ def tiles_section(now: Now) -> None:
     for note in result.evaluation.notes:
         if not any(note.startswith(f"{n} skipped") for n in missing):
             st.caption(plain(note))
+    if result.rerank is not None:
+        rerank_movement(result)
+    tile_tests(now)
+
+
+def rerank_movement(result: LiveResult) -> None:
+    """How far the re-ranker moved the lists: from the fused list it started from and from each member's own."""
+    assert result.rerank is not None
+    try:
+        moved = lab.rerank_movement(current, result)
+    except RecoError as exc:
+        show_error(exc)
+        return
+    fused = moved.loc["fused list"]
+    st.markdown(
+        f"**{plain(result.rerank.describe()).capitalize()}**: on average {fused['slots changed']:.0%} of each"
+        f" user's slots differ from the fused list (rank-biased overlap {fused['RBO']:.3f})."
+    )
+    st.dataframe(
+        moved.reset_index(),
+        hide_index=True,
+        width="content",
+        column_config={
+            "from": st.column_config.TextColumn("moved from"),
+            "slots changed": st.column_config.ProgressColumn(
+                "slots changed", format="percent", min_value=0.0, max_value=1.0
+            ),
+            "RBO": st.column_config.NumberColumn("RBO", format="%.3f"),
+        },
+    )
+    st.caption(
+        "Slots changed: the share of the k slots holding another item, averaged over users. RBO: rank-biased"
+        " overlap (persistence 0.9), 1 for the same list, 0 for disjoint ones; it weighs the top slots most. The"
+        " tiles show the re-ranked list; Members vs fusion also shows the fused list before re-ranking."
+    )
+
+
+def tile_tests(now: Now) -> None:
+    """On request, a paired test per tile (fused vs the best member, same users) with Holm's correction over all
+    of them: looking at many tiles at once and trusting the smallest raw p overstates the evidence."""
+    result = now.result
+    if result is None:
+        return
+    if not st.toggle(
+        "Test every tile's change against the best member",
+        key=f"{PAGE}:tile_tests",
+        help="A paired Wilcoxon test and bootstrap interval per per-user metric, with Holm's correction over all.",
+    ):
+        return
+    try:
+        table = lab.tile_tests(current, now.cfg, result)
+    except RecoError as exc:
+        show_error(exc)
+        return
+    shown = table.assign(metric=table["metric"].map(charts.metric_label))
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "mean A": st.column_config.NumberColumn(plain(now.best), format="%.4f"),
+            "mean B": st.column_config.NumberColumn("fused", format="%.4f"),
+            "B - A": st.column_config.NumberColumn("fused - best", format="%+.4f"),
+            "ci_low": st.column_config.NumberColumn("95% CI low", format="%+.4f"),
+            "ci_high": st.column_config.NumberColumn("95% CI high", format="%+.4f"),
+            "p": st.column_config.NumberColumn("p (raw)", format="%.3g"),
+            "p (Holm)": st.column_config.NumberColumn(f"p (Holm, {len(table)} tests)", format="%.3g"),
+        },
+    )
+    st.caption(
+        f"Each row pairs the same {result.evaluation.n:,} users: the fused list against {plain(now.best)}, the"
+        f" best single member. p (Holm) is Holm's correction over all {len(table)} tests at once; read the"
+        " verdict from it, not from the raw p. Global metrics (coverage, Gini, personalisation) have no per-user"
+        " values and are not tested."
+    )
 
 
 def history_section() -> None:
@@ -316,7 +391,8 @@ def complement_tab(now: Now) -> None:
     evaluated = result.evaluation.values()
     abl_keys = [f"{m}@{k}" for m in ABLATION_METRICS if f"{m}@{k}" in evaluated]
     try:
-        abl = lab.ablation_table(current, cfg, abl_keys, full=result.evaluation)
+        # Removing a member re-fuses without the re-ranker, so it is read against the fused list before it.
+        abl = lab.ablation_table(current, cfg, abl_keys, full=lab.fused_evaluation(current, result))
     except RecoError as exc:
         show_error(exc)
         return
@@ -326,7 +402,10 @@ def complement_tab(now: Now) -> None:
     fmt = {c: st.column_config.NumberColumn(format="%+.4f" if c.startswith("change") else "%.4f") for c in shown}
     st.markdown("**Remove one member** (the others keep their weights):")
     st.dataframe(shown, column_config=fmt, width="stretch")
-    st.caption("A negative change means the fusion needs that member; empty: nothing is left to fuse without it.")
+    st.caption(
+        "A negative change means the fusion needs that member; empty: nothing is left to fuse without it."
+        + (" Read against the fused list before re-ranking." if result.rerank is not None else "")
+    )
 
 
 def segments_tab(now: Now, chosen: str) -> None:
@@ -417,8 +496,14 @@ def scale_section(cfg: LabConfig) -> None:
         if cfg.protocol.dataset.startswith("upload:"):
             # The server never keeps an uploaded file's path: the command names the file the person uploaded.
             interactions = uploaded.name if uploaded is not None else "your-interactions.csv"
+        if cfg.rerank is not None:
+            st.info(
+                f"Re-ranking after fusion ({cfg.rerank.method}) runs on the local engine only: the command below"
+                " fuses without it. A configuration file that carries a re-ranker is refused by the Spark engine,"
+                " so set the re-ranker to None before downloading one for Spark."
+            )
         try:
-            command = spark_command(cfg, master="local[2]", interactions=interactions)
+            command = spark_command(replace(cfg, rerank=None), master="local[2]", interactions=interactions)
         except RecoError as exc:
             show_error(exc)
             return
@@ -432,7 +517,7 @@ def scale_section(cfg: LabConfig) -> None:
 
 
 # Only the open tab is computed (tabs report which one is open), so a slider move stays fast.
-TABS = ("Members vs fusion", "Per user", "Complementarity", "Segments")
+TABS = ("Members vs fusion", "Per user", "Complementarity", "Segments", "Learned fusion")
 
 
 def live_part(cfg: LabConfig) -> None:
@@ -456,6 +541,9 @@ def live_part(cfg: LabConfig) -> None:
         with tabs[3]:
             key = st.session_state.get(f"{PAGE}:dist_metric", f"ndcg@{cfg.k}")
             segments_tab(now, key if key in now.best_eval.per_user else f"ndcg@{cfg.k}")
+    if tabs[4].open:
+        with tabs[4]:
+            learned_view.learned_tab(cfg, current)
     history_section()
     downloads(now)
     scale_section(cfg)

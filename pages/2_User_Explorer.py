@@ -144,8 +144,54 @@ def show_list(cfg: LabConfig, v: analysis.UserView, heading: str, with_changes: 
                 "hit": st.column_config.CheckboxColumn("hit", width=HIT_WIDTH),
             },
         )
+    show_reranked(cfg, v, has_truth)
     if with_changes:
         show_changes(cfg, v)
+
+
+def show_reranked(cfg: LabConfig, v: analysis.UserView, has_truth: bool) -> None:
+    """With a re-ranker on: the list after it, where each item stood in the fused list, and how far it moved."""
+    if cfg.rerank is None:
+        return
+    try:
+        rr = lab.reranked_list(current, cfg, v)
+    except RecoError as exc:
+        show_error(exc)
+        return
+    assert rr is not None
+    keep = rr.items >= 0
+    items = rr.items[keep]
+    st.markdown(f"**After re-ranking** ({plain(cfg.rerank.describe())})")
+    frame = pd.DataFrame(
+        {
+            "title": analysis.item_titles(current.catalog, items),
+            "fused rank": rr.fused_rank[keep],
+            "hit": np.isin(items, v.held_out),
+        },
+        index=pd.RangeIndex(1, len(items) + 1, name="rank"),
+    )
+    if not has_truth:
+        frame = frame.drop(columns="hit")
+    left, right = st.columns([3, 2])
+    left.dataframe(
+        frame,
+        width="stretch",
+        column_config={"hit": st.column_config.CheckboxColumn("hit", width=HIT_WIDTH)},
+    )
+    right.dataframe(
+        rr.moved.reset_index(),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "from": st.column_config.TextColumn("moved from"),
+            "slots changed": st.column_config.NumberColumn("slots changed", format="percent"),
+            "RBO": st.column_config.NumberColumn("RBO", format="%.3f"),
+        },
+    )
+    right.caption(
+        "Fused rank: the item's place in the fused list the re-ranker chose from. RBO: rank-biased overlap with"
+        " that list (1 = the same list, 0 = nothing in common)."
+    )
 
 
 def show_changes(cfg: LabConfig, v: analysis.UserView) -> None:

@@ -12,7 +12,8 @@ never arrays. Small derived tables (the overview's counts) use ``st.cache_data``
 
 What a rerun computes is shared too (issue 16, a class on one server): the fused result and evaluation of a
 configuration (``result``: lab key, the fitted members' weights, the FusionSpec) and its ablation table
-(``ablation``), so ten students on the same configuration cost one fusion. Nothing here depends on the browser
+(``ablation``), so ten students on the same configuration cost one fusion; learned fusion's trained rankers
+and test reports (``learned``, ``ui.learned_view``) are shared the same way. Nothing here depends on the browser
 session: session values (an upload) reach a key only as their content hash. Concurrent requests for a key
 that is being built wait for that one build (``BoundedStore.get_or_build``); ``BoundedStore.stats`` counts
 builds and hits (the tests and the sessions benchmark read them).
@@ -45,6 +46,9 @@ MAX_SWEEPS = 16  # weight-sweep tables (a few hundred rows each)
 # shares one entry; thirty students on thirty configurations still fit.
 MAX_RESULTS = 64
 MAX_ABLATIONS = 32
+# Learned fusion (ui.learned_view): trained meta-rankers per (lab, top_n) and their test reports per (lab, top_n,
+# k); a LightGBM booster of a few hundred trees and a k-item ranking per test user, well under a MB each.
+MAX_LEARNED = 16
 
 
 class _Build:
@@ -163,6 +167,7 @@ def stores() -> dict[str, BoundedStore]:
         "sweep": BoundedStore(MAX_SWEEPS),
         "result": BoundedStore(MAX_RESULTS),
         "ablation": BoundedStore(MAX_ABLATIONS),
+        "learned": BoundedStore(MAX_LEARNED),
     }
 
 

@@ -305,13 +305,45 @@ def current_result(lab: Lab, cfg: LabConfig) -> LiveResult:
 
     def build() -> LiveResult:
         with lab.lock:
-            return session.apply(weights, cfg.fusion)
+            return session.apply(weights, cfg.fusion, cfg.rerank)
 
     # Shared by every browser session (ui.cached): one fusion per configuration however many people look at it.
     # Keyed by the shares, not the raw weights: (1, 1) and (0.5, 0.5) are the same fusion.
     total = sum(weights)
     shares = tuple(round(w / total, 12) for w in weights)
-    return _shared(lab, "result", (shares, cfg.fusion), build)
+    return _shared(lab, "result", (shares, cfg.fusion, cfg.rerank), build)
+
+
+def rerank_movement(lab: Lab, result: LiveResult) -> pd.DataFrame:
+    """How far a re-ranked result moved from the fused list and each member (``LiveSession.movement``)."""
+    session = _session_of(lab)
+    with lab.lock:
+        return session.movement(result)
+
+
+def tile_tests(lab: Lab, cfg: LabConfig, result: LiveResult) -> pd.DataFrame:
+    """Fused against the best member on every per-user metric, Holm-corrected over all of them
+    (``stats.paired_table``: A = the best member, B = the fused list). Shared by every browser session per
+    configuration; each caller gets its own copy."""
+    from reco_core.stats import paired_table
+
+    keys = [key for key in result.evaluation.per_user if key in result.best_evaluation.per_user]
+    total = sum(cfg.weights) or 1.0
+
+    def build() -> pd.DataFrame:
+        return paired_table(result.best_evaluation.per_user, result.evaluation.per_user, keys, seed=cfg.protocol.seed)
+
+    shares = tuple(round(w / total, 12) for w in cfg.weights)
+    # Kept in the ablation store (tables of the same size, per configuration), under their own key.
+    key = ("tile-tests", shares, cfg.fusion, cfg.rerank, result.best_member)
+    return _shared(lab, "ablation", key, build).copy()
+
+
+def fused_evaluation(lab: Lab, result: LiveResult) -> Evaluation:
+    """The evaluation of the fused top-k before re-ranking (``LiveSession.fused_evaluation``)."""
+    session = _session_of(lab)
+    with lab.lock:
+        return session.fused_evaluation(result)
 
 
 def get_dataset(protocol: Protocol, progress_container: Any = None) -> Dataset:
@@ -409,9 +441,12 @@ def recommendations_csv(lab: Lab, ranking: Ranking) -> str:
 # ------------------------------------------------------------------------------------------ one user (explorer)
 
 
-def _fuse_rows(lab: Lab, cfg: LabConfig, scores: dict[str, np.ndarray], user_index: int = 0) -> FusionResult:
+def _fuse_rows(
+    lab: Lab, cfg: LabConfig, scores: dict[str, np.ndarray], user_index: int = 0, k: int | None = None
+) -> FusionResult:
     """Fuse one person's member rows as ``current_result`` fuses the session's users (same top-N, seed, and
-    the user's own index, on which team-draft's coin flips depend); a new profile fuses as user 0."""
+    the user's own index, on which team-draft's coin flips depend); a new profile fuses as user 0. ``k``: the
+    fused list's length (default the configuration's)."""
     weights = _positive_weights(lab, cfg)
     names = list(scores)
     return fuse(
@@ -420,7 +455,7 @@ def _fuse_rows(lab: Lab, cfg: LabConfig, scores: dict[str, np.ndarray], user_ind
         weights,
         cfg.method,
         cfg.normaliser,
-        cfg.k,
+        cfg.k if k is None else k,
         lab.split.train.n_items,
         np.array([user_index], dtype=np.int32),
         seed=cfg.fusion.seed,
@@ -503,9 +538,53 @@ def _profile_rows(lab: Lab, hist: np.ndarray, values: np.ndarray | None, query: 
     return lab.profiles.get_or_build(key, build)
 
 
+@dataclass(frozen=True)
+class RerankedList:
+    """One person's list after the re-ranker: ``items`` (the top-k, -1 padded), ``fused_rank`` (each item's
+    1-based place in the fused list it was taken from) and ``moved`` (``rerank.movement``: slots changed and RBO
+    from the fused top-k and from each member's own top-k)."""
+
+    items: np.ndarray
+    fused_rank: np.ndarray
+    moved: pd.DataFrame
+
+
+def reranked_list(lab: Lab, cfg: LabConfig, view: UserView) -> RerankedList | None:
+    """``view``'s fused list re-ranked as ``current_result`` re-ranks the session's users (None without a
+    re-ranker): the person's rows fused to the re-ranker's depth, then re-ordered with their own history (a
+    profile's items for a profile the models have not seen)."""
+    from scipy import sparse
+
+    from reco_core.rerank import RerankInputs, movement, rerank
+
+    spec = cfg.rerank
+    if spec is None:
+        return None
+    depth = min(spec.candidates, _session_of(lab).max_k)
+    u = 0 if view.user_index is None else int(view.user_index)
+    fused = _fuse_rows(lab, cfg, view.scores, u, k=depth).ranking
+    history: sparse.csr_matrix = lab.split.train.matrix
+    if view.user_index is None:  # the profile's own items are its history, as row 0 of a one-row matrix
+        cols = np.asarray(view.history, dtype=np.int64)
+        history = sparse.csr_matrix(
+            (np.ones(cols.size, dtype=np.float32), (np.zeros(cols.size, dtype=np.int64), cols)),
+            shape=(1, lab.split.train.n_items),
+        )
+        fused = Ranking(np.zeros(1, dtype=fused.user_idx.dtype), fused.item_idx, fused.score)
+    out = rerank(fused, cfg.k, spec.method, spec.lam, RerankInputs(lab.ctx, history, spec.similarity))
+    items = out.item_idx[0]
+    where = {int(item): pos + 1 for pos, item in enumerate(fused.item_idx[0]) if item >= 0}
+    fused_rank = np.array([where.get(int(i), 0) for i in items], dtype=np.int64)
+    others = {"fused list": fused.head(cfg.k)}
+    for name in view.scores:
+        own = view.member_list(name, cfg.k)[None, :]
+        others[name] = Ranking(out.user_idx, own.astype(out.item_idx.dtype), np.zeros(own.shape, dtype=np.float32))
+    return RerankedList(items, fused_rank, movement(out, others))
+
+
 def signature(cfg: LabConfig) -> tuple:
-    """What moves a user's fused list without refitting: the weights and the fusion."""
-    return (cfg.weights, cfg.fusion)
+    """What moves a user's fused list without refitting: the weights, the fusion and the re-ranker."""
+    return (cfg.weights, cfg.fusion, cfg.rerank)
 
 
 # ------------------------------------------------------------------------------------------ weight sweeps

@@ -105,6 +105,7 @@ def _render() -> LabConfig | None:
         with sb:
             _live_bits("shares")
     values.update(_fusion_section(sb))
+    values.update(_rerank_section(sb))
     if chosen:
         sb.markdown("**Member settings**")
         for model in chosen:
@@ -289,7 +290,10 @@ def _fusion_section(sb: Any) -> dict[str, Any]:
     # A method change reruns the whole page: the sidebar shows the method's description, whether it uses a
     # normaliser and its own parameters.
     method = METHODS[out[state.K_METHOD]]
-    sb.caption(method.description)
+    sb.caption(
+        method.description + " A learned meta-ranker (LightGBM, trained on validation) is on the Fusion Lab's"
+        " Learned fusion tab."
+    )
     norms = list(NORMALISERS)
     out[state.K_NORMALISER] = sb.selectbox(
         "Normaliser",
@@ -314,6 +318,63 @@ def _fusion_section(sb: Any) -> dict[str, Any]:
         1,
         key=state.K_K,
         help="Top-k lists are evaluated at k.",
+        on_change=live_rerun,
+        **BOUND,
+    )
+    return out
+
+
+def _rerank_section(sb: Any) -> dict[str, Any]:
+    """The re-ranker after fusion (reco_core.rerank): which one (a change reruns the page: its options appear),
+    then its lambda, MMR's similarity and the depth it reaches into the fused list (live, like the weights)."""
+    from reco_core.rerank import RERANKERS
+
+    d = state.default_values()
+    out: dict[str, Any] = {}
+    sb.markdown("**Re-rank after fusion**")
+    names = list(state.reranker_names())
+    out[state.K_RERANK] = sb.selectbox(
+        "Re-ranker",
+        names,
+        index=names.index(d[state.K_RERANK]),
+        format_func=state.reranker_label,
+        key=state.K_RERANK,
+        help="Re-order each user's fused list for a goal beside relevance. "
+        + " ".join(f"**{r.label}**: {r.help}." for r in RERANKERS.values()),
+        **BOUND,
+    )
+    if out[state.K_RERANK] == state.RERANK_NONE:
+        return out
+    out[state.K_RERANK_LAMBDA] = sb.slider(
+        "Re-rank lambda",
+        0.0,
+        1.0,
+        float(d[state.K_RERANK_LAMBDA]),
+        0.05,
+        key=state.K_RERANK_LAMBDA,
+        help="Weight of the re-ranker's goal against relevance: 0 keeps the fused list, 1 ignores relevance.",
+        on_change=live_rerun,
+        **BOUND,
+    )
+    if out[state.K_RERANK] == "mmr":
+        sims = ["genre", "text"]
+        out[state.K_RERANK_SIM] = sb.selectbox(
+            "MMR similarity",
+            sims,
+            index=sims.index(d[state.K_RERANK_SIM]),
+            key=state.K_RERANK_SIM,
+            help="genre: Jaccard of the items' genres; text: cosine of their text embeddings.",
+            on_change=live_rerun,
+            **BOUND,
+        )
+    out[state.K_RERANK_DEPTH] = sb.slider(
+        "Fused candidates re-ranked",
+        1,
+        state.MAX_K,
+        int(d[state.K_RERANK_DEPTH]),
+        1,
+        key=state.K_RERANK_DEPTH,
+        help="How deep into each user's fused list the re-ranker may reach (at least k).",
         on_change=live_rerun,
         **BOUND,
     )

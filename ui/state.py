@@ -13,7 +13,8 @@ Keys (URL names): ``data`` dataset, ``pos`` positives threshold ("any" or a rati
 ``item_models`` / ``hybrid_models`` (the members, by kind), ``fusion`` method, ``norm`` normaliser,
 ``w.<model>`` one weight per member, ``<model>.<param>`` a member's hyperparameter, and
 ``<method>.<param>`` a fusion method's declared parameter (``rrf.rrf_k``; links written before it was
-declared say ``rrf_k``, which is still read).
+declared say ``rrf_k``, which is still read), and the re-ranker after fusion: ``rerank`` (its label, or
+"None"), ``rerank.lambda``, ``rerank.sim`` (MMR's similarity) and ``rerank.depth`` (fused candidates).
 
 The configuration itself is the engine's ``reco_core.config.ExperimentConfig`` (``LabConfig`` here), with its
 JSON; this module adds only what the dashboard's widgets can hold (``check_for_dashboard``).
@@ -53,6 +54,11 @@ K_SEED = "seed"
 K_K = "k"
 K_METHOD = "fusion"
 K_NORMALISER = "norm"
+K_RERANK = "rerank"  # the re-ranker after fusion ("none" or a reco_core.rerank.RERANKERS name)
+K_RERANK_LAMBDA = "rerank.lambda"
+K_RERANK_SIM = "rerank.sim"
+K_RERANK_DEPTH = "rerank.depth"
+RERANK_NONE = "none"
 LEGACY_KEYS = {"rrf_k": "rrf.rrf_k"}  # URL names from before a parameter was declared by its method
 MEMBER_KEYS: dict[ModelKind, str] = {"user": "user_models", "item": "item_models", "hybrid": "hybrid_models"}
 KIND_LABELS: dict[ModelKind, str] = {
@@ -109,6 +115,10 @@ _BASE_DEFAULTS: dict[str, Any] = {
     K_K: DEFAULT_K,
     K_METHOD: DEFAULT_METHOD,
     K_NORMALISER: DEFAULT_NORMALISER,
+    K_RERANK: RERANK_NONE,
+    K_RERANK_LAMBDA: engine_config.DEFAULT_RERANK_LAMBDA,
+    K_RERANK_SIM: "genre",
+    K_RERANK_DEPTH: engine_config.DEFAULT_RERANK_CANDIDATES,
 }
 
 
@@ -138,13 +148,36 @@ def normaliser_label(name: str) -> str:
     return NORMALISERS[name].label if name in NORMALISERS else name
 
 
+def reranker_label(name: str) -> str:
+    from reco_core.rerank import RERANKERS
+
+    return RERANKERS[name].label if name in RERANKERS else "None" if name == RERANK_NONE else name
+
+
+def reranker_names() -> tuple[str, ...]:
+    """The re-ranker choices: none first, then the engine's re-rankers in their registry's order."""
+    from reco_core.rerank import RERANKERS
+
+    return (RERANK_NONE, *RERANKERS)
+
+
 # Selectboxes drawn with these labels put the label (not the name) in the URL; the codec follows.
-FORMATTERS = {K_DATASET: dataset_label, K_METHOD: method_label, K_NORMALISER: normaliser_label}
+FORMATTERS = {
+    K_DATASET: dataset_label,
+    K_METHOD: method_label,
+    K_NORMALISER: normaliser_label,
+    K_RERANK: reranker_label,
+}
 
 
 def _options(key: str) -> tuple[str, ...]:
     """The choices of a formatted selectbox, read from the registries now (a method registered after import too)."""
-    return {K_DATASET: (*DATASETS, DATASET_UPLOAD), K_METHOD: tuple(METHODS), K_NORMALISER: tuple(NORMALISERS)}[key]
+    return {
+        K_DATASET: (*DATASETS, DATASET_UPLOAD),
+        K_METHOD: tuple(METHODS),
+        K_NORMALISER: tuple(NORMALISERS),
+        K_RERANK: reranker_names(),
+    }[key]
 
 
 def models_of_kind(kind: ModelKind) -> list[str]:
@@ -190,6 +223,11 @@ def check_for_dashboard(cfg: LabConfig) -> LabConfig:
         check(getattr(cfg.protocol, name))
     if cfg.k > MAX_K:
         raise ConfigError(f"k={cfg.k!r} is not valid: choose a whole number from 1 to {MAX_K}")
+    if cfg.rerank is not None and cfg.rerank.candidates > MAX_K:
+        raise ConfigError(
+            f"configuration field rerank.candidates={cfg.rerank.candidates} is more than the dashboard's {MAX_K}:"
+            f" give a number from k to {MAX_K}"
+        )
     return cfg
 
 
@@ -316,6 +354,11 @@ def widget_values(cfg: LabConfig) -> dict[str, Any]:
         K_METHOD: cfg.method,
         K_NORMALISER: cfg.normaliser,
     }
+    rr = cfg.rerank
+    out[K_RERANK] = rr.method if rr is not None else RERANK_NONE
+    out[K_RERANK_LAMBDA] = float(rr.lam) if rr is not None else engine_config.DEFAULT_RERANK_LAMBDA
+    out[K_RERANK_SIM] = rr.similarity if rr is not None else "genre"
+    out[K_RERANK_DEPTH] = int(rr.candidates) if rr is not None else engine_config.DEFAULT_RERANK_CANDIDATES
     for name, value in cfg.fusion.params:
         out[param_key(cfg.method, name)] = value
     for kind, key in MEMBER_KEYS.items():
@@ -399,7 +442,27 @@ def config_from_values(values: Mapping[str, Any], uploaded: UploadedData | None 
         seed=protocol.seed,
         params=tuple(params.items()),
     )
-    return LabConfig(protocol=protocol, members=tuple(members), weights=tuple(weights), fusion=fusion)
+    return LabConfig(
+        protocol=protocol, members=tuple(members), weights=tuple(weights), fusion=fusion, rerank=_rerank(get)
+    )
+
+
+def _rerank(get: Callable[[str], Any]) -> engine_config.RerankSpec | None:
+    """The re-ranker the widget values describe (None for "none"); ConfigError naming a bad value."""
+    name = str(get(K_RERANK))
+    if name == RERANK_NONE:
+        return None
+    depth = _parse_float(K_RERANK_DEPTH, str(get(K_RERANK_DEPTH)))
+    if not depth.is_integer() or not 1 <= depth <= MAX_K:
+        raise ConfigError(
+            f"re-rank depth {get(K_RERANK_DEPTH)!r} is not valid: choose a whole number from k to {MAX_K}"
+        )
+    return engine_config.RerankSpec(
+        name,
+        lam=_parse_float(K_RERANK_LAMBDA, str(get(K_RERANK_LAMBDA))),
+        similarity=str(get(K_RERANK_SIM)),
+        candidates=int(depth),
+    )
 
 
 def _is_number(text: str) -> bool:
@@ -475,9 +538,9 @@ def decode_values(params: Mapping[str, str | Sequence[str]]) -> dict[str, Any]:
             out[key] = [v for v in vals if v != ""]
             continue
         v = vals[-1] if vals else ""
-        if key == K_TEST_FRAC or key.startswith("w."):
+        if key in (K_TEST_FRAC, K_RERANK_LAMBDA) or key.startswith("w."):
             out[key] = _parse_float(key, v)
-        elif key in (K_N_LAST, K_KCORE, K_SEED, K_K):
+        elif key in (K_N_LAST, K_KCORE, K_SEED, K_K, K_RERANK_DEPTH):
             f = _parse_float(key, v)
             if not f.is_integer():
                 raise ConfigError(f"URL parameter {key}={v!r} is not a whole number")
