@@ -2,7 +2,11 @@
 
 The sweep is exploratory: it is evaluated on the test users, so reading the best point off it would
 overstate what those weights do. The weight search at the bottom runs on a validation split carved from
-train (members refitted without it) and only then reports the chosen weights on test.
+train (members refitted without it) and only then reports the chosen weights on test, against every member
+(Holm's correction over one paired test per member). Below it, the same search per user segment (light,
+medium, heavy by training history length; ``reco_core.segments``) against one global set of weights, with
+Holm's correction over the test on all users and one per segment; its result is kept in the shared sweep
+store, so every session on the same configuration and settings sees it.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from reco_core import search
+from reco_core import search, segments
 from reco_core.errors import RecoError
 from reco_core.metrics import METRICS
-from ui import charts, lab, page, state, tiles
+from reco_core.stats import PairedComparison, paired_comparison
+from ui import cached, charts, compare, lab, page, state, tiles
 from ui.upload import plain
 from ui.widgets import show_error
 
@@ -177,6 +182,85 @@ with st.expander("The front as a table"):
     )
 
 # ------------------------------------------------------------------ the weight search (validation)
+
+
+def against_members(test: Any, key: str) -> dict[str, PairedComparison]:
+    """The searched weights on test against every member alone (paired, per user), keyed by member; the best
+    member's comparison is the one the report states first. Empty for a metric without per-user values."""
+    if key not in test.evaluation.per_user:
+        return {}
+    out: dict[str, PairedComparison] = {}
+    with current.lock:
+        for n in names:
+            if n == test.best_member:
+                out[n] = test.compare(key)
+            else:
+                alone = current.session.member_evaluation(n, int(key.partition("@")[2]))
+                out[n] = paired_comparison(alone.per_user[key], test.evaluation.per_user[key], metric=key)
+    return out
+
+
+def holm_frame(table: pd.DataFrame, a_label: str, b_label: str, key: str) -> pd.DataFrame:
+    """``compare.comparisons_table`` for display: plain headers, the interval in words, the Holm column named
+    with the number of tests."""
+    m = len(table)
+    label = charts.metric_label(key)
+    return pd.DataFrame(
+        {
+            "": table["comparison"],
+            "users": table["users"],
+            f"{label}, {a_label}": table["mean A"],
+            f"{label}, {b_label}": table["mean B"],
+            "difference": table["B - A"],
+            "95% CI": [f"{lo:.4f} to {hi:.4f}" for lo, hi in zip(table["ci_low"], table["ci_high"], strict=True)],
+            "p": table["p"],
+            compare.holm_column(m): table["p (Holm)"],
+            "verdict": table["verdict"],
+        }
+    )
+
+
+def show_holm_frame(shown: pd.DataFrame) -> None:
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            **{c: st.column_config.NumberColumn(format="%.4f") for c in shown.columns[2:5]},
+            **{c: st.column_config.NumberColumn(format="%.3g") for c in shown.columns[6:8]},
+        },
+    )
+
+
+def holm_caption(m: int, what: str) -> str:
+    return (
+        f"Holm's correction was applied over the {m} tests ({what}): the smallest p is multiplied by {m}, the "
+        f"next by {m - 1}, and so on, so the chance that any of them looks real by luck stays at 5%. The verdict "
+        "reads the corrected p and the 95% interval."
+    )
+
+
+def show_member_tests(test: Any, key: str, members: dict[str, PairedComparison]) -> None:
+    """The paired test against the best member in words; with several members, Holm's correction over one test
+    per member next to its p, and the table of all of them."""
+    best = test.best_member
+    head = test.compare(key) if best not in members else members[best]
+    sentence = head.sentence(best, "fused")
+    if len(members) < 2:
+        st.markdown("**Paired test on test users:** " + plain(sentence))
+        return
+    table = compare.comparisons_table(members)
+    row = table.set_index("comparison").loc[best]
+    m = len(table)
+    st.markdown(
+        "**Paired test on test users:** "
+        + plain(f"{sentence} ({compare.holm_words(row['p'], row['p (Holm)'], m)}, one per member)")
+    )
+    with st.expander(f"Fused against each of the {m} members on test"):
+        show_holm_frame(holm_frame(table, "member alone", "fused", key))
+        st.caption(holm_caption(m, "the fused list against each member alone"))
+
+
 st.subheader("Search the weights on validation")
 st.caption(
     f"Members are refitted on train minus a {cfg.protocol.valid_frac:.0%} validation part; the grid is "
@@ -224,7 +308,8 @@ if st.button("Search weights on validation", type="primary", key=f"{PAGE}:run_se
             )
         bar.empty()
         held = {"valid": held_out_per_user(valid.split.valid), "test": held_out_per_user(current.split.test)}
-        state.remember(PAGE, "search", {"key": run_key, "result": found, "held": held})
+        members = against_members(found.test, objective) if found.test is not None else {}
+        state.remember(PAGE, "search", {"key": run_key, "result": found, "held": held, "members": members})
     except RecoError as exc:
         show_error(exc)
 
@@ -240,12 +325,14 @@ if saved is not None and saved["key"] == run_key:
             c.metric(f"Weight of {n}", f"{v:.2f}")
         sr = found.search
         where = ""
-        if sr.bound is not None:
-            where = f" with {charts.metric_label(sr.bound[0])} {'≥' if sr.bound[1] == '>=' else '≤'} {sr.bound[2]:g}"
+        if sr.floor is not None:
+            where = f" with {charts.metric_label(sr.floor[0])} {'≥' if sr.floor[1] == '>=' else '≤'} {sr.floor[2]:g}"
         st.markdown(
-            f"**On validation:** the best {charts.metric_label(objective)} is {sr.best_value:.4f}{plain(where)}, "
+            # plain() trims the text it escapes, so the space before "with" stays outside it.
+            f"**On validation:** the best {charts.metric_label(objective)} is {sr.best_value:.4f}"
+            f"{' ' + plain(where) if where else ''}, "
             f"at the weights above ({sr.n_feasible:,} of {len(sr.table):,} weight vectors "
-            f"{'meet the floor' if sr.bound is not None else 'evaluated'}; {plain(sr.strategy)})."
+            f"{'meet the floor' if sr.floor is not None else 'evaluated'}; {plain(sr.strategy)})."
         )
         held = saved.get("held") or {}
         if held:
@@ -273,7 +360,7 @@ if saved is not None and saved["key"] == run_key:
             )
             t2.metric(f"{test.best_member} alone on test", f"{best_value:.4f}")
             try:
-                st.markdown("**Paired test on test users:** " + plain(test.comparison_sentence()))
+                show_member_tests(test, objective, saved.get("members") or {})
             except RecoError as exc:
                 show_error(exc)
 
@@ -283,3 +370,225 @@ if saved is not None and saved["key"] == run_key:
         st.button("Load these weights into the sidebar", on_click=load_found, key=f"{PAGE}:load_search")
 elif saved is not None:
     st.caption("The settings changed since the last search: run it again to see weights for these settings.")
+
+# ------------------------------------------------------------------ weights per user segment (validation)
+st.subheader("Weights per user segment")
+st.caption(
+    "The same search run separately for light, medium and heavy users (cut by the number of training "
+    "interactions), so a user with a short history can lean on other members than a heavy user. Each segment "
+    "takes the weights that do best for its own users on validation; on test every user gets their segment's "
+    "weights, compared, user by user, with the one global set of weights the same validation run chose."
+)
+SEGMENTS = segments.SEGMENT_NAMES
+try:
+    tercile_cuts = segments.history_segments(current.session.train.user_counts(), current.session.users)[1]
+except RecoError as exc:
+    show_error(exc)
+    st.stop()
+g1, g2, g3 = st.columns(3)
+seg_objective = g1.selectbox("Maximise", acc_keys, format_func=charts.metric_label, key=f"{PAGE}:seg_objective")
+seg_step = g2.selectbox("Grid step", usable, index=usable.index(step), format_func=step_label, key=f"{PAGE}:seg_step")
+own_cuts = g3.toggle(
+    "Set the segment thresholds",
+    key=f"{PAGE}:seg_own",
+    help=f"Off: the terciles of the test users' training history lengths (light at most "
+    f"{int(np.floor(tercile_cuts[0]))}, medium at most {int(np.floor(tercile_cuts[1]))} training interactions).",
+)
+thresholds: tuple[float, float] | None = None
+if own_cuts:
+    h1, h2 = st.columns(2)
+    cut1 = h1.number_input(
+        "Light users: at most this many training interactions",
+        min_value=0,
+        value=int(np.floor(tercile_cuts[0])),
+        step=1,
+        key=f"{PAGE}:seg_t1",
+    )
+    cut2 = h2.number_input(
+        "Medium users: at most this many (heavy users: more)",
+        min_value=0,
+        value=int(np.floor(tercile_cuts[1])),
+        step=1,
+        key=f"{PAGE}:seg_t2",
+    )
+    thresholds = (float(cut1), float(cut2))
+
+# Shared by every session on this server (the sweep store: small tables, bounded); the key holds everything the
+# search reads: the lab (protocol and members), the fusion, the metric, the grid and the thresholds.
+seg_key = ("segments", current.key, cfg.fusion, seg_objective, float(seg_step), thresholds, MAX_SWEEP_POINTS)
+seg_store = cached.store("sweep")
+
+
+def segment_search() -> dict[str, Any]:
+    """Run the per-segment search (progress bar while it runs) and its paired tests on test."""
+    valid = lab.validation_lab(cfg)
+    bar = st.progress(0.0, text="Searching the weights of each segment…")
+    try:
+        with valid.lock, current.lock:
+            found = segments.search_segment_weights(
+                valid.session,
+                current.session,
+                seg_objective,
+                seg_step,
+                cfg.method,
+                cfg.normaliser,
+                thresholds,
+                max_points=MAX_SWEEP_POINTS,
+                seed=cfg.fusion.seed,
+                params=cfg.fusion.param_map,
+                progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=f"Per-segment search: {m}"),
+            )
+    finally:
+        bar.empty()
+    # One test over all test users, then one per segment on its own users: Holm's correction over all of them.
+    tests: dict[str, PairedComparison] = {"all users": found.comparison}
+    for s, name in enumerate(SEGMENTS):
+        mask = found.test_segments == s
+        if mask.any():
+            tests[f"{name} users"] = paired_comparison(
+                found.test_global_per_user[mask], found.test_per_user[mask], metric=seg_objective
+            )
+    return {"result": found, "tests": tests}
+
+
+if st.button("Search weights per segment on validation", key=f"{PAGE}:run_segments"):
+    try:
+        seg_store.get_or_build(seg_key, segment_search)
+        state.remember(PAGE, "segments_key", seg_key)
+    except RecoError as exc:
+        show_error(exc)
+
+
+def segment_rows(found: segments.SegmentWeights) -> pd.DataFrame:
+    """One row per segment, then the global weights: users, each member's weight, validation and test means."""
+    label = charts.metric_label(found.metric)
+    valid_means = found.validation.set_index("segment")
+    valid_users = valid_means["users (validation)"]
+    rows = []
+    for s, name in enumerate(SEGMENTS):
+        mask = found.test_segments == s
+        rows.append(
+            {
+                "segment": name,
+                "users (test)": int(mask.sum()),
+                "users (validation)": int(valid_users[name]),
+                **{f"weight {m}": w for m, w in found.weights[name].items()},
+                f"{label} on validation": finite_or_nan(valid_means.loc[name, f"{found.metric} (segment weights)"]),
+                f"{label} on test": float(found.test_per_user[mask].mean()) if mask.any() else np.nan,
+                f"{label} on test, global weights": float(found.test_global_per_user[mask].mean())
+                if mask.any()
+                else np.nan,
+            }
+        )
+    # The global weights' validation mean over all users: the segments' means weighted by their users.
+    global_valid = valid_means[f"{found.metric} (global weights)"].to_numpy(dtype=np.float64)
+    n_valid = valid_users.to_numpy(dtype=np.float64)
+    finite = np.isfinite(global_valid) & (n_valid > 0)
+    rows.append(
+        {
+            "segment": "global (everyone)",
+            "users (test)": int(found.test_segments.size),
+            "users (validation)": int(n_valid.sum()),
+            **{f"weight {m}": w for m, w in found.global_weights.items()},
+            f"{label} on validation": float((global_valid[finite] * n_valid[finite]).sum() / n_valid[finite].sum())
+            if finite.any()
+            else np.nan,
+            f"{label} on test": float(found.test_global_per_user.mean()),
+            f"{label} on test, global weights": float(found.test_global_per_user.mean()),
+        }
+    )
+    return pd.DataFrame(rows)
+
+
+def thresholds_words(found: segments.SegmentWeights, own: bool) -> str:
+    # Histories are whole numbers, so a tercile such as 33.3 cuts where 33 does.
+    t1, t2 = (int(np.floor(t)) for t in found.thresholds)
+    source = "the thresholds you set" if own else "the terciles of the test users' history lengths"
+    n = found.segment_sizes
+    medium = f"{t1 + 1} to {t2}" if t2 > t1 else "none (the two thresholds are equal)"
+    return (
+        f"Segments by training history length ({source}): light users have at most {t1} training interactions "
+        f"({n['light']:,} test users); medium users {medium} ({n['medium']:,}); heavy users more than {t2} "
+        f"({n['heavy']:,})."
+    )
+
+
+def finite_or_nan(x: float) -> float:
+    # A segment with no validation users has no mean (the engine keeps -inf there).
+    return float(x) if np.isfinite(x) else np.nan
+
+
+def load_segment(name: str, weights: dict[str, float]) -> None:
+    state.queue_weights(weights, notice=f"Weights loaded from the per-segment search: the {name} weights.")
+
+
+saved_seg = seg_store.get(seg_key)
+if saved_seg is not None:
+    found_seg: segments.SegmentWeights = saved_seg["result"]
+    seg_label = charts.metric_label(found_seg.metric)
+    st.markdown(plain(thresholds_words(found_seg, thresholds is not None)))
+    rows = segment_rows(found_seg)
+    weight_cols = [f"weight {m}" for m in found_seg.global_weights]
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            **{c: st.column_config.NumberColumn(format="%.2f") for c in weight_cols},
+            **{c: st.column_config.NumberColumn(format="%.4f") for c in rows.columns if c.startswith(seg_label)},
+        },
+    )
+    bars = pd.DataFrame(
+        [
+            {"segment": r["segment"], "series": m, "value": r[f"weight {m}"], "n": r["users (test)"]}
+            for _, r in rows.iterrows()
+            for m in found_seg.global_weights
+        ]
+    )
+    charts.show(
+        charts.segment_bars(
+            bars, "weight", title="Weights chosen per segment", y_label="weight", members=list(found_seg.global_weights)
+        ),
+        alt="Grouped bar chart of each member's weight in the light, medium and heavy segments and in the global "
+        "weights; values: "
+        + "; ".join(
+            f"{r['segment']}: " + ", ".join(f"{m} {r[f'weight {m}']:.2f}" for m in found_seg.global_weights)
+            for _, r in rows.iterrows()
+        ),
+    )
+    tests: dict[str, PairedComparison] = saved_seg["tests"]
+    overall = found_seg.comparison.sentence("global weighting", "per-segment weighting")
+    if len(tests) > 1:
+        table = compare.comparisons_table(tests)
+        first = table.iloc[0]
+        m = len(table)
+        overall += f" ({compare.holm_words(first['p'], first['p (Holm)'], m)}: all users and each segment)"
+    st.markdown(f"**Per-segment against global weights, on test {plain(seg_label)}:** " + plain(overall))
+    if len(tests) > 1:
+        with st.expander("The paired test within each segment"):
+            show_holm_frame(holm_frame(table, "global weights", "segment weights", found_seg.metric))
+            st.caption(
+                holm_caption(m, "all users, then each segment's users")
+                + " A segment whose weights equal the global ones cannot differ on its users."
+            )
+    l_cols = st.columns(len(SEGMENTS) + 1)
+    for col, name in zip(l_cols, SEGMENTS, strict=False):
+        col.button(
+            f"Load the {name} weights into the sidebar",
+            on_click=load_segment,
+            args=(name, dict(found_seg.weights[name])),
+            key=f"{PAGE}:load_seg_{name}",
+            width="stretch",
+        )
+    l_cols[-1].button(
+        "Load the global weights into the sidebar",
+        on_click=load_segment,
+        args=("global", dict(found_seg.global_weights)),
+        key=f"{PAGE}:load_seg_global",
+        width="stretch",
+    )
+elif state.recall(PAGE, "segments_key") is not None:
+    st.caption(
+        "No per-segment result for these settings (they changed since the last search, or the result was dropped "
+        "to make room for newer ones): run the search again to see its weights."
+    )

@@ -1,12 +1,15 @@
 """Compare: save the current configuration under a name, compare saved ones side by side, export, load back.
 
 Snapshots live in this browser session only (``ui.state.remember``), bounded by ``ui.compare.MAX_SAVED``;
-Export writes them all as one JSON file, which Import reads back (in this or another session).
+Export writes them all as one JSON file, which Import reads back (in this or another session). Two snapshots
+evaluated on the same users get a paired test on one metric, or with "Test every metric" one per per-user
+metric in a table, with Holm's correction over all of them next to each raw p.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from reco_core.errors import RecoError
@@ -122,6 +125,68 @@ with st.expander("Import an exported file"):
 if not store:
     st.info("Nothing saved yet. Save the current configuration, or import an exported file: both are above.")
 
+
+def every_metric_table(
+    a: compare.SavedConfig, b: compare.SavedConfig, keys: list[str]
+) -> tuple[pd.DataFrame, list[str]]:
+    """B against A on every testable per-user metric, Holm-corrected, and the metrics left out (a missing
+    value). Kept for the last pair (the snapshots themselves, not their names), so a rerun does not bootstrap
+    again."""
+    usable, left_out = compare.testable_keys(a, b, keys)
+    memo = state.recall(PAGE, "every_metric")
+    if memo is not None and memo[0] is a and memo[1] is b and memo[2] == usable:
+        return memo[3], left_out
+    table = compare.paired_metric_table(a, b, usable)
+    state.remember(PAGE, "every_metric", (a, b, usable, table))
+    return table, left_out
+
+
+def show_every_metric(table: pd.DataFrame, left_out: list[str], a_name: str, b_name: str) -> None:
+    """The table of every metric's paired test, with raw and Holm-corrected p, and what the correction does."""
+    m = len(table)
+    if m == 0:
+        st.info("No per-user metric of both configurations can be tested.")
+        return
+    holm = compare.holm_column(m)
+    shown = pd.DataFrame(
+        {
+            "metric": [charts.metric_label(k) for k in table["metric"]],
+            "A": table["mean A"],
+            "B": table["mean B"],
+            "B - A": table["B - A"],
+            "95% CI": [f"{lo:.4f} to {hi:.4f}" for lo, hi in zip(table["ci_low"], table["ci_high"], strict=True)],
+            "p": table["p"],
+            holm: table["p (Holm)"],
+            "verdict": table["verdict"],
+            "lower is better": [not charts.higher_is_better(k) for k in table["metric"]],
+        }
+    )
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            **{c: st.column_config.NumberColumn(format="%.4f") for c in ("A", "B", "B - A")},
+            **{c: st.column_config.NumberColumn(format="%.3g") for c in ("p", holm)},
+        },
+    )
+    real = int((table["verdict"] == "a real difference").sum())
+    raw = int((table["p"] < 0.05).sum())
+    st.caption(
+        f"A = {plain(a_name)}, B = {plain(b_name)}; one Wilcoxon signed-rank test per metric on the same users. "
+        f"Holm's correction was applied over the {m} tests: the smallest p is multiplied by {m}, the next by "
+        f"{m - 1}, and so on (never below the one before), so the chance of calling any of them real by luck "
+        "stays at 5%. "
+        f"{raw} of {m} raw p-values are below 0.05; {real} difference{'s' if real != 1 else ''} "
+        f"remain{'s' if real == 1 else ''} real after the correction (the verdict reads the corrected p and the "
+        "95% interval)."
+    )
+    if left_out:
+        st.caption(
+            "Not tested (a per-user value is missing): " + ", ".join(charts.metric_label(k) for k in left_out) + "."
+        )
+
+
 # ------------------------------------------------------------------------------------------ compare
 entries = list(store.values())
 if entries:
@@ -176,6 +241,12 @@ if entries:
             key = c3.selectbox(
                 "Metric", per_user_keys, index=default_ix, format_func=charts.metric_label, key="compare:paired"
             )
+            every = st.toggle(
+                "Test every metric",
+                key="compare:every",
+                help="One paired test per metric, with Holm's correction over all of them: looking at many "
+                "metrics and reporting the smallest p overstates the evidence.",
+            )
             why_not = compare.comparable(store[a_name], store[b_name], key)
             if a_name == b_name:
                 st.info("Pick two different configurations.")
@@ -184,10 +255,17 @@ if entries:
             else:
                 a, b = store[a_name], store[b_name]
                 try:
+                    table, left_out = every_metric_table(a, b, per_user_keys) if every else (None, [])
                     pc = paired_comparison(
                         a.per_user[key].astype(np.float64), b.per_user[key].astype(np.float64), metric=key
                     )
-                    st.write(plain(pc.sentence(a.name, b.name)))
+                    sentence = pc.sentence(a.name, b.name)
+                    if table is not None and key in set(table["metric"]) and len(table) > 1:
+                        row = table.set_index("metric").loc[key]
+                        sentence += f" ({compare.holm_words(row['p'], row['p (Holm)'], len(table))})"
+                    st.write(plain(sentence))
+                    if table is not None:
+                        show_every_metric(table, left_out, a.name, b.name)
                 except RecoError as exc:
                     show_error(exc)
 

@@ -6,6 +6,11 @@ back goes through ``LabConfig.from_json`` and its validation), the metric means 
 per-user values of the per-user metrics, so two snapshots evaluated on the same users can be compared with
 a paired test. Exports are plain JSON (``json.dumps``); imports are parsed with ``json.loads`` and checked
 field by field: nothing in a file is executed.
+
+Several paired tests shown at once (every metric of two snapshots, the weight search against every member, the
+per-segment weights against the global ones) carry Holm's correction: ``paired_metric_table`` (two snapshots,
+many metrics), ``comparisons_table`` (many ``PairedComparison``s), and ``holm_words`` / ``holm_column`` for the
+words next to the p-values.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from reco_core.metrics import METRICS, Evaluation
 # The summary module is plain JSON handling: importing it starts no Spark and loads no pyspark.
 from reco_core.spark.summary import FUSION_KEY, read_summary
 from reco_core.spark.summary import SUMMARY_KEY as SPARK_SUMMARY_KEY
+from reco_core.stats import PairedComparison, holm_adjust, paired_table
 
 EXPORT_FORMAT = "reco-fusion-lab/saved-configurations"
 EXPORT_VERSION = 1
@@ -268,3 +274,102 @@ def safe_filename(text: str) -> str:
     """A download file name from free text: letters, digits, dash and underscore only."""
     s = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
     return s[:60] or "configurations"
+
+
+# ------------------------------------------------------------------------------------------ several tests at once
+# Testing several metrics (or several pairs) at once and reading each raw p against 0.05 finds a "real
+# difference" by chance far more often than 1 time in 20. Holm's step-down correction (reco_core.stats.holm_adjust)
+# keeps the chance of any false finding in the family at 0.05; its adjusted p is never below the raw p.
+
+
+def p_text(p: float) -> str:
+    """A p-value as the engine's sentences write it: 0.003, or 2.1e-05 below 0.001; "n/a" when not a number."""
+    p = float(p)
+    if not math.isfinite(p):
+        return "n/a"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def holm_column(m: int) -> str:
+    """The column name of Holm-adjusted p-values over ``m`` tests."""
+    return f"p (Holm-corrected over {m} test{'s' if m != 1 else ''})"
+
+
+def holm_words(p: float, p_holm: float, m: int) -> str:
+    """ "p 0.003, 0.012 after Holm's correction over 4 tests": a raw p next to its adjusted value."""
+    return f"p {p_text(p)}, {p_text(p_holm)} after Holm's correction over {m} test{'s' if m != 1 else ''}"
+
+
+def _verdicts(p_holm: np.ndarray, low: np.ndarray, high: np.ndarray, alpha: float) -> list[str]:
+    """``reco_core.stats.paired_table``'s rule, read off the adjusted p: both signs agree, or they disagree."""
+    out = []
+    for p, lo, hi in zip(p_holm, low, high, strict=True):
+        if lo == 0 and hi == 0 and p >= 1:
+            out.append("no difference")
+            continue
+        significant, excludes_zero = bool(p < alpha), bool(lo > 0 or hi < 0)
+        if significant and excludes_zero:
+            out.append("a real difference")
+        elif not significant and not excludes_zero:
+            out.append("could be chance")
+        else:
+            out.append("weak evidence")
+    return out
+
+
+def comparisons_table(comparisons: Mapping[str, PairedComparison], alpha: float = 0.05) -> pd.DataFrame:
+    """Several paired comparisons (``reco_core.stats.PairedComparison``, B against A each) as one table, with
+    Holm's correction over the comparisons given.
+
+    One row per comparison (the mapping's key names it): users, mean of A and B, B - A with its interval, the
+    raw Wilcoxon p, ``p (Holm)`` and a verdict that reads the adjusted p (as ``paired_table`` does).
+    """
+    rows = [
+        {
+            "comparison": name,
+            "users": pc.n,
+            "mean A": pc.mean_a,
+            "mean B": pc.mean_b,
+            "B - A": pc.mean_diff,
+            "ci_low": pc.ci_low,
+            "ci_high": pc.ci_high,
+            "p": pc.p_value,
+        }
+        for name, pc in comparisons.items()
+    ]
+    cols = ["comparison", "users", "mean A", "mean B", "B - A", "ci_low", "ci_high", "p"]
+    table = pd.DataFrame(rows, columns=cols)
+    table["p (Holm)"] = holm_adjust(table["p"].to_numpy(dtype=np.float64)) if len(table) else []
+    table["verdict"] = _verdicts(
+        table["p (Holm)"].to_numpy(), table["ci_low"].to_numpy(), table["ci_high"].to_numpy(), alpha
+    )
+    return table
+
+
+def testable_keys(a: SavedConfig, b: SavedConfig, keys: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The keys a paired test can use between ``a`` and ``b`` (per-user in both, every value a number), and the
+    keys left out (a per-user metric of both with a missing value, such as one read from a file with null)."""
+    usable, left_out = [], []
+    for key in keys:
+        if comparable(a, b, key) is not None:
+            continue
+        if np.isfinite(a.per_user[key]).all() and np.isfinite(b.per_user[key]).all():
+            usable.append(key)
+        else:
+            left_out.append(key)
+    return usable, left_out
+
+
+def paired_metric_table(a: SavedConfig, b: SavedConfig, keys: Sequence[str], alpha: float = 0.05) -> pd.DataFrame:
+    """B against A on every key of ``keys`` at once (``reco_core.stats.paired_table``: means, B - A with its
+    paired bootstrap interval, raw Wilcoxon p, Holm-adjusted p over the keys, verdict on the adjusted p).
+
+    ``keys`` must be testable (``testable_keys``); a ConfigError says which is not.
+    """
+    for key in keys:
+        why = comparable(a, b, key)
+        if why is not None:
+            raise ConfigError(f"no paired test of {key}: {why}")
+    av = {k: np.asarray(a.per_user[k], dtype=np.float64) for k in keys}
+    bv = {k: np.asarray(b.per_user[k], dtype=np.float64) for k in keys}
+    return paired_table(av, bv, list(keys), alpha=alpha)
