@@ -134,6 +134,9 @@ def search_segment_weights(
         if progress is not None:
             progress((i + 1) / len(points), f"weights {i + 1}/{len(points)}")
     best = np.argmax(means, axis=0)  # first maximum: ties go to the earlier point
+    # A segment with no validation user has nothing to choose from (every mean -inf): it keeps the global weights.
+    empty = [s for s in range(3) if not (seg_valid == s).any()]
+    best[empty] = best[3]
     chosen = {SEGMENT_NAMES[s]: points[best[s]] for s in range(3)}
     global_w = points[best[3]]
     test_global = _per_user(test_session, global_w, metric, kw)
@@ -146,8 +149,8 @@ def search_segment_weights(
         {
             "segment": SEGMENT_NAMES,
             "users (validation)": [int((seg_valid == s).sum()) for s in range(3)],
-            f"{metric} (segment weights)": [means[best[s], s] for s in range(3)],
-            f"{metric} (global weights)": [means[best[3], s] for s in range(3)],
+            f"{metric} (segment weights)": [means[best[s], s] if s not in empty else np.nan for s in range(3)],
+            f"{metric} (global weights)": [means[best[3], s] if s not in empty else np.nan for s in range(3)],
         }
     )
     return SegmentWeights(

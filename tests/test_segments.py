@@ -52,7 +52,8 @@ def test_segment_search_serves_each_user_with_their_segments_weights(sessions) -
     assert sum(out.segment_sizes.values()) == len(test.users)
     # On validation each segment's own point is at least as good there as the global point.
     v = out.validation
-    assert (v["ndcg@5 (segment weights)"] >= v["ndcg@5 (global weights)"] - 1e-12).all()
+    seg, glob = v["ndcg@5 (segment weights)"], v["ndcg@5 (global weights)"]
+    assert ((seg >= glob - 1e-12) | (seg.isna() & glob.isna() & (v["users (validation)"] == 0))).all()
     assert list(out.table()["segment"]) == list(SEGMENT_NAMES)
 
 
@@ -62,3 +63,14 @@ def test_segment_search_refuses_swapped_sessions_and_global_metrics(sessions) ->
         search_segment_weights(test, valid)
     with pytest.raises(ConfigError, match="per-user metric"):
         search_segment_weights(valid, test, "coverage@5", step=0.5)
+
+
+def test_a_segment_without_validation_users_keeps_the_global_weights(sessions) -> None:
+    valid, test = sessions
+    counts = test.train.user_counts()
+    # Thresholds above every history length: every user is light, medium and heavy are empty on validation.
+    top = float(counts.max()) + 1
+    out = search_segment_weights(valid, test, "ndcg@5", step=0.25, thresholds=(top, top + 1))
+    assert out.weights["medium"] == out.global_weights and out.weights["heavy"] == out.global_weights
+    v = out.validation.set_index("segment")
+    assert np.isnan(v.loc["heavy", "ndcg@5 (segment weights)"]) and v.loc["light", "users (validation)"] > 0
