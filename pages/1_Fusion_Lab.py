@@ -208,9 +208,10 @@ def rerank_movement(result: LiveResult) -> None:
         show_error(exc)
         return
     fused = moved.loc["fused list"]
+    how = plain(result.rerank.describe(result.fusion.ranking.k)).capitalize()
     st.markdown(
-        f"**{plain(result.rerank.describe()).capitalize()}**: on average {fused['slots changed']:.0%} of each"
-        f" user's slots differ from the fused list (rank-biased overlap {fused['RBO']:.3f})."
+        f"**{how}**: on average {fused['slots changed']:.0%} of each user's slots differ from the fused list"
+        f" (rank-biased overlap {fused['RBO']:.3f})."
     )
     st.dataframe(
         moved.reset_index(),
@@ -313,7 +314,7 @@ def members_tab(now: Now) -> None:
     table = now.table()
     bar_keys = [f"{m}@{now.k}" for m in BAR_METRICS if f"{m}@{now.k}" in table.columns]
     charts.show(
-        charts.metric_bars(table, bar_keys),
+        charts.metric_bars(table, bar_keys, members=list(now.members_eval)),
         alt="Grouped bar chart comparing the fusion and each member on precision, recall, NDCG, MAP, coverage, "
         "genre diversity and novelty, relative to the best model on each metric.",
         caption="Bars are relative to the best model on each metric (1.0 = best), so metrics on different scales "
@@ -348,8 +349,10 @@ def per_user_tab(now: Now) -> str:
         charts.per_user_difference(diff, chosen, best, charts.higher_is_better(chosen)),
         alt=f"Histogram of the per-user difference in {charts.metric_label(chosen)}, fused minus {best}: bars left "
         "of zero are users the fusion serves worse, right of zero better.",
-        caption=f"Each user once: the fused list's {charts.metric_label(chosen)} minus {plain(best)}'s for the same "
-        "user. Means hide a lot; this shows how many users gain, lose or stay the same.",
+        caption=f"Each user once: the fused list's {charts.metric_label(chosen)}"
+        + (" (after re-ranking)" if result.rerank is not None else "")
+        + f" minus {plain(best)}'s for the same user. Means hide a lot; this shows how many users gain, lose or stay"
+        " the same.",
     )
     try:
         st.markdown("**Paired test** (fused vs the best member, same users): " + plain(result.comparison_sentence()))
@@ -381,8 +384,9 @@ def complement_tab(now: Now) -> None:
             charts.show(
                 charts.share_bars(only, "Slots of the fused list that only one member proposed"),
                 alt="Bar chart of each member's share of the fused list's slots that no other member has in its top-k.",
-                caption=f"'(none)': items in no member's top {k}, which {METHODS[cfg.method].label.lower()} brought "
-                "up from deeper in the members' lists.",
+                caption=f"'(none)': items in no member's top {k}, which {METHODS[cfg.method].label.lower()}"
+                + (f" and the {cfg.rerank.method} re-ranker" if cfg.rerank is not None else "")
+                + " brought up from deeper in the members' lists.",
             )
         else:
             st.info("The shares need a fused list: give a member a positive weight.")

@@ -144,24 +144,24 @@ def show_list(cfg: LabConfig, v: analysis.UserView, heading: str, with_changes: 
                 "hit": st.column_config.CheckboxColumn("hit", width=HIT_WIDTH),
             },
         )
-    show_reranked(cfg, v, has_truth)
+    rr = show_reranked(cfg, v, has_truth)
     if with_changes:
-        show_changes(cfg, v)
+        show_changes(cfg, v, rr)
 
 
-def show_reranked(cfg: LabConfig, v: analysis.UserView, has_truth: bool) -> None:
+def show_reranked(cfg: LabConfig, v: analysis.UserView, has_truth: bool) -> lab.RerankedList | None:
     """With a re-ranker on: the list after it, where each item stood in the fused list, and how far it moved."""
     if cfg.rerank is None:
-        return
+        return None
     try:
         rr = lab.reranked_list(current, cfg, v)
     except RecoError as exc:
         show_error(exc)
-        return
+        return None
     assert rr is not None
     keep = rr.items >= 0
     items = rr.items[keep]
-    st.markdown(f"**After re-ranking** ({plain(cfg.rerank.describe())})")
+    st.markdown(f"**After re-ranking** ({plain(cfg.rerank.describe(rr.depth))})")
     frame = pd.DataFrame(
         {
             "title": analysis.item_titles(current.catalog, items),
@@ -192,19 +192,22 @@ def show_reranked(cfg: LabConfig, v: analysis.UserView, has_truth: bool) -> None
         "Fused rank: the item's place in the fused list the re-ranker chose from. RBO: rank-biased overlap with"
         " that list (1 = the same list, 0 = nothing in common)."
     )
+    return rr
 
 
-def show_changes(cfg: LabConfig, v: analysis.UserView) -> None:
-    """What the last weight (or method) move changed in this user's list; kept in session state."""
+def show_changes(cfg: LabConfig, v: analysis.UserView, reranked: lab.RerankedList | None = None) -> None:
+    """What the last weight, method or re-ranker move changed in the list shown last (the re-ranked one when a
+    re-ranker is on); kept in session state."""
     sig = lab.signature(cfg)
     last = state.recall(PAGE, "last")
-    items = [int(x) for x in v.items if x >= 0]
+    shown = v.items if reranked is None else reranked.items
+    items = [int(x) for x in shown if x >= 0]
     if last is None or last["user"] != v.user_index or last["k"] != cfg.k:
         last = {"user": v.user_index, "k": cfg.k, "sig": sig, "items": items, "diff": None}
     elif last["sig"] != sig:
         last = {"user": v.user_index, "k": cfg.k, "sig": sig, "items": items, "diff": lab_diff(last["items"], items)}
     state.remember(PAGE, "last", last)
-    st.markdown("**What the last weight move changed**")
+    st.markdown("**What the last weight move changed**" + (" (in the re-ranked list)" if reranked is not None else ""))
     diff = last["diff"]
     if diff is None:
         st.caption("Move a weight (or change the method) in the sidebar to see which items enter, leave or move.")

@@ -116,7 +116,16 @@ hover = [weights_text(r) for _, r in table.iterrows()]
 point = None
 now = page.fused(current, cfg, "The chart still shows every weight vector; the star marks the current one.")
 if now is not None:
-    point = (now.evaluation.value(x_key), now.evaluation.value(y_key))
+    # The sweep and the searches fuse without the re-ranker (re-ranking every grid point would multiply their
+    # cost): the star is the current weights' fused list before it, so it sits on the same cloud.
+    before = lab.fused_evaluation(current, now)
+    point = (before.value(x_key), before.value(y_key))
+if cfg.rerank is not None:
+    st.info(
+        f"The sweep and the weight searches on this page fuse without the re-ranker ({cfg.rerank.method}), and"
+        " the star marks the current weights before it; the Fusion Lab shows the re-ranked list.",
+        icon=":material/info:",
+    )
 
 
 def load_clicked() -> None:

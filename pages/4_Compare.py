@@ -43,6 +43,8 @@ def auto_name(c: LabConfig) -> str:
     change never meets "already saved"."""
     parts = [f"{m.label} {s:.0%}" for m, s in zip(c.members, c.shares, strict=True)]
     head = c.method + (f"/{c.normaliser}" if c.uses_normaliser else "") + f" k={c.k}"
+    if c.rerank is not None:
+        head += f" +{c.rerank.method} {c.rerank.lam:g}"
     base = compare.clean_name(f"{head}: " + ", ".join(parts))[: compare.MAX_NAME - 4]
     name, n = base, 2
     while name in store and store[name].config_json != c.to_json():

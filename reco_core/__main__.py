@@ -286,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "engine", "local") == "spark":
             # Flags the Spark engine does not read: refused, so a run never silently differs from what was asked.
             for flag in LOCAL_ONLY_FLAGS:
-                if getattr(args, flag, None) not in (None, False, ""):
+                # "--rerank none" asks for nothing the Spark engine lacks: it drops a configuration file's re-ranker.
+                if getattr(args, flag, None) not in (None, False, "", *(("none",) if flag == "rerank" else ())):
                     raise RecoError(f"--{flag.replace('_', '-')} is not available with --engine spark: drop it")
             if getattr(args, "method", None) == "learned":
                 raise RecoError("--method learned is not available with --engine spark: use the local engine")

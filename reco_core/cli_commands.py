@@ -39,13 +39,20 @@ DEFAULT_EVALUATE_MODELS = "pop,itemknn,als,ease"
 _PROTOCOL_FLAGS = ("dataset", "data_dir", "threshold", "kcore", "split", "test_frac", "n_last", "seed", "valid_frac")
 
 
-def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
+RERANKING_COMMANDS = frozenset({"fuse"})
+"""The commands that apply a configuration's re-ranker; the others say so when the file has one."""
+
+
+def experiment_config(args: argparse.Namespace, keep_rerank: bool | None = None) -> ExperimentConfig:
     """The configuration a command line describes: the ``--config`` file (or the defaults), then every flag
     given beside it, which overrides that field.
 
     ``--models`` replaces the members: a model the file also has keeps the file's parameters, and the
     weights are the file's when every named model is in it, else equal. A method parameter flag
-    (``--rrf-k``) must belong to the chosen method.
+    (``--rrf-k``) must belong to the chosen method. The re-ranker (the file's, with the ``--rerank`` flags over
+    it) is attached last, so a flag that changes k or the depth is read before the two are checked together;
+    it is kept for the commands that apply it (``RERANKING_COMMANDS``, or ``keep_rerank``) and left out for the
+    others, which report that they did not apply it (``unapplied_rerank``).
     """
     from_file = bool(getattr(args, "config", None))
     base = config.load(args.config) if from_file else ExperimentConfig()
@@ -66,7 +73,7 @@ def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
         members = tuple(in_file.get(m.model, (m, 1.0))[0] for m in named)
         all_known = all(m.model in in_file for m in named)
         weights = tuple(in_file[m.model][1] if all_known else 1.0 for m in named)
-    cfg = ExperimentConfig(protocol, members, weights, base.fusion, base.rerank)
+    cfg = ExperimentConfig(protocol, members, weights, base.fusion)
     changes: dict[str, Any] = {}
     for flag, field_name in (("method", "method"), ("norm", "normaliser"), ("top_n", "top_n")):
         if getattr(args, flag, None) is not None:
@@ -89,38 +96,59 @@ def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
                 " a method that takes it"
             )
         cfg = cfg.with_fusion(params=tuple({**cfg.fusion.param_map, **flags}.items()))
-    return _with_rerank_flags(args, cfg)
+    rerank = _rerank_from_flags(args, base.rerank)
+    keep = args.command in RERANKING_COMMANDS if keep_rerank is None else keep_rerank
+    return replace(cfg, rerank=rerank) if keep else cfg
 
 
-def _with_rerank_flags(args: argparse.Namespace, cfg: ExperimentConfig) -> ExperimentConfig:
-    """The configuration's re-ranker with the --rerank flags applied over it (``--rerank none`` removes it).
+_RERANK_OPTIONS = {"lam": "--rerank-lambda", "similarity": "--rerank-similarity", "candidates": "--rerank-candidates"}
 
-    A re-ranker option without a re-ranker (from the flag or the file) is refused rather than ignored."""
+
+def _rerank_from_flags(args: argparse.Namespace, base: RerankSpec | None) -> RerankSpec | None:
+    """The file's re-ranker (``base``) with the --rerank flags over it, field by field.
+
+    ``--rerank none`` removes it; ``--rerank X`` with another re-ranker than the file's starts from X's defaults.
+    An option that would have no effect (without a re-ranker, beside ``none``, MMR's similarity for another
+    re-ranker) is refused rather than ignored."""
     name = getattr(args, "rerank", None)
-    options = {
+    flags: dict[str, Any] = {
         "lam": getattr(args, "rerank_lambda", None),
         "similarity": getattr(args, "rerank_similarity", None),
         "candidates": getattr(args, "rerank_candidates", None),
     }
-    given = {key: value for key, value in options.items() if value is not None}
+    given: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
+    first = _RERANK_OPTIONS[next(iter(given))] if given else ""
     if name == "none":
-        return replace(cfg, rerank=None)
-    base = cfg.rerank
+        if given:
+            raise ConfigError(f"{first} has no effect with --rerank none: drop one of them")
+        return None
     if name is None and base is None:
         if given:
-            flag = {"lam": "lambda"}.get(next(iter(given)), next(iter(given)))
-            raise ConfigError(f"--rerank-{flag} needs a re-ranker: add --rerank mmr|calibrated|popularity")
-        return cfg
-    if name is None and not given:
-        return cfg
-    if base is None or (name is not None and name != base.method):
+            raise ConfigError(f"{first} needs a re-ranker: add --rerank mmr|calibrated|popularity")
+        return None
+    if name is not None and (base is None or name != base.method):
         base = RerankSpec(str(name))
-    return replace(cfg, rerank=replace(base, **given))
+    assert base is not None
+    if "similarity" in given and base.method != "mmr":
+        raise ConfigError(f"--rerank-similarity is MMR's option, not {base.method}'s: drop it, or use --rerank mmr")
+    return replace(base, **given) if given else base
+
+
+def unapplied_rerank(args: argparse.Namespace, cfg: ExperimentConfig) -> str | None:
+    """The re-ranker a command was given but does not apply (its name), or None: the configuration's own when
+    the command keeps it but does something else with it (learned fusion), else the ``--config`` file's for a
+    command outside ``RERANKING_COMMANDS``."""
+    if cfg.rerank is not None:
+        return cfg.rerank.method
+    if getattr(args, "config", None) and args.command not in RERANKING_COMMANDS:
+        file_rerank = config.load(args.config).rerank
+        return file_rerank.method if file_rerank is not None else None
+    return None
 
 
 def dump_config(args: argparse.Namespace) -> str:
     """``--dump-config``: the JSON of the configuration this command line describes (nothing is fitted)."""
-    cfg = experiment_config(args)
+    cfg = experiment_config(args, keep_rerank=True)  # the file a command line describes keeps its re-ranker
     if getattr(args, "weights", None) is not None:
         cfg = cfg.with_weights(_weights(args, list(cfg.labels), cfg))
     return config.dumps(cfg)
@@ -210,10 +238,13 @@ def _extra(
     return extra
 
 
-def _rerank_not_applied(extra: dict[str, Any], cfg: ExperimentConfig, what: str) -> dict[str, Any]:
+def note_unapplied_rerank(
+    extra: dict[str, Any], args: argparse.Namespace, cfg: ExperimentConfig, what: str
+) -> dict[str, Any]:
     """Say so when the configuration carries a re-ranker that this command does not apply (only fuse does)."""
-    if cfg.rerank is not None:
-        extra["re-ranking"] = f"the configuration's re-ranker ({cfg.rerank.method}) is not applied: {what}"
+    name = unapplied_rerank(args, cfg)
+    if name is not None:
+        extra["re-ranking"] = f"the configuration's re-ranker ({name}) is not applied: {what}"
     return extra
 
 
@@ -228,7 +259,7 @@ def cmd_evaluate(args: argparse.Namespace) -> Result:
     evals = {name: experiment.evaluate_scorer(model, split, ctx, ks) for name, model in fitted.models.items()}
     table = experiment.evaluation_table(evals, with_ci=args.ci, seed=cfg.protocol.seed)
     extra = _extra(_notes(dataset, split), fitted, evals.values())
-    return table, _rerank_not_applied(extra, cfg, "evaluate scores each member alone; fuse applies it")
+    return table, note_unapplied_rerank(extra, args, cfg, "evaluate scores each member alone; fuse applies it")
 
 
 def cmd_evaluate_run(args: argparse.Namespace) -> Result:
@@ -245,7 +276,9 @@ def cmd_evaluate_run(args: argparse.Namespace) -> Result:
     ev = evaluate(ranking, split.test, _ctx(args, split, dataset), ks=ks)
     name = str(args.run)
     table = experiment.evaluation_table({name: ev}, with_ci=args.ci, seed=cfg.protocol.seed)
-    return table, _extra(notes, evaluations=[ev])
+    return table, note_unapplied_rerank(
+        _extra(notes, evaluations=[ev]), args, cfg, "evaluate-run scores the run as given"
+    )
 
 
 def _weights(args: argparse.Namespace, names: list[str], cfg: ExperimentConfig) -> list[float]:
@@ -468,8 +501,8 @@ def cmd_fuse_learned(args: argparse.Namespace) -> Result:
     evals = {name: two.test.member_evaluation(name, cfg.k) for name in two.test.members}
     evals[LEARNED] = report.evaluation
     table = experiment.evaluation_table(evals)
-    extra = _rerank_not_applied(
-        _extra(two.notes, evaluations=[report.evaluation]), cfg, "learned fusion ranks the candidates itself"
+    extra = note_unapplied_rerank(
+        _extra(two.notes, evaluations=[report.evaluation]), args, cfg, "learned fusion ranks the candidates itself"
     )
     extra["learned fusion"] = (
         f"LightGBM LambdaRank over the members' top-{top_n} union, {model.best_iteration} trees (early-stopped on"
@@ -510,7 +543,9 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
         seed=cfg.protocol.seed,
         params=cfg.fusion.param_map,
     )
-    extra = _rerank_not_applied(_extra(notes), cfg, "the search weighs the fused lists; fuse re-ranks its result")
+    extra = note_unapplied_rerank(
+        _extra(notes), args, cfg, "the search weighs the fused lists; fuse re-ranks its result"
+    )
     extra["search"] = out.message
     if out.weights is None or out.test is None:
         return out.search.table.head(10), extra
@@ -550,7 +585,9 @@ def _per_segment_report(
         seed=cfg.protocol.seed,
         params=cfg.fusion.param_map,
     )
-    extra = _rerank_not_applied(_extra(notes), cfg, "the search weighs the fused lists; fuse re-ranks its result")
+    extra = note_unapplied_rerank(
+        _extra(notes), args, cfg, "the search weighs the fused lists; fuse re-ranks its result"
+    )
     t1, t2 = out.thresholds
     extra["segments"] = f"light: <= {t1:g} training interactions; medium: <= {t2:g}; heavy: more"
     extra["global weights (on validation)"] = ", ".join(f"{n}={w:.2f}" for n, w in out.global_weights.items())
@@ -577,7 +614,7 @@ def cmd_explain(args: argparse.Namespace) -> Result:
     wide.insert(2, "title", dataset.catalog.title[wide["item"].to_numpy()])
     wide.insert(3, "hit", [int(i) in held_out for i in wide["item"]])
     wide["item"] = session.train.items.ids_of(wide["item"].to_numpy())
-    extra = _rerank_not_applied(_extra(notes), cfg, "explain shows the fused list's contributions")
+    extra = note_unapplied_rerank(_extra(notes), args, cfg, "explain shows the fused list's contributions")
     extra["user"] = f"{args.user}: {session.train.user_counts()[user_index]} training items, {len(held_out)} held out"
     return wide.set_index("rank"), extra
 

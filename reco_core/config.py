@@ -242,12 +242,16 @@ class RerankSpec:
             raise ConfigError(
                 f"re-rank similarity {quote(self.similarity)} is unknown: choose {' or '.join(RERANK_SIMILARITIES)}"
             )
+        if self.method != "mmr":  # only MMR compares items; one value for the others keeps equal specs equal
+            object.__setattr__(self, "similarity", "genre")
         object.__setattr__(self, "candidates", check_whole(self.candidates, "re-rank candidates", 1))
 
-    def describe(self) -> str:
-        """In words, e.g. "re-ranked by MMR (genre similarity, lambda 0.3) from the fused top-50"."""
+    def describe(self, depth: int | None = None) -> str:
+        """In words, e.g. "re-ranked by mmr (genre similarity, lambda 0.3) from the fused top-50"; ``depth``: how
+        deep it actually reached, when a session capped ``candidates``."""
         sim = f"{self.similarity} similarity, " if self.method == "mmr" else ""
-        return f"re-ranked by {self.method} ({sim}lambda {self.lam:g}) from the fused top-{self.candidates}"
+        top = self.candidates if depth is None else depth
+        return f"re-ranked by {self.method} ({sim}lambda {self.lam:g}) from the fused top-{top}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "lambda": self.lam, "similarity": self.similarity, "candidates": self.candidates}
@@ -265,10 +269,13 @@ class RerankSpec:
             raise ConfigError(f"rerank has no field {quote(', '.join(unknown))}: known are {', '.join(sorted(known))}")
         if "method" not in data:
             raise ConfigError("rerank needs a 'method' (mmr, calibrated or popularity), or remove the rerank object")
+        lam = data.get("lambda", DEFAULT_RERANK_LAMBDA)
+        if not _is_number(lam):
+            raise ConfigError(f"rerank.lambda={quote(lam)} is not a number: give a number from 0 to 1")
         return cls(
             method=str(data["method"]),
-            lam=data.get("lambda", DEFAULT_RERANK_LAMBDA),
-            similarity=str(data.get("similarity", "genre")),
+            lam=lam,
+            similarity=data.get("similarity", "genre"),
             candidates=_whole_json(data.get("candidates", DEFAULT_RERANK_CANDIDATES)),
         )
 

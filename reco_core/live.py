@@ -496,11 +496,7 @@ class LiveSession:
 
         start = time.perf_counter()
         k = self._check_k(spec.k)
-        depth = min(rerank.candidates, self.max_k)
-        if depth < k:
-            raise ConfigError(
-                f"re-ranking needs at least k={k} fused candidates but this session lists {depth}: lower k"
-            )
+        depth = self.rerank_depth(rerank, k)
         fused = self.fuse(weights, spec.method, spec.normaliser, depth, seed=spec.seed, params=spec.param_map)
         ranking = rerank_lists(fused.ranking, k, rerank.method, rerank.lam, self.rerank_inputs(rerank.similarity))
         evaluation = evaluate(ranking, self.target, self.ctx, ks=(k,))
@@ -517,6 +513,16 @@ class LiveSession:
             rerank=rerank,
             fused_ranking=fused.ranking.head(k),
         )
+
+    def rerank_depth(self, rerank: RerankSpec, k: int) -> int:
+        """How deep into the fused list ``rerank`` reaches here: its ``candidates``, capped at the session's
+        ``max_k``; ConfigError when that is less than k."""
+        depth = min(rerank.candidates, self.max_k)
+        if depth < k:
+            raise ConfigError(
+                f"re-ranking needs at least k={k} fused candidates but this session lists {depth}: lower k"
+            )
+        return depth
 
     def rerank_inputs(self, similarity: str = "genre") -> RerankInputs:
         """What a re-ranker reads: this session's catalogue context and training histories."""

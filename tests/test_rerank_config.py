@@ -206,3 +206,43 @@ def test_spark_refuses_a_config_that_reranks(capsys, files) -> None:
     assert code == 2 and "the Spark engine does not do" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(ConfigError, match="runs on the local engine only"):
         spark_command(ExperimentConfig(rerank=RerankSpec("calibrated")))
+
+
+def test_k_and_the_rerank_flags_are_read_before_they_are_checked_together(capsys, files, tmp_path) -> None:
+    folder, data = files
+    deep = tmp_path / "deep.json"
+    deep.write_text(config.loads((folder / "cfg.json").read_text()).to_json())  # candidates 20
+    code, _, err = _run(capsys, "fuse", "--config", str(deep), "--k", "30", *data)
+    assert code == 2 and "re-ranking reaches 20 fused candidates, fewer than k=30" in err
+    for extra in (["--rerank", "none"], ["--rerank-candidates", "30"]):
+        code, out, err = _run(capsys, "fuse", "--config", str(deep), "--k", "30", *extra, *data)
+        assert code == 0, (extra, err)
+    # A command that does not re-rank is not held to the re-ranker's depth, and says it did not apply it.
+    code, out, err = _run(capsys, "evaluate", "--config", str(deep), "--k", "30", *data)
+    assert code == 0, err
+    assert "re-ranker (mmr) is not applied" in json.loads(out)["re-ranking"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--rerank", "none", "--rerank-lambda", "0.7"], "--rerank-lambda has no effect with --rerank none"),
+        (["--rerank", "calibrated", "--rerank-similarity", "text"], "--rerank-similarity is MMR's option"),
+    ],
+)
+def test_a_rerank_option_that_would_do_nothing_is_refused(capsys, files, argv, needle) -> None:
+    _, data = files
+    code, _, err = _run(capsys, "fuse", "--models", "pop,itemknn", *argv, *data)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_similarity_is_mmrs_only_and_lambda_must_be_a_number() -> None:
+    assert RerankSpec("calibrated", similarity="text") == RerankSpec("calibrated")
+    for bad in ("0.5", True, None):
+        with pytest.raises(ConfigError, match=r"rerank\.lambda"):
+            RerankSpec.from_dict({"method": "mmr", "lambda": bad})
+
+
+def test_the_spark_command_for_a_config_that_reranks() -> None:
+    cfg = ExperimentConfig(members=(config.MemberSpec.of("pop"),), weights=(1.0,), rerank=RerankSpec("mmr"))
+    assert "--engine spark" in spark_command(cfg, command="evaluate")  # evaluate does not re-rank: no refusal

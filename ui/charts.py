@@ -172,7 +172,11 @@ def genre_bars(names: Sequence[str], counts: Sequence[int], what: str = "items")
 
 
 def metric_bars(
-    table: pd.DataFrame, keys: Sequence[str], title: str = "Members and the fusion", relative: bool = True
+    table: pd.DataFrame,
+    keys: Sequence[str],
+    title: str = "Members and the fusion",
+    relative: bool = True,
+    members: Sequence[str] = (),
 ) -> go.Figure:
     """Grouped bars: one group per metric, one bar per row of ``table`` (index = model names, columns = keys).
 
@@ -181,7 +185,7 @@ def metric_bars(
     different scales (novelty is in bits) share one axis; the hover shows the actual values.
     """
     names = list(table.index)
-    colours = colour_map(names)
+    colours = colour_map(names, members)  # a member keeps its colour when other series (before re-ranking) join
     fig = go.Figure()
     labels = [metric_label(k) for k in keys]
     raw = np.array([[float(table.loc[n, k]) if k in table.columns else np.nan for k in keys] for n in names])

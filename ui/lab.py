@@ -308,10 +308,15 @@ def current_result(lab: Lab, cfg: LabConfig) -> LiveResult:
             return session.apply(weights, cfg.fusion, cfg.rerank)
 
     # Shared by every browser session (ui.cached): one fusion per configuration however many people look at it.
-    # Keyed by the shares, not the raw weights: (1, 1) and (0.5, 0.5) are the same fusion.
+    return _shared(lab, "result", _fusion_key(weights, cfg), build)
+
+
+def _fusion_key(weights: Sequence[float], cfg: LabConfig) -> tuple:
+    """What a fused result depends on: the weights' shares (not the raw weights: (1, 1) and (0.5, 0.5) are the same
+    fusion), the fusion and the re-ranker."""
     total = sum(weights)
     shares = tuple(round(w / total, 12) for w in weights)
-    return _shared(lab, "result", (shares, cfg.fusion, cfg.rerank), build)
+    return (shares, cfg.fusion, cfg.rerank)
 
 
 def rerank_movement(lab: Lab, result: LiveResult) -> pd.DataFrame:
@@ -328,14 +333,12 @@ def tile_tests(lab: Lab, cfg: LabConfig, result: LiveResult) -> pd.DataFrame:
     from reco_core.stats import paired_table
 
     keys = [key for key in result.evaluation.per_user if key in result.best_evaluation.per_user]
-    total = sum(cfg.weights) or 1.0
 
     def build() -> pd.DataFrame:
         return paired_table(result.best_evaluation.per_user, result.evaluation.per_user, keys, seed=cfg.protocol.seed)
 
-    shares = tuple(round(w / total, 12) for w in cfg.weights)
     # Kept in the ablation store (tables of the same size, per configuration), under their own key.
-    key = ("tile-tests", shares, cfg.fusion, cfg.rerank, result.best_member)
+    key = ("tile-tests", *_fusion_key(lab.weights_for(cfg), cfg), result.best_member)
     return _shared(lab, "ablation", key, build).copy()
 
 
@@ -547,6 +550,7 @@ class RerankedList:
     items: np.ndarray
     fused_rank: np.ndarray
     moved: pd.DataFrame
+    depth: int
 
 
 def reranked_list(lab: Lab, cfg: LabConfig, view: UserView) -> RerankedList | None:
@@ -560,7 +564,7 @@ def reranked_list(lab: Lab, cfg: LabConfig, view: UserView) -> RerankedList | No
     spec = cfg.rerank
     if spec is None:
         return None
-    depth = min(spec.candidates, _session_of(lab).max_k)
+    depth = _session_of(lab).rerank_depth(spec, cfg.k)
     u = 0 if view.user_index is None else int(view.user_index)
     fused = _fuse_rows(lab, cfg, view.scores, u, k=depth).ranking
     history: sparse.csr_matrix = lab.split.train.matrix
@@ -579,7 +583,7 @@ def reranked_list(lab: Lab, cfg: LabConfig, view: UserView) -> RerankedList | No
     for name in view.scores:
         own = view.member_list(name, cfg.k)[None, :]
         others[name] = Ranking(out.user_idx, own.astype(out.item_idx.dtype), np.zeros(own.shape, dtype=np.float32))
-    return RerankedList(items, fused_rank, movement(out, others))
+    return RerankedList(items, fused_rank, movement(out, others), depth)
 
 
 def signature(cfg: LabConfig) -> tuple:

@@ -37,10 +37,10 @@ def _specs(args: argparse.Namespace) -> tuple[ExperimentConfig, list[tuple[str, 
             # experiment_config needs a name to parse: keep the configuration's members out of it instead.
             args.models = ""
     cfg = cli_commands.experiment_config(args)
-    if cfg.rerank is not None:
+    if cfg.rerank is not None:  # only fuse keeps it (cli_commands.RERANKING_COMMANDS)
         raise ConfigError(
             f"the configuration re-ranks the fused list ({cfg.rerank.method}), which the Spark engine does not do:"
-            " remove its 'rerank' object (or run with --engine local)"
+            " add --rerank none to fuse without it, or run with --engine local"
         )
     by_model = {m.model: m for m in cfg.members}
     specs: list[tuple[str, str, dict[str, Any]]] = []
@@ -157,6 +157,7 @@ def cmd_evaluate(args: argparse.Namespace) -> Result:
         **_options(args),
     )
     extra = _extra(result, args.spark_master)
+    cli_commands.note_unapplied_rerank(extra, args, cfg, "evaluate scores each member alone")
     _summary(args, cfg, result, extra)
     return result.table, extra
 
@@ -261,6 +262,7 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
         **_options(args),
     )
     extra.update(_extra(result, args.spark_master))
+    cli_commands.note_unapplied_rerank(extra, args, cfg, "the search weighs the fused lists")
     extra["chosen weights (on validation)"] = ", ".join(f"{s[0]}={w:.2f}" for s, w in zip(specs, weights, strict=True))
     _summary(
         args, cfg.with_weights(weights[: len(cfg.members)]) if len(cfg.members) == len(specs) else cfg, result, extra

@@ -61,7 +61,7 @@ def spark_command(
     (default ``fusion-config.json``, the Fusion Lab's export) and the flags repeat nothing from it.
     ``interactions`` replaces the protocol's dataset with a path or URI Spark reads (the data at scale).
     """
-    if config.rerank is not None:
+    if config.rerank is not None and command == "fuse":
         raise ConfigError(
             f"re-ranking after fusion ({config.rerank.method}) runs on the local engine only: set the re-ranker to"
             " none for a command that runs on Spark"

@@ -103,3 +103,19 @@ def test_the_fusion_lab_offers_learned_fusion_beside_the_other_views(warm_lab) -
     at.run()
     assert_clean(at)
     assert [b for b in at.button if b.label == "Train on validation"], [b.label for b in at.button]
+
+
+def test_the_explorers_last_change_is_read_in_the_reranked_list(warm_lab) -> None:
+    at = _with_reranker(open_page(EXPLORER), "mmr", 0.3)
+    at.slider(key=state.K_RERANK_LAMBDA).set_value(0.9).run()  # only the lambda moves: the fused list stays
+    assert_clean(at)
+    text = _markdown(at)
+    assert "**What the last weight move changed** (in the re-ranked list)" in text
+    changes = [df.value for df in at.dataframe if "change" in df.value.columns]
+    assert changes and len(changes[0]) > 0, "moving lambda from 0.3 to 0.9 changed no slot of the re-ranked list"
+
+
+def test_trade_offs_says_its_sweep_fuses_without_the_reranker(warm_lab) -> None:
+    at = _with_reranker(open_page("pages/3_Trade_offs.py"), "popularity")
+    assert_clean(at)
+    assert any("fuse without the re-ranker (popularity)" in i for i in values(at.info)), values(at.info)
