@@ -87,7 +87,8 @@ def _item_similarity_rows(cand: np.ndarray, chosen: np.ndarray, inputs: RerankIn
         vec = ctx._vectors_pad
         if vec is None:
             raise ConfigError(
-                "the MMR re-ranker's text similarity needs item embeddings: add the text model or use genre"
+                "the MMR re-ranker's text similarity needs item text embeddings, which this data has none of (no"
+                " titles or texts, or text metrics turned off): give an items file with titles, or use genre similarity"
             )
         pad = vec.shape[0] - 1
         cv = vec[np.where(cand >= 0, cand, pad)]
