@@ -116,7 +116,7 @@ def test_rerank_errors_name_the_fix() -> None:
         rerank(FUSED, 4, "mmr", 0.5, inputs)
     with pytest.raises(ConfigError, match="training histories"):
         rerank(FUSED, 2, "calibrated", 0.5, inputs)
-    with pytest.raises(ConfigError, match="item embeddings"):
+    with pytest.raises(ConfigError, match="needs item text embeddings.*use genre similarity"):
         rerank(FUSED, 2, "mmr", 0.5, RerankInputs(CTX, similarity="text"))
 
 
