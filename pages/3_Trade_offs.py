@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from reco_core import search, segments
+from reco_core import search, segments, stats
 from reco_core.errors import RecoError
 from reco_core.metrics import METRICS
 from reco_core.stats import PairedComparison, paired_comparison
@@ -210,7 +210,7 @@ def against_members(test: Any, key: str) -> dict[str, PairedComparison]:
 
 
 def holm_frame(table: pd.DataFrame, a_label: str, b_label: str, key: str) -> pd.DataFrame:
-    """``compare.comparisons_table`` for display: plain headers, the interval in words, the Holm column named
+    """``stats.comparison_table`` for display: plain headers, the interval in words, the Holm column named
     with the number of tests."""
     m = len(table)
     label = charts.metric_label(key)
@@ -258,7 +258,7 @@ def show_member_tests(test: Any, key: str, members: dict[str, PairedComparison])
     if len(members) < 2:
         st.markdown("**Paired test on test users:** " + plain(sentence))
         return
-    table = compare.comparisons_table(members)
+    table = stats.comparison_table(members)
     row = table.set_index("comparison").loc[best]
     m = len(table)
     st.markdown(
@@ -568,7 +568,7 @@ if saved_seg is not None:
     tests: dict[str, PairedComparison] = saved_seg["tests"]
     overall = found_seg.comparison.sentence("global weighting", "per-segment weighting")
     if len(tests) > 1:
-        table = compare.comparisons_table(tests)
+        table = stats.comparison_table(tests)
         first = table.iloc[0]
         m = len(table)
         overall += f" ({compare.holm_words(first['p'], first['p (Holm)'], m)}: all users and each segment)"

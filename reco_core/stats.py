@@ -241,27 +241,34 @@ def paired_table(
     chance" when neither holds, "weak evidence" when the two disagree. Looking at many metrics and
     reporting the smallest raw p overstates the evidence; the adjusted p does not.
     """
-    rows = []
-    for key in keys:
-        pc = paired_comparison(a[key], b[key], key, n_boot=n_boot, seed=seed, ci=ci)
-        rows.append(
-            {
-                "metric": key,
-                "mean A": pc.mean_a,
-                "mean B": pc.mean_b,
-                "B - A": pc.mean_diff,
-                "ci_low": pc.ci_low,
-                "ci_high": pc.ci_high,
-                "p": pc.p_value,
-            }
-        )
-    table = pd.DataFrame(rows, columns=["metric", "mean A", "mean B", "B - A", "ci_low", "ci_high", "p"])
-    table["p (Holm)"] = holm_adjust(table["p"].to_numpy()) if len(table) else []
-    excludes_zero = (table["ci_low"] > 0) | (table["ci_high"] < 0)
-    significant = table["p (Holm)"] < alpha
-    table["verdict"] = np.where(
+    comparisons = {key: paired_comparison(a[key], b[key], key, n_boot=n_boot, seed=seed, ci=ci) for key in keys}
+    return comparison_table(comparisons, alpha, label="metric").drop(columns="users")
+
+
+def comparison_table(
+    comparisons: Mapping[str, PairedComparison], alpha: float = 0.05, label: str = "comparison"
+) -> pd.DataFrame:
+    """Several paired comparisons (B against A each) as one table, with Holm's correction over them.
+
+    One row per comparison (the mapping's key, in the column ``label``): users, mean of A and B, B - A with its
+    paired bootstrap interval, the raw Wilcoxon p, ``p (Holm)`` and a verdict read from the adjusted p: "a real
+    difference" when it is below ``alpha`` and the interval leaves out 0, "could be chance" when neither holds,
+    "weak evidence" when the two disagree, "no difference" when every user's difference is 0.
+    """
+    cols = [label, "users", "mean A", "mean B", "B - A", "ci_low", "ci_high", "p"]
+    rows = [
+        [name, pc.n, pc.mean_a, pc.mean_b, pc.mean_diff, pc.ci_low, pc.ci_high, pc.p_value]
+        for name, pc in comparisons.items()
+    ]
+    table = pd.DataFrame(rows, columns=cols)
+    table["p (Holm)"] = holm_adjust(table["p"].to_numpy(dtype=np.float64)) if len(table) else []
+    low, high, p_holm = (table[c].to_numpy(dtype=np.float64) for c in ("ci_low", "ci_high", "p (Holm)"))
+    excludes_zero = (low > 0) | (high < 0)
+    significant = p_holm < alpha
+    verdict = np.where(
         significant & excludes_zero,
         "a real difference",
         np.where(~significant & ~excludes_zero, "could be chance", "weak evidence"),
     )
+    table["verdict"] = np.where((low == 0) & (high == 0) & (p_holm >= 1), "no difference", verdict)
     return table

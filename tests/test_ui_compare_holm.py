@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from reco_core import stats
 from reco_core.errors import ConfigError
 from reco_core.metrics import Evaluation
 from reco_core.stats import PairedComparison, holm_adjust, paired_comparison
@@ -73,13 +74,13 @@ def test_comparisons_table_reads_the_adjusted_p() -> None:
         "borderline": paired_comparison(base, base + RNG.normal(0.01, 0.06, 200), "ndcg@10"),
         "same": paired_comparison(base, base.copy(), "ndcg@10"),
     }
-    table = compare.comparisons_table(tests)
+    table = stats.comparison_table(tests)
     assert table["comparison"].tolist() == ["clear", "borderline", "same"]
     np.testing.assert_allclose(table["p (Holm)"], holm_adjust([t.p_value for t in tests.values()]))
     assert (table["p (Holm)"] >= table["p"]).all()
     verdict = dict(zip(table["comparison"], table["verdict"], strict=True))
     assert verdict["clear"] == "a real difference" and verdict["same"] == "no difference"
-    assert compare.comparisons_table({}).empty
+    assert stats.comparison_table({}).empty
 
 
 def test_a_raw_p_below_alpha_can_become_chance_after_the_correction() -> None:
@@ -88,8 +89,8 @@ def test_a_raw_p_below_alpha_can_become_chance_after_the_correction() -> None:
     def pc(p: float) -> PairedComparison:
         return PairedComparison("ndcg@10", 100, 0.30, 0.32, 0.02, 0.001, 0.04, 1000.0, p)
 
-    table = compare.comparisons_table({"one": pc(0.03), "two": pc(0.04)})
+    table = stats.comparison_table({"one": pc(0.03), "two": pc(0.04)})
     np.testing.assert_allclose(table["p (Holm)"], [0.06, 0.06])
     assert table["verdict"].tolist() == ["weak evidence", "weak evidence"]
-    alone = compare.comparisons_table({"one": pc(0.03)})
+    alone = stats.comparison_table({"one": pc(0.03)})
     assert alone["verdict"].tolist() == ["a real difference"]  # one test: nothing to correct

@@ -9,8 +9,8 @@ field by field: nothing in a file is executed.
 
 Several paired tests shown at once (every metric of two snapshots, the weight search against every member, the
 per-segment weights against the global ones) carry Holm's correction: ``paired_metric_table`` (two snapshots,
-many metrics), ``comparisons_table`` (many ``PairedComparison``s), and ``holm_words`` / ``holm_column`` for the
-words next to the p-values.
+many metrics; many ``PairedComparison``s go through ``reco_core.stats.comparison_table``), and ``holm_words`` /
+``holm_column`` for the words next to the p-values.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from reco_core.metrics import METRICS, Evaluation
 # The summary module is plain JSON handling: importing it starts no Spark and loads no pyspark.
 from reco_core.spark.summary import FUSION_KEY, read_summary
 from reco_core.spark.summary import SUMMARY_KEY as SPARK_SUMMARY_KEY
-from reco_core.stats import PairedComparison, holm_adjust, paired_table
+from reco_core.stats import paired_table
 
 EXPORT_FORMAT = "reco-fusion-lab/saved-configurations"
 EXPORT_VERSION = 1
@@ -298,52 +298,6 @@ def holm_column(m: int) -> str:
 def holm_words(p: float, p_holm: float, m: int) -> str:
     """ "p 0.003, 0.012 after Holm's correction over 4 tests": a raw p next to its adjusted value."""
     return f"p {p_text(p)}, {p_text(p_holm)} after Holm's correction over {m} test{'s' if m != 1 else ''}"
-
-
-def _verdicts(p_holm: np.ndarray, low: np.ndarray, high: np.ndarray, alpha: float) -> list[str]:
-    """``reco_core.stats.paired_table``'s rule, read off the adjusted p: both signs agree, or they disagree."""
-    out = []
-    for p, lo, hi in zip(p_holm, low, high, strict=True):
-        if lo == 0 and hi == 0 and p >= 1:
-            out.append("no difference")
-            continue
-        significant, excludes_zero = bool(p < alpha), bool(lo > 0 or hi < 0)
-        if significant and excludes_zero:
-            out.append("a real difference")
-        elif not significant and not excludes_zero:
-            out.append("could be chance")
-        else:
-            out.append("weak evidence")
-    return out
-
-
-def comparisons_table(comparisons: Mapping[str, PairedComparison], alpha: float = 0.05) -> pd.DataFrame:
-    """Several paired comparisons (``reco_core.stats.PairedComparison``, B against A each) as one table, with
-    Holm's correction over the comparisons given.
-
-    One row per comparison (the mapping's key names it): users, mean of A and B, B - A with its interval, the
-    raw Wilcoxon p, ``p (Holm)`` and a verdict that reads the adjusted p (as ``paired_table`` does).
-    """
-    rows = [
-        {
-            "comparison": name,
-            "users": pc.n,
-            "mean A": pc.mean_a,
-            "mean B": pc.mean_b,
-            "B - A": pc.mean_diff,
-            "ci_low": pc.ci_low,
-            "ci_high": pc.ci_high,
-            "p": pc.p_value,
-        }
-        for name, pc in comparisons.items()
-    ]
-    cols = ["comparison", "users", "mean A", "mean B", "B - A", "ci_low", "ci_high", "p"]
-    table = pd.DataFrame(rows, columns=cols)
-    table["p (Holm)"] = holm_adjust(table["p"].to_numpy(dtype=np.float64)) if len(table) else []
-    table["verdict"] = _verdicts(
-        table["p (Holm)"].to_numpy(), table["ci_low"].to_numpy(), table["ci_high"].to_numpy(), alpha
-    )
-    return table
 
 
 def testable_keys(a: SavedConfig, b: SavedConfig, keys: Iterable[str]) -> tuple[list[str], list[str]]:
