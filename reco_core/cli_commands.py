@@ -475,7 +475,7 @@ def _two_sessions(args: argparse.Namespace, cfg: ExperimentConfig, members: _Mem
 
 def cmd_fuse_learned(args: argparse.Namespace) -> Result:
     """Learned fusion (reco_core.learned): trained on validation, reported once on test."""
-    from reco_core.learned import DEFAULT_TOP_N, fit_learned, report_learned
+    from reco_core.learned import DEFAULT_TOP_N, run_learned
 
     learned_args = argparse.Namespace(**{**vars(args), "method": None})
     cfg = experiment_config(learned_args)
@@ -484,34 +484,31 @@ def cmd_fuse_learned(args: argparse.Namespace) -> Result:
     two = _two_sessions(args, cfg, members, top_n)
     if getattr(args, "learned_candidates", None) is None:
         top_n = min(top_n, two.valid.top_n)  # a catalogue smaller than the default list length
-    seed = cfg.protocol.seed
-    model = fit_learned(
-        two.valid, two.valid_models, two.dataset.catalog.year, top_n, seed=seed, progress=_progress_line
-    )
-    _progress_line(0.0, "searching weights on validation for the comparison")
-    searched = search.optimise(two.valid, two.test, metric=f"ndcg@{cfg.k}", step=0.1, seed=seed)
-    report = report_learned(
-        model,
+    # Fit on validation, search weights there for the comparison, report once on test with Holm's correction over
+    # the two comparisons: the same call as the dashboard's Learned fusion tab, so both give the same p-values.
+    run = run_learned(
+        two.valid,
         two.test,
+        two.valid_models,
         two.test_models,
         two.dataset.catalog.year,
-        k=cfg.k,
-        searched=searched.test.evaluation if searched.test is not None else None,
+        top_n,
+        cfg.k,
+        seed=cfg.protocol.seed,
+        progress=_progress_line,
     )
+    model = run.model
     evals = {name: two.test.member_evaluation(name, cfg.k) for name in two.test.members}
-    evals[LEARNED] = report.evaluation
+    evals[LEARNED] = run.evaluation
     table = experiment.evaluation_table(evals)
     extra = note_unapplied_rerank(
-        _extra(two.notes, evaluations=[report.evaluation]), args, cfg, "learned fusion ranks the candidates itself"
+        _extra(two.notes, evaluations=[run.evaluation]), args, cfg, "learned fusion ranks the candidates itself"
     )
     extra["learned fusion"] = (
         f"LightGBM LambdaRank over the members' top-{top_n} union, {model.best_iteration} trees (early-stopped on"
         f" {model.stop_users} validation users, trained on {model.train_users}), boosted from {model.anchor}"
     )
-    extra["versus best member"] = report.versus_best_member.sentence(report.best_member, LEARNED)
-    if report.versus_searched is not None and searched.weights is not None:
-        chosen = ", ".join(f"{n}={w:.2f}" for n, w in searched.weights.items())
-        extra[f"versus searched weights ({chosen})"] = report.versus_searched.sentence("searched", LEARNED)
+    extra.update(run.sentences())
     imp = model.importances().head(6)
     extra["feature importances (gain share)"] = ", ".join(f"{r.feature} {r.gain_share:.1%}" for r in imp.itertuples())
     return table, extra

@@ -17,6 +17,10 @@ item two members agree on it may rank higher. The protocol mirrors the weight se
 3. Members fitted on the whole train score the test users the same way; the model ranks their
    candidates once and the top-k is evaluated on test, with the paired test against the best member.
 
+``run_learned`` runs all of it as ``fuse --method learned`` and the dashboard's Learned fusion tab do: fit,
+the weight search it is compared with (validation, grid step ``SEARCH_STEP``), the test report, and Holm's
+correction over its paired comparisons, so both report the same adjusted p-values.
+
 Features of a (user, candidate) pair, all computed the same way on validation and on test:
 
 - per member: its score min-max normalised over the user's candidates (``<m>_score``), and the
@@ -31,6 +35,7 @@ Features of a (user, candidate) pair, all computed the same way on validation an
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +48,8 @@ from reco_core.live import LiveSession
 from reco_core.metrics import Evaluation, evaluate
 from reco_core.models.base import Scorer
 from reco_core.ranking import Ranking
-from reco_core.stats import PairedComparison, paired_comparison
+from reco_core.search import optimise
+from reco_core.stats import PairedComparison, holm_adjust, paired_comparison
 
 Progress = Callable[[float, str], None]
 
@@ -345,3 +351,180 @@ def report_learned(
     if searched is not None:
         vs_searched = paired_comparison(searched.per_user[key], ev.per_user[key], key)
     return LearnedReport(model, ranking, ev, best, vs_best, vs_searched)
+
+
+# ------------------------------------------------------------------------------------------ one whole run
+
+SEARCH_STEP = 0.1
+"""Grid step of the weight search learned fusion is compared with (weighted sum of min-max scores)."""
+# Where each phase of :func:`run_learned` sits on its one progress scale.
+FIT_SHARE, SEARCH_SHARE = 0.6, 0.35
+BEST_MEMBER = "best member"
+SEARCHED = "searched weights"
+
+
+def _p_text(p: float) -> str:
+    if not np.isfinite(p):
+        return "n/a"
+    return f"{p:.3g}" if p >= 0.001 else f"{p:.1e}"  # 3 figures: 0.0497 must not read as 0.050 next to alpha
+
+
+@dataclass(frozen=True)
+class HolmComparison:
+    """One paired comparison of learned fusion's run (learned minus ``name``, per test user), with its
+    Holm-adjusted p-value over the run's ``tests`` comparisons."""
+
+    against: str  # BEST_MEMBER or SEARCHED
+    name: str  # the other list in sentences: the best member's name, or "searched"
+    comparison: PairedComparison
+    p_holm: float
+    tests: int
+    alpha: float = 0.05
+
+    @property
+    def significant(self) -> bool:
+        """The Holm-adjusted p below ``alpha`` (the family-wise level over the run's comparisons)."""
+        return bool(np.isfinite(self.p_holm) and self.p_holm < self.alpha)
+
+    def sentence(self, learned: str = "learned") -> str:
+        """The comparison's sentence (raw Wilcoxon p), then the Holm-adjusted p and its verdict, for example
+        "learned beats ease by 0.012 NDCG@10 (...); Wilcoxon p = 0.003 over 943 users: a real difference;
+        Holm-adjusted p = 0.006 over 2 tests: significant at 5%"."""
+        verdict = "significant" if self.significant else "not significant"
+        over = f"{self.tests} test{'s' if self.tests != 1 else ''}"
+        return (
+            f"{self.comparison.sentence(self.name, learned)}; Holm-adjusted p = {_p_text(self.p_holm)} over {over}:"
+            f" {verdict} at {self.alpha:.0%}"
+        )
+
+
+@dataclass(frozen=True)
+class LearnedRun:
+    """What :func:`run_learned` produced: the model, its test report, the weight search it is compared with,
+    and the paired comparisons with Holm-adjusted p-values (the same for the CLI and the dashboard)."""
+
+    report: LearnedReport
+    searched_weights: dict[str, float] | None  # chosen on validation (None: no feasible point)
+    searched_evaluation: Evaluation | None  # those weights' fusion on test at k
+    search_message: str  # the search's own summary (search.OptimiseResult.message)
+    best_evaluation: Evaluation  # the best test member's evaluation at k
+    comparisons: tuple[HolmComparison, ...]  # versus the best member, then versus searched weights (if found)
+    k: int
+    top_n: int
+    seed: int
+    search_step: float
+
+    @property
+    def model(self) -> LearnedFusion:
+        return self.report.model
+
+    @property
+    def evaluation(self) -> Evaluation:
+        return self.report.evaluation
+
+    @property
+    def best_member(self) -> str:
+        return self.report.best_member
+
+    def comparison(self, against: str) -> HolmComparison | None:
+        """The comparison against BEST_MEMBER or SEARCHED (None: the search chose no weights)."""
+        return next((c for c in self.comparisons if c.against == against), None)
+
+    def sentences(self, learned: str = "learned") -> dict[str, str]:
+        """Report lines, label -> sentence with the Holm-adjusted p: "versus best member" and, when the search
+        chose weights, "versus searched weights (ease=0.80, itemknn=0.20)"."""
+        out: dict[str, str] = {}
+        for c in self.comparisons:
+            if c.against == SEARCHED and self.searched_weights:
+                chosen = ", ".join(f"{n}={w:.2f}" for n, w in self.searched_weights.items())
+                out[f"versus {SEARCHED} ({chosen})"] = c.sentence(learned)
+            else:
+                out[f"versus {c.against}"] = c.sentence(learned)
+        return out
+
+
+def _scaled(progress: Progress | None, start: float, share: float) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda fraction, text: progress(start + share * min(max(float(fraction), 0.0), 1.0), text)
+
+
+def run_learned(
+    valid_session: LiveSession,
+    test_session: LiveSession,
+    valid_models: Mapping[str, Scorer],
+    test_models: Mapping[str, Scorer],
+    year: np.ndarray | None = None,
+    top_n: int = DEFAULT_TOP_N,
+    k: int = 10,
+    seed: int = 42,
+    progress: Progress | None = None,
+    search_step: float = SEARCH_STEP,
+    model: LearnedFusion | None = None,
+    valid_lock: AbstractContextManager | None = None,
+    test_lock: AbstractContextManager | None = None,
+) -> LearnedRun:
+    """Learned fusion's whole protocol, as ``fuse --method learned`` and the dashboard run it.
+
+    1. :func:`fit_learned` on ``valid_session`` (members fitted on train minus validation), unless ``model``
+       (trained earlier for the same sessions and ``top_n``) is given;
+    2. weights searched on validation for the comparison: ``search.optimise(valid, test, metric="ndcg@k",
+       step=search_step, seed=seed)`` (weighted sum of min-max scores);
+    3. :func:`report_learned` on ``test_session`` at ``k`` against the best member and the searched weights,
+       with Holm's correction (``stats.holm_adjust``) over those comparisons.
+
+    ``progress(fraction, text)`` sees one 0..1 scale over the three steps. ``valid_lock`` / ``test_lock`` (any
+    context managers) are held around each use of that session, for sessions other threads use too; both are
+    taken, valid first, for the search.
+    """
+    valid_lock = valid_lock if valid_lock is not None else nullcontext()
+    test_lock = test_lock if test_lock is not None else nullcontext()
+    k = check_whole(k, "k")
+    if model is None:
+        with valid_lock:
+            model = fit_learned(
+                valid_session, valid_models, year, top_n, seed=seed, progress=_scaled(progress, 0.0, FIT_SHARE)
+            )
+    elif model.top_n != int(top_n) or model.member_names != tuple(valid_session.members):
+        raise ConfigError("the given learned model was trained for other members or another top_n: train it again")
+    if progress:
+        progress(FIT_SHARE, f"searching weights on validation for the comparison (grid step {search_step:g})")
+    with valid_lock, test_lock:
+        found = optimise(
+            valid_session,
+            test_session,
+            metric=f"ndcg@{k}",
+            step=search_step,
+            seed=seed,
+            progress=_scaled(progress, FIT_SHARE, SEARCH_SHARE),
+        )
+    if progress:
+        progress(FIT_SHARE + SEARCH_SHARE, "ranking the test users once with the learned model")
+    searched = found.test.evaluation if found.test is not None else None
+    with test_lock:
+        report = report_learned(model, test_session, test_models, year, k=k, searched=searched)
+        best_ev = test_session.member_evaluation(report.best_member, k)
+    pairs = [(BEST_MEMBER, report.best_member, report.versus_best_member)]
+    if report.versus_searched is not None:
+        pairs.append((SEARCHED, "searched", report.versus_searched))
+    adjusted = holm_adjust([c.p_value for _, _, c in pairs])
+    tests = int(np.isfinite([c.p_value for _, _, c in pairs]).sum())
+    comparisons = tuple(
+        HolmComparison(against, name, c, float(p), tests, c.alpha)
+        for (against, name, c), p in zip(pairs, adjusted, strict=True)
+    )
+    if progress:
+        progress(1.0, f"learned fusion ready: {model.best_iteration} trees")
+    # Only the small parts of the search are kept (a run is cached by the dashboard): not its grid or fused lists.
+    return LearnedRun(
+        report,
+        found.weights,
+        searched,
+        found.message,
+        best_ev,
+        comparisons,
+        k,
+        int(top_n),
+        int(seed),
+        float(search_step),
+    )

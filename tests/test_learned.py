@@ -8,15 +8,20 @@ import pytest
 from reco_core.errors import ConfigError
 from reco_core.learned import (
     ANCHOR_SCALE,
+    BEST_MEMBER,
+    SEARCHED,
     LearnedFusion,
     _union,
     candidates,
     fit_learned,
     report_learned,
+    run_learned,
 )
 from reco_core.live import LiveSession
 from reco_core.metrics import EvalContext
+from reco_core.search import optimise
 from reco_core.splitting import random_split, with_validation
+from reco_core.stats import holm_adjust
 
 
 def test_union_keeps_first_seen_order_and_pads() -> None:
@@ -108,3 +113,37 @@ def test_fit_is_deterministic_and_reports_against_the_best_member(sessions) -> N
         fit_learned(test, ft)
     with pytest.raises(ConfigError, match="runs on the test part"):
         report_learned(one, valid, fv)
+
+
+def test_run_learned_is_fit_then_report_with_holm_over_both_comparisons(sessions) -> None:
+    valid, fv, test, ft = sessions
+    calls: list[float] = []
+    run = run_learned(valid, test, fv, ft, top_n=10, k=5, seed=3, progress=lambda f, _t: calls.append(f))
+    model = fit_learned(valid, fv, top_n=10, seed=3)
+    found = optimise(valid, test, metric="ndcg@5", step=0.1, seed=3)
+    assert found.test is not None  # the toy search chooses weights: both comparisons are made
+    rep = report_learned(model, test, ft, k=5, searched=found.test.evaluation)
+    np.testing.assert_array_equal(run.report.ranking.item_idx, rep.ranking.item_idx)
+    assert run.model.best_iteration == model.best_iteration and run.model.anchor == model.anchor
+    assert run.evaluation.values() == pytest.approx(rep.evaluation.values())
+    assert run.searched_weights == found.weights
+    assert run.best_member == rep.best_member and run.best_evaluation.values() == pytest.approx(
+        test.member_evaluation(rep.best_member, 5).values()
+    )
+    raw = [rep.versus_best_member.p_value, rep.versus_searched.p_value]
+    assert [c.against for c in run.comparisons] == [BEST_MEMBER, SEARCHED]
+    assert [c.comparison.p_value for c in run.comparisons] == pytest.approx(raw)
+    holm = [c.p_holm for c in run.comparisons]
+    assert holm == pytest.approx(list(holm_adjust(raw)))
+    assert all(h >= p for h, p in zip(holm, raw, strict=True)) and all(c.tests == 2 for c in run.comparisons)
+    lines = run.sentences()
+    assert next(iter(lines)) == "versus best member" and list(lines)[1].startswith("versus searched weights (")
+    for c, line in zip(run.comparisons, lines.values(), strict=True):
+        assert "Wilcoxon p" in line and "over 2 tests" in line
+        assert f"Holm-adjusted p = {c.p_holm:.3g}" in line or c.p_holm < 0.001
+    assert calls == sorted(calls) and calls[-1] == 1.0  # one rising scale over fit, search and report
+    # A model trained earlier is reused (no second fit) and gives the same report.
+    again = run_learned(valid, test, fv, ft, top_n=10, k=5, seed=3, model=run.model)
+    assert again.model is run.model and [c.p_holm for c in again.comparisons] == pytest.approx(holm)
+    with pytest.raises(ConfigError, match="another top_n"):
+        run_learned(valid, test, fv, ft, top_n=8, k=5, seed=3, model=run.model)

@@ -1,24 +1,35 @@
 """The Fusion Lab's "Learned fusion" tab: a LightGBM LambdaRank meta-ranker trained on validation (issue 12).
 
 ``learned_tab(cfg, current)`` draws the tab inside the page's live fragment. Nothing heavy runs on a rerun:
-the ranker is trained only when the person presses "Train on validation", and what it produced is kept in
-the ``learned`` store of ``ui.cached``, shared by every browser session:
+the ranker is trained only when the person presses "Train on validation", by ``reco_core.learned.run_learned``
+(the function ``fuse --method learned`` calls: fit on the validation lab, weights searched on validation with
+grid step 0.1 for the comparison, the test report at k, Holm's correction over its two paired tests), so the
+dashboard and the command line report the same numbers and the same adjusted p-values.
 
-- ``("learned-model", lab key, top_n)``: the ``LearnedFusion`` fitted by ``reco_core.learned.fit_learned`` on
-  the validation lab (members refitted on train minus validation). The lab key holds the protocol (seed and
-  validation share included) and the member specs, so it also names the validation lab. k does not enter the
-  model (its early stopping uses NDCG@10 on validation, its anchor the best member at 10).
-- ``("learned-report", lab key, top_n, k)``: a ``Trained``: the test report at k (``report_learned``), the
-  weights searched on validation for the comparison (``search.optimise``, weighted sum of min-max scores,
-  grid step 0.1, NDCG@k, the protocol's seed: as ``fuse --method learned`` does) and the metric rows shown.
+**Training runs in a background thread**, owned by a ``_Job`` kept in the ``learned`` store of ``ui.cached``
+under ``("learned-report", lab key, top_n, k)``, shared by every browser session. The job holds the progress
+(fraction and text), then the ``Trained`` result or a one-line error; the thread updates only these plain
+Python fields (never a Streamlit call). While the job runs, every session showing the same configuration polls
+it with a small ``st.fragment(run_every=POLL_SECONDS)`` progress bar; when it ends, the poller reruns the page,
+which draws the result (or the error, once). So a slider move, a second press or another session during
+training loses nothing: a press while the job runs starts nothing new, and a failed job is started afresh by
+the next press. What the press does in the script thread is only the validation lab (members refitted on train
+minus validation, once per configuration, with its own progress box: it may need the browser session, for an
+uploaded dataset) and the start of the thread.
 
-When k moves, the model is reused and only the search and the test report run again (after a press). The
-sidebar's weights, method and normaliser never enter: the learned ranker has no weights.
+The store also keeps ``("learned-model", lab key, top_n)``: the trained ``LearnedFusion`` (k does not enter the
+model: its early stopping uses NDCG@10 on validation, its anchor the best member at 10). When k moves, a press
+reuses it and only the search and the test report run again; a press at another k while that model is still
+being trained waits for it instead of training a second one. The sidebar's weights, method and normaliser never
+enter: the learned ranker has no weights.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +38,16 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from reco_core import search
 from reco_core.errors import ConfigError, RecoError
-from reco_core.learned import DEFAULT_TOP_N, LearnedFusion, LearnedReport, fit_learned, report_learned
-from reco_core.stats import holm_adjust
+from reco_core.learned import (
+    BEST_MEMBER,
+    DEFAULT_TOP_N,
+    SEARCH_STEP,
+    LearnedFusion,
+    LearnedReport,
+    LearnedRun,
+    run_learned,
+)
 from ui import cached, charts, lab, state
 from ui.lab import Lab
 from ui.state import LabConfig
@@ -41,11 +58,11 @@ PAGE = "fusion_lab"
 STORE = "learned"
 LEARNED = "learned"
 SEARCHED = "searched weights"
-SEARCH_STEP = 0.1  # the CLI's grid for the comparison (reco_core.cli_commands.cmd_fuse_learned)
 MIN_TOP_N = 5
 ALPHA = 0.05
-# Where each phase sits on the one progress bar of a training run.
-FIT_SHARE, SEARCH_SHARE = 0.6, 0.35
+POLL_SECONDS = 0.75  # how often a session showing a running job redraws its progress bar
+
+_LOG = logging.getLogger(__name__)
 
 INTRO = (
     "A **LightGBM LambdaRank** meta-ranker re-ranks the union of the members' top-N candidates, learning per user "
@@ -57,21 +74,27 @@ NOTE = (
     "The sidebar's weights, fusion method and normaliser do not apply to the learned ranker: moving them changes "
     "the rest of this page, not these numbers. k does apply: the report below is at k = {k}."
 )
+IN_PROGRESS = (
+    "Training in progress for these members, candidates and k: pressing again starts nothing new. Its progress "
+    "is below."
+)
 
 
 @dataclass(frozen=True)
 class Trained:
     """What one training run produced for (lab, top_n, k); shared, never mutated."""
 
-    report: LearnedReport
-    searched_weights: dict[str, float] | None
-    search_message: str
+    run: LearnedRun
     rows: dict[str, dict[str, float]]  # "learned", "searched weights", the best member -> metric values at k
     seconds: float
 
     @property
     def model(self) -> LearnedFusion:
-        return self.report.model
+        return self.run.model
+
+    @property
+    def report(self) -> LearnedReport:
+        return self.run.report
 
 
 def _model_key(current: Lab, top_n: int) -> tuple:
@@ -82,8 +105,90 @@ def _report_key(current: Lab, top_n: int, k: int) -> tuple:
     return ("learned-report", current.key, int(top_n), int(k))
 
 
+Progress = Callable[[float, str], None]
+
+
+class _Job:
+    """One training run in a daemon thread, shared by every session that shows its (lab, top_n, k).
+
+    The thread runs ``work(progress)`` and writes only this object's plain fields (under its lock): the
+    progress, then ``result`` or ``error``, then ``done``. Streamlit is never called from the thread.
+    """
+
+    def __init__(self, title: str, k: int, work: Callable[[Progress], Trained]) -> None:
+        self.title = title
+        self.k = int(k)
+        self._work: Callable[[Progress], Trained] | None = work
+        self._lock = threading.Lock()
+        self._fraction = 0.0
+        self._text = "starting"
+        self.result: Trained | None = None
+        self.error: str | None = None
+        self.started = time.perf_counter()
+        self.done = threading.Event()
+        self.on_end: Callable[[_Job], None] | None = None  # plain Python, called in the thread when it ends
+        self.thread = threading.Thread(target=self._run, name=f"learned fusion: {title}", daemon=True)
+
+    @property
+    def running(self) -> bool:
+        return not self.done.is_set()
+
+    @property
+    def failed(self) -> bool:
+        return self.done.is_set() and self.result is None
+
+    def progress(self, fraction: float, text: str) -> None:
+        """The engine's ``progress(fraction, text)``: kept for the pollers (the bar never moves back)."""
+        with self._lock:
+            self._fraction = max(self._fraction, min(max(float(fraction), 0.0), 1.0))
+            self._text = str(text)
+
+    def snapshot(self) -> tuple[float, str]:
+        with self._lock:
+            return self._fraction, self._text
+
+    def start(self) -> _Job:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        result: Trained | None = None
+        error: str | None = None
+        # Held only while it runs: the finished job stays in the store and must not keep the labs alive.
+        work, self._work = self._work, None
+        try:
+            if work is None:
+                raise RuntimeError("a training job runs once")
+            result = work(self.progress)
+        except RecoError as exc:
+            error = str(exc)
+        except BaseException as exc:  # a bug or a library failure: one line on the page, the traceback in the log
+            _LOG.exception("learned fusion failed: %s", self.title)
+            error = f"learned fusion failed unexpectedly ({type(exc).__name__}: {exc})"
+        finally:
+            with self._lock:
+                self.result, self.error = result, error
+                if result is not None:
+                    self._fraction, self._text = 1.0, "done"
+            try:
+                if self.on_end is not None:
+                    self.on_end(self)
+            finally:
+                self.on_end = None  # it holds the lab too
+                self.done.set()
+
+
+# Jobs training a model right now, by (lab key, top_n): a press at another k waits for that model instead of
+# training it twice. Entries leave when their job ends; guarded by _JOBS_LOCK, which also makes "look up the
+# job, start one if there is none (or it failed)" one step across sessions.
+_JOBS_LOCK = threading.Lock()
+_TRAINING: dict[tuple, _Job] = {}
+
+
 class _Local:
-    """Where results live for a lab built by hand (no store key): this browser session only."""
+    """Where results live for a lab built by hand (no store key): this browser session only, a few entries."""
+
+    MAX = 4
 
     @staticmethod
     def _items() -> dict:
@@ -96,98 +201,115 @@ class _Local:
     def get(self, key: tuple) -> Any:
         return self._items().get(key)
 
-    def get_or_build(self, key: tuple, build: Any) -> Any:
+    def put(self, key: tuple, value: Any) -> None:
         items = self._items()
-        if key not in items:
-            items.clear()  # one entry: a hand-built lab is a test or a one-off
-            items[key] = build()
-        return items[key]
+        items.pop(key, None)
+        items[key] = value
+        while len(items) > self.MAX:
+            items.pop(next(iter(items)))
 
 
 def _store(current: Lab) -> Any:
     return cached.store(STORE) if current.key else _Local()
 
 
-class _Bar:
-    """One ``st.status`` box with a progress bar, driven by the engine's ``progress(fraction, text)``."""
+def _work(valid: Lab, current: Lab, top_n: int, k: int, seed: int, model: LearnedFusion | None, after: _Job | None):
+    """What the job's thread runs: ``run_learned`` under the labs' locks (no Streamlit call)."""
 
-    def __init__(self, title: str) -> None:
-        self._title = title
-        self._status: Any = None
-        self._bar: Any = None
+    def work(progress: Progress) -> Trained:
+        started = time.perf_counter()
+        reuse = model
+        if reuse is None and after is not None:
+            progress(0.0, f"waiting for the ranker being trained at k = {after.k} (it is reused here)")
+            after.done.wait()
+            reuse = after.result.model if after.result is not None else None
+        valid_session, test_session = valid.session, current.session
+        if valid_session is None or test_session is None:
+            raise ConfigError("no member could be fitted: change the members or their settings in the sidebar")
+        run = run_learned(
+            valid_session,
+            test_session,
+            valid.members,
+            current.members,
+            current.catalog.year,
+            top_n,
+            k,
+            seed,
+            progress=progress,
+            search_step=SEARCH_STEP,
+            model=reuse,
+            valid_lock=valid.lock,
+            test_lock=current.lock,  # the order the Trade-offs page takes them in: validation first
+        )
+        rows = {LEARNED: run.evaluation.values()}
+        if run.searched_evaluation is not None:
+            rows[SEARCHED] = run.searched_evaluation.values()
+        rows[run.best_member] = run.best_evaluation.values()
+        return Trained(run, rows, time.perf_counter() - started)
 
-    def phase(self, start: float, share: float) -> Any:
-        """A ``progress`` callback whose 0..1 lands on ``start .. start + share`` of the bar."""
-        return lambda fraction, text: self.update(start + share * min(max(float(fraction), 0.0), 1.0), text)
-
-    def update(self, fraction: float, text: str) -> None:
-        if self._status is None:
-            self._status = st.status(self._title, expanded=True)
-            self._bar = self._status.progress(0.0)
-        self._bar.progress(min(max(float(fraction), 0.0), 1.0), text=plain(text))
-
-    def done(self, label: str) -> None:
-        if self._status is not None:
-            self._status.update(label=label, state="complete", expanded=False)
-
-    def failed(self, label: str) -> None:
-        if self._status is not None:
-            self._status.update(label=label, state="error", expanded=True)
+    return work
 
 
-def _train(cfg: LabConfig, current: Lab, top_n: int) -> Trained:
-    """Fit (or reuse) the ranker for ``top_n``, search weights for the comparison and report both at k on test."""
+def _start(cfg: LabConfig, current: Lab, top_n: int) -> _Job:
+    """The running or finished job for (lab, top_n, k), or a new one started (also in place of a failed one).
+
+    Builds the validation lab here, in the script thread (once per configuration, shared, with its own progress
+    box); the thread only trains, searches and reports."""
     k = cfg.k
-    store = _store(current)
-    seed = cfg.protocol.seed
     valid = lab.validation_lab(cfg)
-    valid_session, test_session = valid.session, current.session
-    if valid_session is None or test_session is None:
+    if valid.session is None or current.session is None:
         raise ConfigError("no member could be fitted: change the members or their settings in the sidebar")
     if tuple(valid.members) != tuple(current.members):
         raise ConfigError(
             f"members fitted on validation ({', '.join(valid.members)}) differ from those on test"
             f" ({', '.join(current.members)}): fix or remove the member that failed"
         )
-    bar = _Bar(f"Learned fusion: top-{top_n} candidates per member, k = {k}")
-    started = time.perf_counter()
+    store = _store(current)
+    key = _report_key(current, top_n, k)
+    with _JOBS_LOCK:
+        job = store.get(key)
+        if job is not None and not job.failed:
+            return job  # another session (or an earlier press) started it
+        model = store.get(_model_key(current, top_n))
+        training = (current.key, int(top_n))
+        after = _TRAINING.get(training) if current.key and model is None else None
+        work = _work(valid, current, top_n, k, cfg.protocol.seed, model, after)
+        job = _Job(f"Learned fusion: top-{top_n} candidates per member, k = {k}", k, work)
+        if current.key:
+            shared = store
 
-    def fit() -> LearnedFusion:
-        with valid.lock:
-            return fit_learned(
-                valid_session, valid.members, valid.catalog.year, top_n, seed=seed, progress=bar.phase(0.0, FIT_SHARE)
-            )
+            def on_end(done: _Job) -> None:  # in the thread: plain Python on the thread-safe shared store
+                with _JOBS_LOCK:
+                    if _TRAINING.get(training) is done:
+                        del _TRAINING[training]
+                if done.result is not None and shared.get(_model_key(current, top_n)) is None:
+                    shared.put(_model_key(current, top_n), done.result.model)
 
-    def build() -> Trained:
-        model = store.get_or_build(_model_key(current, top_n), fit)
-        bar.update(FIT_SHARE, f"searching weights on validation for the comparison (grid step {SEARCH_STEP:g})")
-        with valid.lock, current.lock:  # the order the Trade-offs page takes them in
-            found = search.optimise(
-                valid_session,
-                test_session,
-                metric=f"ndcg@{k}",
-                step=SEARCH_STEP,
-                seed=seed,
-                progress=bar.phase(FIT_SHARE, SEARCH_SHARE),
-            )
-        bar.update(FIT_SHARE + SEARCH_SHARE, "ranking the test users once with the learned model")
-        searched = found.test.evaluation if found.test is not None else None
-        with current.lock:
-            report = report_learned(model, test_session, current.members, current.catalog.year, k=k, searched=searched)
-            best_values = test_session.member_evaluation(report.best_member, k).values()
-        rows = {LEARNED: report.evaluation.values()}
-        if searched is not None:
-            rows[SEARCHED] = searched.values()
-        rows[report.best_member] = best_values
-        return Trained(report, found.weights, found.message, rows, time.perf_counter() - started)
+            job.on_end = on_end
+            if model is None and after is None:
+                _TRAINING[training] = job
+        store.put(key, job)
+        return job.start()
 
-    try:
-        trained = store.get_or_build(_report_key(current, top_n, k), build)
-    except RecoError as exc:
-        bar.failed(f"Learned fusion failed: {plain(exc)}")
-        raise
-    bar.done(f"Learned fusion ready in {time.perf_counter() - started:.1f} s")
-    return trained
+
+def _harvest(store: Any, current: Lab, top_n: int, job: _Job) -> None:
+    """Keep a finished job's model for the other k (the shared store already has it; a hand-built lab's not)."""
+    if job.result is not None and store.get(_model_key(current, top_n)) is None:
+        store.put(_model_key(current, top_n), job.result.model)
+
+
+def _poll(job: _Job) -> None:
+    """The progress of a running job (a fragment that reruns every POLL_SECONDS); once it has ended, the page
+    reruns and draws the result or the error instead."""
+    if not job.running:
+        st.rerun()
+    fraction, text = job.snapshot()
+    elapsed = time.perf_counter() - job.started
+    st.progress(fraction, text=plain(f"{job.title}: {text} ({elapsed:.0f} s)"))
+    st.caption(
+        "Training runs in the background: you can move the sliders or open another tab, and every browser "
+        "session on this configuration sees the same run. The result appears here when it is done."
+    )
 
 
 # ------------------------------------------------------------------------------------------ drawing
@@ -229,34 +351,27 @@ def importance_figure(importances: pd.DataFrame, top: int = 12) -> go.Figure:
 
 
 def _comparisons(trained: Trained, k: int) -> None:
-    report = trained.report
-    best = report.best_member
-    pairs = [(f"the best member ({best})", best, report.versus_best_member)]
-    if report.versus_searched is not None:
-        pairs.append((SEARCHED, SEARCHED, report.versus_searched))
-    adjusted = holm_adjust([c.p_value for _, _, c in pairs])
+    run = trained.run
     st.markdown("**Paired tests on the test users** (learned minus the other list, user by user):")
-    for (words, name, comparison), p_adj in zip(pairs, adjusted, strict=True):
-        verdict = "significant" if p_adj < ALPHA else "not significant"
-        st.markdown(
-            f"- Against {plain(words)}: {plain(comparison.sentence(name, LEARNED))}. Holm-adjusted p = {_p(p_adj)}"
-            f" ({verdict} at {ALPHA:.0%})."
-        )
-    if len(pairs) > 1:
+    for c in run.comparisons:
+        words = f"the best member ({c.name})" if c.against == BEST_MEMBER else SEARCHED
+        # The sentence fuse --method learned prints too: raw Wilcoxon p, then the Holm-adjusted p and its verdict.
+        st.markdown(f"- Against {plain(words)}: {plain(c.sentence(LEARNED))}.")
+    if len(run.comparisons) > 1:
         st.caption(
-            f"Holm's correction over these {len(pairs)} comparisons: each raw Wilcoxon p-value is adjusted so that "
-            f"the chance of any false 'real difference' among them stays below {ALPHA:.0%}."
+            f"Holm's correction over these {len(run.comparisons)} comparisons: each raw Wilcoxon p-value is adjusted "
+            f"so that the chance of any false 'real difference' among them stays below {ALPHA:.0%}."
         )
     else:
         st.caption("Holm's correction over this single comparison leaves its p-value as it is.")
-    if trained.searched_weights:
-        chosen = ", ".join(f"{n} = {w:.2f}" for n, w in trained.searched_weights.items())
+    if run.searched_weights:
+        chosen = ", ".join(f"{n} = {w:.2f}" for n, w in run.searched_weights.items())
         st.caption(
             f"Searched weights: {plain(chosen)}, chosen on the same validation part (weighted sum of min-max "
-            f"scores, grid step {SEARCH_STEP:g}, maximising NDCG@{k})."
+            f"scores, grid step {run.search_step:g}, maximising NDCG@{k})."
         )
-    elif trained.search_message:
-        st.caption(f"Weight search: {plain(trained.search_message)}")
+    elif run.search_message:
+        st.caption(f"Weight search: {plain(run.search_message)}")
 
 
 def _show(trained: Trained, k: int) -> None:
@@ -328,21 +443,30 @@ def learned_tab(cfg: LabConfig, current: Lab) -> None:
         "searches weights on validation for the comparison, and reports both once on test.",
     )
     store = _store(current)
-    trained: Trained | None = None
+    job: _Job | None = store.get(_report_key(current, top_n, k))
     if pressed:
-        try:
-            trained = _train(cfg, current, top_n)
-        except RecoError as exc:
-            show_error(exc)
-            return
+        if job is not None and job.running:
+            st.info(IN_PROGRESS)
+        elif job is None or job.failed:
+            try:
+                job = _start(cfg, current, top_n)
+            except RecoError as exc:
+                show_error(exc)
+                return
+        # A finished job: nothing new to run, its result is drawn below.
+    if job is None:
+        if store.get(_model_key(current, top_n)) is not None:
+            st.caption(
+                f"The ranker for top-{top_n} candidates is trained, but its test report at k = {k} is not computed "
+                "yet. Press the button: the model is reused, only the weight search and the test report run."
+            )
+        else:
+            st.caption("Not trained yet for these members and this number of candidates.")
+    elif job.running:
+        st.fragment(run_every=POLL_SECONDS)(_poll)(job)
+    elif job.result is None:
+        show_error(job.error or "learned fusion failed")  # one line, once; the next press starts afresh
+        st.caption("Press **Train on validation** to try again.")
     else:
-        trained = store.get(_report_key(current, top_n, k))
-    if trained is not None:
-        _show(trained, k)
-    elif store.get(_model_key(current, top_n)) is not None:
-        st.caption(
-            f"The ranker for top-{top_n} candidates is trained, but its test report at k = {k} is not computed yet. "
-            "Press the button: the model is reused, only the weight search and the test report run."
-        )
-    else:
-        st.caption("Not trained yet for these members and this number of candidates.")
+        _harvest(store, current, top_n, job)
+        _show(job.result, k)
