@@ -115,11 +115,10 @@ def live(cfg: LabConfig, draw: Callable[[LabConfig], None]) -> None:
             st.rerun()
             return
         state.set_last_config(now)
-        with st.container(key=LIVE_BOX):
-            # Streamlit shows a spinner only once a block has run 0.5 s (spinner.DELAY_SECS): a live rerun of a few
-            # tens of ms never shows one, a slow one (a first normaliser, a large catalogue) says it is working.
-            with st.spinner("Updating the numbers…"):
-                draw(now)
+        # Streamlit shows a spinner only once a block has run 0.5 s (spinner.DELAY_SECS): a live rerun of a few
+        # tens of ms never shows one, a slow one (a first normaliser, a large catalogue) says it is working.
+        with st.container(key=LIVE_BOX), st.spinner("Updating the numbers…"):
+            draw(now)
 
     live_part()
 
