@@ -236,15 +236,55 @@ class _Workspace:
 
     @cached_property
     def user_pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        n, budget = self.n, self.ctx.personalisation_pairs
-        if n * (n - 1) // 2 <= budget:
-            a, b = np.triu_indices(n, 1)
-            return a, b
-        rng = np.random.default_rng(self.ctx.seed)
-        a = rng.integers(0, n, budget)
-        # An offset in [1, n) makes b != a while keeping every ordered pair equally likely.
-        b = (a + rng.integers(1, n, budget)) % n
+        return user_pairs(self.n, self.ctx.personalisation_pairs, self.ctx.seed)
+
+
+# --------------------------------------------------------------------------------------------------
+# Global-metric formulas on their inputs alone (item counts, pairs of lists): the Spark engine
+# (reco_core.spark.engine) aggregates those inputs in Spark and calls these same functions.
+
+
+def user_pairs(n: int, budget: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The user pairs personalisation compares, as positions (0..n-1) among the evaluated users in order.
+
+    Every pair (a < b) when n(n-1)/2 <= ``budget``; else ``budget`` ordered pairs drawn with
+    ``numpy.random.default_rng(seed)``. Fewer than two users give no pairs.
+    """
+    if n * (n - 1) // 2 <= budget:
+        a, b = np.triu_indices(n, 1)
         return a, b
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, n, budget)
+    # An offset in [1, n) makes b != a while keeping every ordered pair equally likely.
+    b = (a + rng.integers(1, n, budget)) % n
+    return a, b
+
+
+def gini_of_counts(counts: np.ndarray) -> float:
+    """Gini of how often each catalogue item is recommended (``counts``, one entry per item); NaN when all are 0."""
+    c = np.sort(np.asarray(counts)).astype(np.float64)
+    total = c.sum()
+    if total == 0:
+        return float("nan")
+    n = c.size
+    return float(np.dot(2 * np.arange(1, n + 1) - n - 1, c) / (n * total))
+
+
+def personalisation_of_pairs(lists_a: np.ndarray, lists_b: np.ndarray) -> float:
+    """1 - mean Jaccard of the lists paired row by row (int [pairs, k], -1 = padding); NaN without pairs.
+
+    Two lists with no valid item count as identical (Jaccard 1).
+    """
+    lists_a, lists_b = np.asarray(lists_a), np.asarray(lists_b)
+    if len(lists_a) == 0:
+        return float("nan")
+    va, vb = lists_a >= 0, lists_b >= 0
+    # Padding is -1 in one list and -2 in the other, so two empty slots never match.
+    lb = np.where(vb, lists_b, -2)
+    inter = np.count_nonzero(lists_a[:, :, None] == lb[:, None, :], axis=(1, 2))
+    union = np.count_nonzero(va, axis=1) + np.count_nonzero(vb, axis=1) - inter
+    jaccard = np.divide(inter, union, out=np.ones(inter.shape), where=union > 0)
+    return float(1.0 - jaccard.mean())
 
 
 def _per_user_mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -294,12 +334,7 @@ def _coverage(ws: _Workspace, k: int) -> float:
 
 @_register("gini")
 def _gini(ws: _Workspace, k: int) -> float:
-    c = np.sort(ws.counts(k)).astype(np.float64)
-    total = c.sum()
-    if total == 0:
-        return float("nan")
-    n = c.size
-    return float(np.dot(2 * np.arange(1, n + 1) - n - 1, c) / (n * total))
+    return gini_of_counts(ws.counts(k))
 
 
 @_register("ild_genre")
@@ -377,12 +412,7 @@ def _personalisation(ws: _Workspace, k: int) -> float:
     if ws.n < 2:
         return float("nan")
     a, b = ws.user_pairs
-    # Padding is -1 in one list and -2 in the other, so two empty slots never match.
-    la, lb = ws.items[a, :k], np.where(ws.valid[b, :k], ws.items[b, :k], -2)
-    inter = np.count_nonzero(la[:, :, None] == lb[:, None, :], axis=(1, 2))
-    union = ws.n_valid[a, k - 1] + ws.n_valid[b, k - 1] - inter
-    jaccard = np.divide(inter, union, out=np.ones(inter.shape), where=union > 0)
-    return float(1.0 - jaccard.mean())
+    return personalisation_of_pairs(ws.items[a, :k], ws.items[b, :k])
 
 
 if _COMPUTE.keys() != METRICS.keys():  # a spec without a function (or the reverse) is a programming error

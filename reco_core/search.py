@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +30,14 @@ from reco_core.live import LiveResult, LiveSession
 __all__ = [
     "OptimiseResult",
     "SearchResult",
+    "check_metric_keys",
+    "check_objective",
     "grid_size",
     "optimise",
     "pareto_front",
     "parse_floor",
+    "pick_best",
+    "plan_points",
     "random_simplex",
     "search_weights",
     "simplex_compositions",
@@ -224,15 +228,7 @@ def search_weights(
     ``seed`` draws the random points and is team-draft's seed at every point (as ``session.update``'s);
     ``params`` are the method's declared parameters (``METHODS[method].params``), as ``session.update`` takes them.
     """
-    bound = _check_floor(floor)
-    k_metric = _metric_k(metric, "metric")
-    k = k_metric if k is None else int(k)
-    if k != k_metric:
-        raise ConfigError(
-            f"metric {metric!r} is at @{k_metric} but k={k}: use {metric.split('@')[0]}@{k} or k={k_metric}"
-        )
-    if bound is not None and _metric_k(bound[0], "floor metric") != k:
-        raise ConfigError(f"floor metric {bound[0]!r} is not at @{k}: put both metrics at the same k")
+    bound, k = check_objective(metric, floor, k)
     names = list(session.members)
     points, strategy = plan_points(len(names), step, max_points, seed)
     rows = []
@@ -242,18 +238,36 @@ def search_weights(
         result = session.update(w, method, normaliser, k, rrf_k, seed, params)
         values = result.evaluation.values()
         if i == 0:
-            for key in (metric, *([bound[0]] if bound else [])):
-                if key not in values:
-                    raise ConfigError(f"no metric {key!r} in the evaluation: choose one of {', '.join(values)}")
+            check_metric_keys(values, metric, bound)
         rows.append({**{f"w:{n}": float(x) for n, x in zip(names, w, strict=True)}, **values})
         if progress is not None:
             progress((i + 1) / len(points), f"weights {i + 1}/{len(points)}")
-    table = pd.DataFrame(rows)
-    if bound is not None:
-        table["feasible"] = _OPS[bound[1]](table[bound[0]].to_numpy(), bound[2])
-    else:
-        table["feasible"] = True
-    return _pick(table, names, metric, bound, strategy)
+    return pick_best(pd.DataFrame(rows), names, metric, bound, strategy)
+
+
+def check_objective(
+    metric: str, floor: Floor | str | None = None, k: int | None = None
+) -> tuple[tuple[str, str, float] | None, int]:
+    """The floor, checked, and the search's cut-off: the metric's own k (``k``, when given, must equal it), and
+    the floor's metric at the same k; else ConfigError. Both engines' searches call it before evaluating."""
+    bound = _check_floor(floor)
+    k_metric = _metric_k(metric, "metric")
+    k = k_metric if k is None else int(k)
+    if k != k_metric:
+        raise ConfigError(
+            f"metric {metric!r} is at @{k_metric} but k={k}: use {metric.split('@')[0]}@{k} or k={k_metric}"
+        )
+    if bound is not None and _metric_k(bound[0], "floor metric") != k:
+        raise ConfigError(f"floor metric {bound[0]!r} is not at @{k}: put both metrics at the same k")
+    return bound, k
+
+
+def check_metric_keys(values: Iterable[str], metric: str, bound: tuple[str, str, float] | None) -> None:
+    """The objective and the floor's metric are among the evaluated keys ``values``; else ConfigError naming them."""
+    keys = list(values)
+    for key in (metric, *([bound[0]] if bound else [])):
+        if key not in keys:
+            raise ConfigError(f"no metric {key!r} in the evaluation: choose one of {', '.join(keys)}")
 
 
 # Steps that divide 1 exactly in decimal, coarse to fine: what a refused grid suggests instead.
@@ -273,9 +287,20 @@ def _grid_too_large(n_members: int, step: float, size: int, max_points: int) -> 
     return f"{head}: choose a larger step, such as {best:g} ({grid_size(n_members, best):,} points)"
 
 
-def _pick(
+def pick_best(
     table: pd.DataFrame, names: list[str], metric: str, bound: tuple[str, str, float] | None, strategy: str
 ) -> SearchResult:
+    """The best point of a search table and the sentence that reports it (or how close it came to the floor).
+
+    ``table``: one row per point, in the order they were tried: ``w:<name>`` per member, then the metric values
+    (at least ``metric`` and the floor's). A ``feasible`` column is added (the floor holds; True without one).
+    The best feasible point maximises ``metric``; ties go to the earlier point.
+    """
+    table = table.copy()
+    if bound is not None:
+        table["feasible"] = _OPS[bound[1]](table[bound[0]].to_numpy(), bound[2])
+    else:
+        table["feasible"] = True
     feasible = table["feasible"].to_numpy(dtype=bool)
     n_feasible = int(feasible.sum())
     if n_feasible == 0:

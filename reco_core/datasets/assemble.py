@@ -15,7 +15,8 @@ all dropped by a rating of 0 or the threshold, and every item of an items file (
 the notes); a k-core above 1 keeps only the items inside it. An items file that lacks some items gives
 them a bare catalogue entry "Item <id>", counted in the notes.
 
-Also here: ``load_files`` (a user's files), ``filter_dataset`` and ``with_items`` (a Dataset reshaped).
+Also here: ``load_files`` (a user's files), ``filter_dataset`` and ``with_items`` (a Dataset reshaped), and
+``catalog_from_items`` (a vocabulary's catalogue from an items frame; the Spark engine builds its own with it).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from reco_core.checks import MUST_BE, check_whole
 from reco_core.data import Dataset, Interactions, ItemCatalog, LoadReport, UserTable, item_text
 from reco_core.datasets.columns import _ALIASES, _norm
 from reco_core.datasets.readers import MAX_DECODED_BYTES, MAX_ROWS, _read_table
-from reco_core.datasets.tables import _read_items, _read_users, _Tidy, _tidy_interactions
+from reco_core.datasets.tables import _read_users, _Tidy, _tidy_interactions, read_items_frame
 from reco_core.errors import ConfigError, DataError, quote
 from reco_core.ids import IdMap
 
@@ -164,7 +165,7 @@ def _assemble(
     inter = Interactions(user_map, item_map, matrix, tmatrix)
     report.notes.extend(item_notes or [])
     report.notes.extend(user_notes or [])
-    catalog = _catalog(item_map, items, report)
+    catalog = catalog_from_items(item_map, items, report)
     user_table = _user_table(user_map, users, report)
     return Dataset(name, inter, catalog, user_table, report)
 
@@ -257,7 +258,12 @@ def _check_filters(threshold: float | None, kcore: int) -> tuple[float | None, i
     return threshold, check_whole(kcore, "kcore", 0, MUST_BE + " (0 or 1 = no filtering)")
 
 
-def _catalog(item_map: IdMap, items: pd.DataFrame | None, report: LoadReport) -> ItemCatalog:
+def catalog_from_items(item_map: IdMap, items: pd.DataFrame | None, report: LoadReport) -> ItemCatalog:
+    """The catalogue of ``item_map``'s items from an items frame (``read_items_frame``'s), or a bare one without.
+
+    Items of the frame outside the vocabulary are left out, and vocabulary items missing from it get a bare
+    entry ("Item <id>", no genres): both counted in ``report.notes``.
+    """
     if items is None:
         return ItemCatalog.bare(item_map)
     pos = pd.Index(items["item"].to_numpy(dtype=object)).get_indexer(item_map.ids)
@@ -348,7 +354,7 @@ def load_files(
             f"threshold={quote(threshold)} needs a rating column, and {label} has none; drop the threshold"
         )
     item_frame, item_notes = (
-        (None, []) if items is None else _read_items(items, item_columns, max_decoded_bytes=max_decoded_bytes)
+        (None, []) if items is None else read_items_frame(items, item_columns, max_decoded_bytes=max_decoded_bytes)
     )
     user_frame, user_notes = (
         (None, []) if users is None else _read_users(users, user_columns, max_decoded_bytes=max_decoded_bytes)

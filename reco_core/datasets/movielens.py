@@ -26,7 +26,7 @@ from reco_core.data import Dataset
 from reco_core.datasets.assemble import _assemble
 from reco_core.datasets.columns import _ids
 from reco_core.datasets.readers import _read_text_table
-from reco_core.datasets.tables import _read_items, _read_users, _split_genres, _Tidy, _tidy_interactions
+from reco_core.datasets.tables import _read_users, _split_genres, _Tidy, _tidy_interactions, read_items_frame
 from reco_core.errors import ConfigError, DataError, DatasetNotFoundError, quote
 from reco_core.paths import cache_dir
 
@@ -82,7 +82,7 @@ def _read_recbole(folder: Path, prefix: str, user_prefix: str = "") -> tuple[_Ti
         inter["user_id"] = _strip_prefix(inter["user_id"], user_prefix)
     tidy = _tidy_interactions(inter, str(folder / f"{prefix}.inter"), None)
     item_raw = _recbole_frame(folder / f"{prefix}.item")
-    items, item_notes = _read_items(
+    items, item_notes = read_items_frame(
         item_raw.rename(columns={"movie_title": "title", "release_year": "year", "class": "genres", "genre": "genres"}),
         None,
         genre_sep=None,  # RecBole's genre column is a space-separated token sequence

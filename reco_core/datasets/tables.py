@@ -81,7 +81,7 @@ def _split_genres(values: np.ndarray, sep: str | None) -> list[tuple[str, ...]]:
     return out
 
 
-def _read_items(
+def read_items_frame(
     source_obj: str | Path | pd.DataFrame,
     columns: Mapping[str, str | None] | None,
     header: bool = True,

@@ -77,13 +77,10 @@ def _data(args: argparse.Namespace, cfg: ExperimentConfig, spark: Any) -> tuple[
         data = read_interactions(spark, args.interactions, threshold=cfg.protocol.threshold)
         if args.items:
             # The catalogue is item-sized: read on the driver by the local engine's own items reader.
-            from reco_core.datasets.assemble import _catalog
-            from reco_core.datasets.tables import _read_items
-
-            frame, notes = _read_items(args.items, None)
+            frame, notes = datasets.read_items_frame(args.items, None)
             data.report.notes.extend(notes)
             items = item_vocabulary(data, list(frame["item"].astype(str)))
-            catalog = _catalog(items, frame, data.report)
+            catalog = datasets.catalog_from_items(items, frame, data.report)
         return data, catalog, None
     # A named dataset (MovieLens, synthetic): loaded by the local loaders on the driver, handed to Spark as a
     # DataFrame. At scale, give --interactions with a path Spark reads instead.
@@ -193,15 +190,18 @@ def cmd_fuse(args: argparse.Namespace) -> Result:
 
 def cmd_optimise(args: argparse.Namespace) -> Result:
     """Every weight point of the search is one more fused list in the same pass over validation blocks; the
-    best point (with the floor) is then run on test."""
+    best point is chosen, and worded, by the local search's own ``search.pick_best``, then run on test."""
     from reco_core.spark.data import SparkData, item_vocabulary, read_interactions, split_frame
     from reco_core.spark.engine import Fusion, run
 
     if getattr(args, "runs", ""):
         raise ConfigError("--runs with --engine spark is not available yet: use the local engine for run files")
     cfg, specs = _specs(args)
+    names = [label for label, _, _ in specs]
+    # The local search's checks, before anything is read: the plan, the floor, and both metrics at one k.
     points, how = search.plan_points(len(specs), args.step, seed=cfg.protocol.seed)
-    floor = search._check_floor(args.floor)
+    metric = args.metric
+    bound, k = search.check_objective(metric, args.floor)
     spark = _session(args)
     source, catalog, supplied = _data(args, cfg, spark)
     if supplied is not None:
@@ -218,8 +218,6 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
         Fusion(f"w{i}", np.asarray(w, dtype=np.float64), cfg.method, cfg.normaliser, params)
         for i, w in enumerate(points)
     ]
-    k = cfg.k
-    metric = args.metric if "@" in args.metric else f"{args.metric}@{k}"
     valid = run(
         spark,
         cfg,
@@ -232,18 +230,21 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
         ks=[k],
         **_options(args),
     )
-    scores = np.array([valid.value(f.label, metric) for f in fusions])
-    feasible = np.ones(len(fusions), dtype=bool)
-    if floor is not None:
-        key, op, bound = floor
-        got = np.array([valid.value(f.label, key) for f in fusions])
-        feasible = got >= bound if op == ">=" else got <= bound
-    extra: dict[str, Any] = {"search": f"{how}; objective {metric} on validation"}
-    if not feasible.any():
-        extra["search"] += "; no point meets the floor"
-        return valid.table.head(10), extra
-    best = int(np.flatnonzero(feasible)[np.argmax(scores[feasible])])
-    weights = [float(x) for x in points[best]]
+    search.check_metric_keys(valid.table.columns, metric, bound)
+    table = pd.DataFrame(
+        [
+            {
+                **{f"w:{n}": float(x) for n, x in zip(names, f.weights, strict=True)},
+                **{str(key): float(v) for key, v in valid.table.loc[f.label].items()},
+            }
+            for f in fusions
+        ]
+    )
+    picked = search.pick_best(table, names, metric, bound, how)
+    extra: dict[str, Any] = {"search": picked.message}
+    if picked.best_weights is None:
+        return picked.table.head(10), extra
+    weights = [picked.best_weights[n] for n in names]
     # The test run refits the members on the whole training part (train + valid), as the local engine does.
     test_split = replace(
         valid_split,
@@ -258,12 +259,20 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
         catalog=catalog,
         split=test_split,
         weights=weights,
-        ks=[k],
+        ks=sorted({cfg.k, k}),
         **_options(args),
+    )
+    # The local optimise's sentence; the best member is the one with the highest ndcg@k on test, as
+    # LiveSession.best_member picks it (the local paired comparison needs per-user values on one machine).
+    member_ndcg = [result.value(n, f"ndcg@{k}") for n in names]
+    best = names[int(np.argmax(member_ndcg))]
+    extra["search"] = (
+        f"chosen on validation: {picked.message}. On test: fused {metric} = {result.value('fused', metric):.4f}"
+        f" vs {best} {result.value(best, metric):.4f}"
     )
     extra.update(_extra(result, args.spark_master))
     cli_commands.note_unapplied_rerank(extra, args, cfg, "the search weighs the fused lists")
-    extra["chosen weights (on validation)"] = ", ".join(f"{s[0]}={w:.2f}" for s, w in zip(specs, weights, strict=True))
+    extra["chosen weights (on validation)"] = ", ".join(f"{n}={w:.2f}" for n, w in picked.best_weights.items())
     _summary(
         args, cfg.with_weights(weights[: len(cfg.members)]) if len(cfg.members) == len(specs) else cfg, result, extra
     )

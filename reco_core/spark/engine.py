@@ -10,11 +10,13 @@ Stages (each reported on stderr): load -> split -> members -> evaluate -> summar
   local engine, so the same numbers.
 - Item-side state (pop counts, item factors, the pruned similarity matrix, text vectors, driver-fitted
   models, the ``EvalContext``) is broadcast once per executor.
-- Per-user metric means are Spark aggregates. Coverage and Gini come from item counts aggregated in Spark;
-  personalisation from the lists of the same user pairs the local engine draws (all pairs when there are
-  few users, else ``personalisation_pairs`` pairs from ``numpy.random.default_rng(seed)`` over users in index
-  order), collected by position. The driver holds item-sized arrays and at most 2 x pairs lists: its
-  memory does not grow with the number of users.
+- The training part's item counts are collected once (one job) for the pop member and the ``EvalContext``.
+- Per-user metric means are Spark aggregates. Coverage and Gini come from item counts aggregated in Spark,
+  every k in one job; personalisation from the lists of the same user pairs the local engine draws
+  (``metrics.user_pairs``: all pairs when there are few users, else ``personalisation_pairs`` seeded draws
+  over users in index order), collected by position. The formulas are ``metrics``' own
+  (``gini_of_counts``, ``personalisation_of_pairs``). The driver holds item-sized arrays and at most
+  2 x pairs lists: its memory does not grow with the number of users.
 """
 
 from __future__ import annotations
@@ -281,6 +283,7 @@ def user_frame(split: SparkSplit, part: str) -> DataFrame:
 
 
 def _train_counts(split: SparkSplit, train_part: str = "train") -> np.ndarray:
+    """Interactions per item (int64, one entry per catalogue item) in ``train_part``: one Spark job."""
     from pyspark.sql import functions as F
 
     counts = _pandas(split.rows.filter(F.col("part") == train_part).groupBy("item_idx").count())
@@ -408,17 +411,23 @@ def build_members(
     part: str,
     broadcast_limit: int = mem.DEFAULT_BROADCAST_BYTES,
     progress: Progress | None = None,
+    train_counts: np.ndarray | None = None,
 ) -> _Built:
-    """Fit each member where it belongs (module docstring of ``members``); report driver memory needs."""
+    """Fit each member where it belongs (module docstring of ``members``); report driver memory needs.
+
+    ``train_counts``: interactions per item in the training part (``_train_counts``), when the caller has them
+    already; else collected here when a member needs them.
+    """
     built = _Built([], [], [], [], [], {})
-    train_part = "train"
     local: tuple[Split, IdMap] | None = None
     for label, name, params in specs:
         t0 = time.perf_counter()
         if progress:
             progress(f"members: fitting {label}")
         if name == "pop":
-            member: Any = mem.PopMember(_train_counts(split, train_part).astype(np.float32), label)
+            if train_counts is None:
+                train_counts = _train_counts(split)
+            member: Any = mem.PopMember(train_counts.astype(np.float32), label)
         elif name == "spark-als":
             cfg = mem.spark_config(name, params, seed)
             assert isinstance(cfg, mem.SparkALSConfig)
@@ -465,63 +474,40 @@ def build_members(
 # ------------------------------------------------------------------------------------------- global metrics
 
 
-def _gini(counts: np.ndarray) -> float:
-    """metrics' Gini over recommendation counts (the same formula; the counts come from Spark here)."""
-    c = np.sort(counts).astype(np.float64)
-    total = c.sum()
-    if total == 0:
-        return float("nan")
-    n = c.size
-    return float(np.dot(2 * np.arange(1, n + 1) - n - 1, c) / (n * total))
-
-
-def _personalisation(lists_a: np.ndarray, lists_b: np.ndarray) -> float:
-    """metrics' personalisation over given pairs of lists (-1 = padding; two empty lists are identical)."""
-    va, vb = lists_a >= 0, lists_b >= 0
-    lb = np.where(vb, lists_b, -2)
-    inter = np.count_nonzero(lists_a[:, :, None] == lb[:, None, :], axis=(1, 2))
-    union = va.sum(axis=1) + vb.sum(axis=1) - inter
-    jaccard = np.divide(inter, union, out=np.ones(inter.shape), where=union > 0)
-    return float(1.0 - jaccard.mean())
-
-
-def _pairs(n: int, ctx: EvalContext) -> tuple[np.ndarray, np.ndarray]:
-    """The user pairs (positions among evaluated users, in index order) the local engine's metrics draw."""
-    budget = ctx.personalisation_pairs
-    if n * (n - 1) // 2 <= budget:
-        a, b = np.triu_indices(n, 1)
-        return a, b
-    rng = np.random.default_rng(ctx.seed)
-    a = rng.integers(0, n, budget)
-    b = (a + rng.integers(1, n, budget)) % n
-    return a, b
-
-
 def global_metrics(results: DataFrame, names: Sequence[str], ks: Sequence[int], ctx: EvalContext, n: int) -> dict:
-    """coverage, gini (item counts aggregated in Spark) and personalisation (the sampled pairs' lists)."""
+    """coverage, gini (item counts aggregated in Spark) and personalisation (the sampled pairs' lists).
+
+    One Spark job counts every item at every k (an item at 0-based place p counts for each k > p); a second
+    collects the lists of the user pairs ``metrics.user_pairs`` draws. The formulas are ``metrics``' own
+    (``gini_of_counts``, ``personalisation_of_pairs``) on those inputs.
+    """
     from pyspark.sql import functions as F
     from pyspark.sql.window import Window
 
     wanted = [m for m in ("coverage", "gini", "personalisation") if m in METRICS]
     out: dict[str, dict[str, float]] = {name: {} for name in names}
-    for k in ks:
-        exploded = results.select("model", F.explode(F.slice("items", 1, k)).alias("item")).filter(F.col("item") >= 0)
-        counts = _pandas(exploded.groupBy("model", "item").count())
+    k_list = sorted(set(ks))
+    if "coverage" in wanted or "gini" in wanted:
+        exploded = results.select("model", F.posexplode(F.slice("items", 1, k_list[-1])).alias("pos", "item"))
+        per_k = [F.sum((F.col("pos") < k).cast("long")).alias(f"c{k}") for k in k_list]
+        counts = _pandas(exploded.filter(F.col("item") >= 0).groupBy("model", "item").agg(*per_k))
         for name in names:
             sel = counts[counts["model"] == name]
-            c = np.zeros(ctx.n_items, dtype=np.int64)
-            c[sel["item"].to_numpy(np.int64)] = sel["count"].to_numpy(np.int64)
-            if "coverage" in wanted:
-                out[name][f"coverage@{k}"] = float(np.count_nonzero(c) / ctx.n_items)
-            if "gini" in wanted:
-                out[name][f"gini@{k}"] = _gini(c)
+            idx = sel["item"].to_numpy(np.int64)
+            for k in k_list:
+                c = np.zeros(ctx.n_items, dtype=np.int64)
+                c[idx] = sel[f"c{k}"].to_numpy(np.int64)
+                if "coverage" in wanted:
+                    out[name][f"coverage@{k}"] = float(np.count_nonzero(c) / ctx.n_items)
+                if "gini" in wanted:
+                    out[name][f"gini@{k}"] = metrics.gini_of_counts(c)
     if "personalisation" in wanted:
         if n < 2:
             for name in names:
-                for k in ks:
+                for k in k_list:
                     out[name][f"personalisation@{k}"] = float("nan")
             return out
-        a, b = _pairs(n, ctx)
+        a, b = metrics.user_pairs(n, ctx.personalisation_pairs, ctx.seed)
         need = np.unique(np.concatenate([a, b]))
         positions = results.withColumn("_pos", F.row_number().over(Window.partitionBy("model").orderBy("user_idx")) - 1)
         spark = results.sparkSession
@@ -529,10 +515,10 @@ def global_metrics(results: DataFrame, names: Sequence[str], ks: Sequence[int], 
         picked = _pandas(positions.join(F.broadcast(wanted_pos), "_pos").select("model", "_pos", "items"))
         for name in names:
             sel = picked[picked["model"] == name].set_index("_pos")["items"]
-            lists = np.full((n if n <= need.max() + 1 else int(need.max()) + 1, max(ks)), -1, dtype=np.int64)
-            lists[sel.index.to_numpy(np.int64)] = np.stack(sel.to_numpy()).astype(np.int64)
-            for k in ks:
-                out[name][f"personalisation@{k}"] = _personalisation(lists[a, :k], lists[b, :k])
+            lists = np.full((int(need.max()) + 1, k_list[-1]), -1, dtype=np.int64)
+            lists[sel.index.to_numpy(np.int64)] = np.stack(sel.to_numpy()).astype(np.int64)[:, : k_list[-1]]
+            for k in k_list:
+                out[name][f"personalisation@{k}"] = metrics.personalisation_of_pairs(lists[a, :k], lists[b, :k])
     return out
 
 
@@ -603,12 +589,16 @@ def run(
     k = max(k_list)
     specs = list(members) if members is not None else _members_of(config, spark_members)
     with spark_errors(log, "fitting the members"), _StageWatch(spark, "members", progress) as w:
-        built = build_members(spark, split, specs, catalog, proto.seed, part, broadcast_limit, progress)
+        # Collected once: the pop member and the evaluation context (novelty, ARP, ...) both read them.
+        train_counts = _train_counts(split)
+        built = build_members(
+            spark, split, specs, catalog, proto.seed, part, broadcast_limit, progress, train_counts=train_counts
+        )
     seconds["members"] = w.seconds
     genres = catalog.genre_matrix()
     ctx = EvalContext(
         n_items,
-        _train_counts(split),
+        train_counts,
         genres if genres.shape[1] > 0 and genres.nnz > 0 else None,
         item_vectors,
         seed=0,
