@@ -26,6 +26,7 @@ Same arguments and seed -> same split.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from reco_core import datasets
 from reco_core.checks import MUST_BE, check_whole
 from reco_core.data import Dataset, Interactions, LoadReport
 from reco_core.errors import ConfigError, DataError, quote
+from reco_core.ids import IdMap
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,15 @@ def id_hashes(ids: Iterable[object], seed: int) -> np.ndarray:
     return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
 
 
+@functools.lru_cache(maxsize=8)
+def _vocabulary_hashes(ids: IdMap, seed: int) -> np.ndarray:
+    """``id_hashes`` of a whole vocabulary, kept for the last few (IdMap, seed) pairs (an IdMap is hashed and
+    compared by its fingerprint, so equal vocabularies share one entry). Read-only: callers only gather from it."""
+    out = id_hashes(ids.ids, seed)
+    out.setflags(write=False)
+    return out
+
+
 def pair_hashes(user_hash: np.ndarray, item_hash: np.ndarray) -> np.ndarray:
     """uint64 per (user, item): splitmix64's finaliser over user_hash * golden + item_hash (wrapping)."""
     with np.errstate(over="ignore"):
@@ -202,9 +213,10 @@ def _holdout_mask(inter: Interactions, frac: float, seed: int) -> tuple[np.ndarr
     counts = inter.user_counts()
     rows = _rows_of(inter)
     cols = inter.matrix.indices
-    # Each distinct id is hashed once; the per-interaction work is two gathers and the mix.
-    user_hash = id_hashes(inter.users.ids, seed)[rows]
-    item_hash = id_hashes(inter.items.ids, seed)[cols]
+    # Each distinct id is hashed once per seed (a validation part carved after the test part reuses the hashes);
+    # the per-interaction work is two gathers and the mix.
+    user_hash = _vocabulary_hashes(inter.users, seed)[rows]
+    item_hash = _vocabulary_hashes(inter.items, seed)[cols]
     return holdout_rows(rows, user_hash, item_hash, cols, frac), rows, int((counts == 1).sum())
 
 
