@@ -51,6 +51,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         help="sessions section: comma-separated numbers of browser sessions at once (one load test each)",
     )
     p.add_argument(
+        "--sessions-client",
+        choices=("both", "protocol", "browser"),
+        default=None,
+        help="sessions section: protocol clients (the server's load as a class sees it, browsers elsewhere), headless"
+        " Chromium tabs on this machine, or both (default)",
+    )
+    p.add_argument(
         "--sizes",
         default="",
         help="scale section: comma-separated subset of ml-100k, ml-1m, synthetic-10m, synthetic-20m",
@@ -77,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         sessions_seconds=args.sessions_seconds,
         soak_changes=args.soak_changes,
         session_counts=tuple(int(n) for n in args.sessions.split(",") if n.strip()),
+        sessions_client=args.sessions_client,
         sizes=sizes,
         log=lambda text: print(text, flush=True),
     )

@@ -310,6 +310,7 @@ class Options:
     quick: bool = False
     sessions_seconds: float = 120.0
     soak_changes: int = 500
-    session_counts: tuple[int, ...] = (1, 10, 30)  # browser sessions at once in the sessions section
+    session_counts: tuple[int, ...] = (1, 10, 30)  # sessions at once in the sessions section
+    sessions_client: str | None = None  # sessions section: "protocol", "browser" or "both" (None: both)
     sizes: tuple[str, ...] = ()
     log: Callable[[str], None] = print
