@@ -18,7 +18,7 @@ from reco_core.fusion import METHODS
 from reco_core.live import LiveResult
 from reco_core.metrics import METRICS, Evaluation
 from reco_core.spark.summary import spark_command  # builds a command line: no pyspark is loaded
-from ui import charts, lab, learned_view, page, state, tiles
+from ui import charts, lab, learned_view, page, state, tests_table, tiles
 from ui.state import LabConfig
 from ui.upload import plain
 from ui.widgets import show_error
@@ -249,26 +249,11 @@ def tile_tests(now: Now) -> None:
     except RecoError as exc:
         show_error(exc)
         return
-    shown = table.assign(metric=table["metric"].map(charts.metric_label))
-    st.dataframe(
-        shown,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "mean A": st.column_config.NumberColumn(plain(now.best), format="%.4f"),
-            "mean B": st.column_config.NumberColumn("fused", format="%.4f"),
-            "B - A": st.column_config.NumberColumn("fused - best", format="%+.4f"),
-            "ci_low": st.column_config.NumberColumn("95% CI low", format="%+.4f"),
-            "ci_high": st.column_config.NumberColumn("95% CI high", format="%+.4f"),
-            "p": st.column_config.NumberColumn("p (raw)", format="%.3g"),
-            "p (Holm)": st.column_config.NumberColumn(f"p (Holm, {len(table)} tests)", format="%.3g"),
-        },
-    )
+    tests_table.show(tests_table.frame(table, "metric", plain(now.best), "fused", metric_rows=True))
     st.caption(
-        f"Each row pairs the same {result.evaluation.n:,} users: the fused list against {plain(now.best)}, the"
-        f" best single member. p (Holm) is Holm's correction over all {len(table)} tests at once; read the"
-        " verdict from it, not from the raw p. Global metrics (coverage, Gini, personalisation) have no per-user"
-        " values and are not tested."
+        f"Each row pairs the same {result.evaluation.n:,} users: the fused list against {plain(now.best)}, the best"
+        " single member. Global metrics (coverage, Gini, personalisation) have no per-user values and are not"
+        " tested. " + tests_table.caption(len(table), "one per metric")
     )
 
 

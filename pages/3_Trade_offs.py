@@ -21,7 +21,7 @@ from reco_core import search, segments, stats
 from reco_core.errors import RecoError
 from reco_core.metrics import METRICS
 from reco_core.stats import PairedComparison, paired_comparison
-from ui import cached, charts, compare, lab, page, state, tiles
+from ui import cached, charts, lab, page, state, tests_table, tiles
 from ui.upload import plain
 from ui.widgets import show_error
 
@@ -209,65 +209,23 @@ def against_members(test: Any, key: str) -> dict[str, PairedComparison]:
     return out
 
 
-def holm_frame(table: pd.DataFrame, a_label: str, b_label: str, key: str) -> pd.DataFrame:
-    """``stats.comparison_table`` for display: plain headers, the interval in words, the Holm column named
-    with the number of tests."""
-    m = len(table)
-    label = charts.metric_label(key)
-    return pd.DataFrame(
-        {
-            "": table["comparison"],
-            "users": table["users"],
-            f"{label}, {a_label}": table["mean A"],
-            f"{label}, {b_label}": table["mean B"],
-            "difference": table["B - A"],
-            "95% CI": [f"{lo:.4f} to {hi:.4f}" for lo, hi in zip(table["ci_low"], table["ci_high"], strict=True)],
-            "p": table["p"],
-            compare.holm_column(m): table["p (Holm)"],
-            "verdict": table["verdict"],
-        }
-    )
-
-
-def show_holm_frame(shown: pd.DataFrame) -> None:
-    st.dataframe(
-        shown,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            **{c: st.column_config.NumberColumn(format="%.4f") for c in shown.columns[2:5]},
-            **{c: st.column_config.NumberColumn(format="%.3g") for c in shown.columns[6:8]},
-        },
-    )
-
-
-def holm_caption(m: int, what: str) -> str:
-    return (
-        f"Holm's correction was applied over the {m} tests ({what}): the smallest p is multiplied by {m}, the "
-        f"next by {m - 1}, and so on, so the chance that any of them looks real by luck stays at 5%. The verdict "
-        "reads the corrected p and the 95% interval."
-    )
-
-
 def show_member_tests(test: Any, key: str, members: dict[str, PairedComparison]) -> None:
     """The paired test against the best member in words; with several members, Holm's correction over one test
     per member next to its p, and the table of all of them."""
     best = test.best_member
     head = test.compare(key) if best not in members else members[best]
-    sentence = head.sentence(best, "fused")
     if len(members) < 2:
-        st.markdown("**Paired test on test users:** " + plain(sentence))
+        st.markdown("**Paired test on test users:** " + plain(head.sentence(best, "fused")))
         return
     table = stats.comparison_table(members)
     row = table.set_index("comparison").loc[best]
     m = len(table)
-    st.markdown(
-        "**Paired test on test users:** "
-        + plain(f"{sentence} ({compare.holm_words(row['p'], row['p (Holm)'], m)}, one per member)")
-    )
+    sentence = head.sentence(best, "fused", row["p (Holm)"], m)
+    st.markdown(f"**Paired test on test users** (one test per member): {plain(sentence)}")
     with st.expander(f"Fused against each of the {m} members on test"):
-        show_holm_frame(holm_frame(table, "member alone", "fused", key))
-        st.caption(holm_caption(m, "the fused list against each member alone"))
+        label = charts.metric_label(key)
+        tests_table.show(tests_table.frame(table, "member", f"{label}, member alone", f"{label}, fused"))
+        st.caption(tests_table.caption(m, "the fused list against each member alone"))
 
 
 st.subheader("Search the weights on validation")
@@ -571,13 +529,15 @@ if saved_seg is not None:
         table = stats.comparison_table(tests)
         first = table.iloc[0]
         m = len(table)
-        overall += f" ({compare.holm_words(first['p'], first['p (Holm)'], m)}: all users and each segment)"
+        overall = found_seg.comparison.sentence("global weighting", "per-segment weighting", first["p (Holm)"], m)
+        overall += " (the tests: all users, then each segment)"
     st.markdown(f"**Per-segment against global weights, on test {plain(seg_label)}:** " + plain(overall))
     if len(tests) > 1:
         with st.expander("The paired test within each segment"):
-            show_holm_frame(holm_frame(table, "global weights", "segment weights", found_seg.metric))
+            label = charts.metric_label(found_seg.metric)
+            tests_table.show(tests_table.frame(table, "users", f"{label}, global", f"{label}, per segment"))
             st.caption(
-                holm_caption(m, "all users, then each segment's users")
+                tests_table.caption(m, "all users, then each segment's users")
                 + " A segment whose weights equal the global ones cannot differ on its users."
             )
     l_cols = st.columns(len(SEGMENTS) + 1)

@@ -15,7 +15,7 @@ import streamlit as st
 from reco_core.errors import RecoError
 from reco_core.metrics import METRICS
 from reco_core.stats import paired_comparison
-from ui import charts, compare, lab, page, state, upload
+from ui import charts, compare, lab, page, state, tests_table, upload
 from ui.state import LabConfig
 from ui.upload import plain
 from ui.widgets import show_error
@@ -149,39 +149,13 @@ def show_every_metric(table: pd.DataFrame, left_out: list[str], a_name: str, b_n
     if m == 0:
         st.info("No per-user metric of both configurations can be tested.")
         return
-    holm = compare.holm_column(m)
-    shown = pd.DataFrame(
-        {
-            "metric": [charts.metric_label(k) for k in table["metric"]],
-            "A": table["mean A"],
-            "B": table["mean B"],
-            "B - A": table["B - A"],
-            "95% CI": [f"{lo:.4f} to {hi:.4f}" for lo, hi in zip(table["ci_low"], table["ci_high"], strict=True)],
-            "p": table["p"],
-            holm: table["p (Holm)"],
-            "verdict": table["verdict"],
-            "lower is better": [not charts.higher_is_better(k) for k in table["metric"]],
-        }
-    )
-    st.dataframe(
-        shown,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            **{c: st.column_config.NumberColumn(format="%.4f") for c in ("A", "B", "B - A")},
-            **{c: st.column_config.NumberColumn(format="%.3g") for c in ("p", holm)},
-        },
-    )
+    tests_table.show(tests_table.frame(table, "metric", "A", "B", metric_rows=True))
     real = int((table["verdict"] == "a real difference").sum())
     raw = int((table["p"] < 0.05).sum())
     st.caption(
-        f"A = {plain(a_name)}, B = {plain(b_name)}; one Wilcoxon signed-rank test per metric on the same users. "
-        f"Holm's correction was applied over the {m} tests: the smallest p is multiplied by {m}, the next by "
-        f"{m - 1}, and so on (never below the one before), so the chance of calling any of them real by luck "
-        "stays at 5%. "
-        f"{raw} of {m} raw p-values are below 0.05; {real} difference{'s' if real != 1 else ''} "
-        f"remain{'s' if real == 1 else ''} real after the correction (the verdict reads the corrected p and the "
-        "95% interval)."
+        f"A = {plain(a_name)}, B = {plain(b_name)}, on the same users. {raw} of {m} raw p-values are below 0.05;"
+        f" {real} difference{'s' if real != 1 else ''} remain{'s' if real == 1 else ''} real after the correction. "
+        + tests_table.caption(m, "one per metric")
     )
     if left_out:
         st.caption(
@@ -263,8 +237,9 @@ if entries:
                     )
                     sentence = pc.sentence(a.name, b.name)
                     if table is not None and key in set(table["metric"]) and len(table) > 1:
+                        # The verdict reads the corrected p, as the table of every metric below does.
                         row = table.set_index("metric").loc[key]
-                        sentence += f" ({compare.holm_words(row['p'], row['p (Holm)'], len(table))})"
+                        sentence = pc.sentence(a.name, b.name, row["p (Holm)"], len(table))
                     st.write(plain(sentence))
                     if table is not None:
                         show_every_metric(table, left_out, a.name, b.name)

@@ -363,12 +363,6 @@ BEST_MEMBER = "best member"
 SEARCHED = "searched weights"
 
 
-def _p_text(p: float) -> str:
-    if not np.isfinite(p):
-        return "n/a"
-    return f"{p:.3g}" if p >= 0.001 else f"{p:.1e}"  # 3 figures: 0.0497 must not read as 0.050 next to alpha
-
-
 @dataclass(frozen=True)
 class HolmComparison:
     """One paired comparison of learned fusion's run (learned minus ``name``, per test user), with its
@@ -390,12 +384,7 @@ class HolmComparison:
         """The comparison's sentence (raw Wilcoxon p), then the Holm-adjusted p and its verdict, for example
         "learned beats ease by 0.012 NDCG@10 (...); Wilcoxon p = 0.003 over 943 users: a real difference;
         Holm-adjusted p = 0.006 over 2 tests: significant at 5%"."""
-        verdict = "significant" if self.significant else "not significant"
-        over = f"{self.tests} test{'s' if self.tests != 1 else ''}"
-        return (
-            f"{self.comparison.sentence(self.name, learned)}; Holm-adjusted p = {_p_text(self.p_holm)} over {over}:"
-            f" {verdict} at {self.alpha:.0%}"
-        )
+        return self.comparison.sentence(self.name, learned, self.p_holm, self.tests)
 
 
 @dataclass(frozen=True)

@@ -128,9 +128,13 @@ class PairedComparison:
         """p below ``alpha`` and an interval that leaves out 0: both say the same thing."""
         return self.p_value < self.alpha and (self.ci_low > 0 or self.ci_high < 0)
 
-    def sentence(self, name_a: str = "A", name_b: str = "B") -> str:
+    def sentence(self, name_a: str = "A", name_b: str = "B", p_adjusted: float | None = None, tests: int = 1) -> str:
         """Plain words, for example "B beats A by 0.012 NDCG@10 (95% CI 0.004 to 0.020); Wilcoxon p = 0.003
-        over 943 users: a real difference"."""
+        over 943 users: a real difference".
+
+        ``p_adjusted``: this test's p after a correction over ``tests`` tests shown together (Holm's); the sentence
+        then gives both p-values and reads its verdict from the adjusted one, as the tables beside it do.
+        """
         label, higher_better = _metric_words(self.metric)
         label = f" {label}" if label else ""
         users = f"over {self.n:,} user{'s' if self.n != 1 else ''}"
@@ -140,10 +144,16 @@ class PairedComparison:
         sign = 1.0 if self.mean_diff >= 0 else -1.0
         lo, hi = sorted((sign * self.ci_low, sign * self.ci_high))
         interval = f"{self.ci_level:.0%} CI {_fmt(lo)} to {_fmt(hi)}"
-        p = f"{self.p_value:.3f}" if self.p_value >= 0.001 else f"{self.p_value:.1e}"
-        if self.significant:
+        p_used = self.p_value
+        p = _p_words(self.p_value, self.alpha)
+        if p_adjusted is not None and tests > 1:
+            p_used = float(p_adjusted)
+            users += f" ({_p_words(p_used, self.alpha)} after Holm's correction over {tests} tests)"
+        excludes_zero = self.ci_low > 0 or self.ci_high < 0
+        significant = p_used < self.alpha and excludes_zero
+        if significant:
             verdict = "a real difference"
-        elif self.p_value >= self.alpha and self.ci_low <= 0 <= self.ci_high:
+        elif p_used >= self.alpha and not excludes_zero:
             verdict = "could be chance"
         else:
             verdict = "weak evidence (the test and the interval disagree)"
@@ -156,10 +166,17 @@ class PairedComparison:
         b_leads = (self.mean_diff > 0) == higher_better
         winner, loser = (name_b, name_a) if b_leads else (name_a, name_b)
         size = abs(self.mean_diff)
-        verb = "beats" if self.significant else "is ahead of"
+        verb = "beats" if significant else "is ahead of"
         return (
             f"{winner} {verb} {loser} by {_fmt(size)}{label} ({interval}{lower}); Wilcoxon p = {p} {users}: {verdict}"
         )
+
+
+def _p_words(p: float, alpha: float = 0.05) -> str:
+    """0.003, or 2.1e-05 below 0.001; a fourth decimal when three would round onto alpha (0.0497 is not 0.050)."""
+    if p < 0.001:
+        return f"{p:.1e}"
+    return f"{p:.4f}" if round(p, 3) == alpha else f"{p:.3f}"
 
 
 def paired_comparison(

@@ -140,7 +140,7 @@ def test_run_learned_is_fit_then_report_with_holm_over_both_comparisons(sessions
     assert next(iter(lines)) == "versus best member" and list(lines)[1].startswith("versus searched weights (")
     for c, line in zip(run.comparisons, lines.values(), strict=True):
         assert "Wilcoxon p" in line and "over 2 tests" in line
-        assert f"Holm-adjusted p = {c.p_holm:.3g}" in line or c.p_holm < 0.001
+        assert f"({c.p_holm:.3f} after Holm's correction over 2 tests)" in line or c.p_holm < 0.001
     assert calls == sorted(calls) and calls[-1] == 1.0  # one rising scale over fit, search and report
     # A model trained earlier is reused (no second fit) and gives the same report.
     again = run_learned(valid, test, fv, ft, top_n=10, k=5, seed=3, model=run.model)

@@ -11,7 +11,7 @@ from reco_core import stats
 from reco_core.errors import ConfigError
 from reco_core.metrics import Evaluation
 from reco_core.stats import PairedComparison, holm_adjust, paired_comparison
-from ui import compare
+from ui import compare, tests_table
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 RNG = np.random.default_rng(3)
@@ -33,12 +33,24 @@ def pair() -> tuple[compare.SavedConfig, compare.SavedConfig]:
     return snap("A", base), snap("B", other)
 
 
-def test_p_text_and_holm_words() -> None:
-    assert compare.p_text(0.0031) == "0.003"
-    assert compare.p_text(2.1e-5) == "2.1e-05"
-    assert compare.p_text(float("nan")) == "n/a"
-    assert compare.holm_words(0.003, 0.012, 4) == "p 0.003, 0.012 after Holm's correction over 4 tests"
-    assert compare.holm_column(1) == "p (Holm-corrected over 1 test)"
+def test_the_display_table_has_seven_columns_and_names_the_tests() -> None:
+    a, b = pair()
+    table = compare.paired_metric_table(a, b, ["ndcg@10", "novelty@10"])
+    shown = tests_table.frame(table, "metric", "A", "B", metric_rows=True)
+    assert list(shown.columns) == ["metric", "A", "B", "difference (95% CI)", "p", "p (Holm, 2 tests)", "verdict"]
+    assert shown["metric"].tolist() == ["NDCG@10", "Novelty@10"]
+    d, lo, hi = table.loc[0, ["B - A", "ci_low", "ci_high"]]
+    assert shown.loc[0, "difference (95% CI)"] == f"{d:+.4f} ({lo:+.4f} to {hi:+.4f})"
+    assert tests_table.holm_header(1) == "p (Holm, 1 test)"
+
+
+def test_a_sentence_reads_its_verdict_from_the_adjusted_p() -> None:
+    # Raw p 0.019 with an interval clear of 0 is "a real difference" alone, but not after Holm over 6 tests.
+    pc = PairedComparison("ndcg@10", 943, 0.40, 0.406, 0.006, 0.001, 0.011, 10.0, 0.019)
+    assert pc.sentence("A", "B").endswith("a real difference")
+    held = pc.sentence("A", "B", p_adjusted=0.115, tests=6)
+    assert "p = 0.019 over 943 users (0.115 after Holm's correction over 6 tests)" in held
+    assert held.endswith("weak evidence (the test and the interval disagree)") and "is ahead of" in held
 
 
 def test_paired_metric_table_adjusts_over_the_metrics_tested() -> None:

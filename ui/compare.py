@@ -9,8 +9,8 @@ field by field: nothing in a file is executed.
 
 Several paired tests shown at once (every metric of two snapshots, the weight search against every member, the
 per-segment weights against the global ones) carry Holm's correction: ``paired_metric_table`` (two snapshots,
-many metrics; many ``PairedComparison``s go through ``reco_core.stats.comparison_table``), and ``holm_words`` /
-``holm_column`` for the words next to the p-values.
+many metrics; many ``PairedComparison``s go through ``reco_core.stats.comparison_table``); ``ui.tests_table``
+draws such tables and ``PairedComparison.sentence(..., p_adjusted, tests)`` words one of their rows.
 """
 
 from __future__ import annotations
@@ -280,24 +280,6 @@ def safe_filename(text: str) -> str:
 # Testing several metrics (or several pairs) at once and reading each raw p against 0.05 finds a "real
 # difference" by chance far more often than 1 time in 20. Holm's step-down correction (reco_core.stats.holm_adjust)
 # keeps the chance of any false finding in the family at 0.05; its adjusted p is never below the raw p.
-
-
-def p_text(p: float) -> str:
-    """A p-value as the engine's sentences write it: 0.003, or 2.1e-05 below 0.001; "n/a" when not a number."""
-    p = float(p)
-    if not math.isfinite(p):
-        return "n/a"
-    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
-
-
-def holm_column(m: int) -> str:
-    """The column name of Holm-adjusted p-values over ``m`` tests."""
-    return f"p (Holm-corrected over {m} test{'s' if m != 1 else ''})"
-
-
-def holm_words(p: float, p_holm: float, m: int) -> str:
-    """ "p 0.003, 0.012 after Holm's correction over 4 tests": a raw p next to its adjusted value."""
-    return f"p {p_text(p)}, {p_text(p_holm)} after Holm's correction over {m} test{'s' if m != 1 else ''}"
 
 
 def testable_keys(a: SavedConfig, b: SavedConfig, keys: Iterable[str]) -> tuple[list[str], list[str]]:

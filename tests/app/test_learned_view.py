@@ -59,7 +59,7 @@ def running(at: AppTest) -> bool:
 
 
 def ended(at: AppTest) -> bool:
-    return "Holm-adjusted p" in text(at) or bool(at.error)
+    return "after Holm's correction over 2 tests" in text(at) or bool(at.error)
 
 
 def wait(at: AppTest, limit: float = WAIT) -> AppTest:
@@ -104,7 +104,7 @@ def test_before_training_there_is_the_button_and_no_result(warm_lab: AppTest, fr
 def test_training_shows_metrics_importances_and_holm_corrected_tests(trained: AppTest) -> None:
     at = trained
     shown = text(at)
-    assert "Holm" in shown and "Holm-adjusted p" in shown
+    assert "Holm" in shown and "after Holm's correction over 2 tests" in shown
     assert "Against the best member" in shown and "Against searched weights" in shown
     assert "Wilcoxon p" in shown and "learned" in shown
     assert "weights, fusion method and normaliser do not apply" in messages(at)
@@ -127,7 +127,7 @@ def test_the_result_is_shared_and_a_rerun_does_not_retrain(trained: AppTest, mon
     button(other, TRAIN).click().run()  # a press with the result there: nothing runs again
     for at in (trained, other):
         assert_clean(at)
-        assert "Holm-adjusted p" in text(at) and not running(at)
+        assert "after Holm's correction over 2 tests" in text(at) and not running(at)
     assert calls == []
 
 
@@ -193,7 +193,7 @@ def test_a_rerun_or_another_press_during_training_does_not_lose_the_model(
     wait(at)
     wait(other)
     for session in (at, other):
-        assert "Holm-adjusted p" in text(session) and not session.error and not running(session)
+        assert "after Holm's correction over 2 tests" in text(session) and not session.error and not running(session)
     assert calls == [1]
     assert "trained, but its test report at k = 5" in text(open_tab(k=5))  # the model is kept for another k
 
