@@ -99,7 +99,7 @@ def glance(cfg: state.LabConfig | None) -> None:
     st.subheader("The current configuration")
     if cfg is None:
         st.write(plain(protocol.describe()) + ".")
-        st.info("Choose at least one member in the sidebar to fit and fuse.")
+        page.no_configuration("Choose at least one member in the sidebar to fit and fuse.")
         return
     st.write(plain(cfg.describe()))
     try:

@@ -127,7 +127,9 @@ def tiles_section(now: Now) -> None:
     options = ["best", "previous"] + (["pinned"] if pinned is not None else [])
     if st.session_state.get(f"{PAGE}:baseline") not in options:
         st.session_state[f"{PAGE}:baseline"] = "best"
-    b1, b2 = st.columns([3, 2], vertical_alignment="bottom")
+    # A wrapping row: at 800 px the pin button goes under the control instead of cutting its last option.
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
+    b1 = b2 = row
     choice = b1.segmented_control(
         "Deltas against",
         options,
@@ -208,7 +210,8 @@ def rerank_movement(result: LiveResult) -> None:
         show_error(exc)
         return
     fused = moved.loc["fused list"]
-    how = plain(result.rerank.describe(result.fusion.ranking.k)).capitalize()
+    words = result.rerank.describe(result.fusion.ranking.k)
+    how = plain(words[:1].upper() + words[1:])
     st.markdown(
         f"**{how}**: on average {fused['slots changed']:.0%} of each user's slots differ from the fused list"
         f" (rank-biased overlap {fused['RBO']:.3f})."
@@ -370,7 +373,7 @@ def complement_tab(now: Now) -> None:
                 charts.share_bars(only, "Slots of the fused list that only one member proposed"),
                 alt="Bar chart of each member's share of the fused list's slots that no other member has in its top-k.",
                 caption=f"'(none)': items in no member's top {k}, which {METHODS[cfg.method].label.lower()}"
-                + (f" and the {cfg.rerank.method} re-ranker" if cfg.rerank is not None else "")
+                + (f" and the {state.reranker_label(cfg.rerank.method)} re-ranker" if cfg.rerank is not None else "")
                 + " brought up from deeper in the members' lists.",
             )
         else:
@@ -487,7 +490,8 @@ def scale_section(cfg: LabConfig) -> None:
             interactions = uploaded.name if uploaded is not None else "your-interactions.csv"
         if cfg.rerank is not None:
             st.info(
-                f"Re-ranking after fusion ({cfg.rerank.method}) runs on the local engine only: the command below"
+                f"Re-ranking after fusion ({state.reranker_label(cfg.rerank.method)}) runs on the local engine only:"
+                " the command below"
                 " fuses without it. A configuration file that carries a re-ranker is refused by the Spark engine,"
                 " so set the re-ranker to None before downloading one for Spark."
             )
@@ -499,7 +503,8 @@ def scale_section(cfg: LabConfig) -> None:
         st.code(command, language="bash")
         st.caption(
             "The same configuration on Apache Spark: replace local[2] with your cluster's master (spark://..., yarn,"
-            " k8s://...) and --interactions with a path or URI Spark reads. A member with its own parameters"
+            " k8s://...), and give the data at scale with --interactions and a path or URI Spark reads (in place of"
+            " --dataset). A member with its own parameters"
             " travels in fusion-config.json (download it above). Import the run's spark-summary.json on Compare to"
             " see it beside this page's configurations. docs/scale-out.md explains sizing."
         )

@@ -172,7 +172,7 @@ def show_reranked(cfg: LabConfig, v: analysis.UserView, has_truth: bool) -> lab.
     )
     if not has_truth:
         frame = frame.drop(columns="hit")
-    left, right = st.columns([3, 2])
+    left = right = st.container()  # stacked: side by side, 800 px hid the fused rank, the hit and the RBO columns
     left.dataframe(
         frame,
         width="stretch",
@@ -184,7 +184,9 @@ def show_reranked(cfg: LabConfig, v: analysis.UserView, has_truth: bool) -> lab.
         width="stretch",
         column_config={
             "from": st.column_config.TextColumn("moved from"),
-            "slots changed": st.column_config.NumberColumn("slots changed", format="percent"),
+            "slots changed": st.column_config.ProgressColumn(
+                "slots changed", format="percent", min_value=0.0, max_value=1.0
+            ),
             "RBO": st.column_config.NumberColumn("RBO", format="%.3f"),
         },
     )

@@ -122,7 +122,8 @@ if now is not None:
     point = (before.value(x_key), before.value(y_key))
 if cfg.rerank is not None:
     st.info(
-        f"The sweep and the weight searches on this page fuse without the re-ranker ({cfg.rerank.method}), and"
+        "The sweep and the weight searches on this page fuse without the re-ranker"
+        f" ({state.reranker_label(cfg.rerank.method)}), and"
         " the star marks the current weights before it; the Fusion Lab shows the re-ranked list.",
         icon=":material/info:",
     )
@@ -540,21 +541,20 @@ if saved_seg is not None:
                 tests_table.caption(m, "all users, then each segment's users")
                 + " A segment whose weights equal the global ones cannot differ on its users."
             )
-    l_cols = st.columns(len(SEGMENTS) + 1)
-    for col, name in zip(l_cols, SEGMENTS, strict=False):
-        col.button(
+    # A wrapping row of buttons as wide as their labels: four columns cut the labels at 800 px.
+    loads = st.container(horizontal=True, gap="small")
+    for name in SEGMENTS:
+        loads.button(
             f"Load the {name} weights into the sidebar",
             on_click=load_segment,
             args=(name, dict(found_seg.weights[name])),
             key=f"{PAGE}:load_seg_{name}",
-            width="stretch",
         )
-    l_cols[-1].button(
+    loads.button(
         "Load the global weights into the sidebar",
         on_click=load_segment,
         args=("global", dict(found_seg.global_weights)),
         key=f"{PAGE}:load_seg_global",
-        width="stretch",
     )
 elif state.recall(PAGE, "segments_key") is not None:
     st.caption(

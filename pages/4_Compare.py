@@ -45,7 +45,12 @@ def auto_name(c: LabConfig) -> str:
     head = c.method + (f"/{c.normaliser}" if c.uses_normaliser else "") + f" k={c.k}"
     if c.rerank is not None:
         head += f" +{c.rerank.method} {c.rerank.lam:g}"
-    base = compare.clean_name(f"{head}: " + ", ".join(parts))[: compare.MAX_NAME - 4]
+    # Too long a name loses whole members from its end ("…"), never part of a share: a cut "text 1" for 17% misleads.
+    text = f"{head}: " + ", ".join(parts)
+    while len(text) > compare.MAX_NAME - 4 and len(parts) > 1:
+        parts = parts[:-1]
+        text = f"{head}: " + ", ".join(parts) + ", …"
+    base = compare.clean_name(text[: compare.MAX_NAME - 4])
     name, n = base, 2
     while name in store and store[name].config_json != c.to_json():
         name, n = f"{base} #{n}", n + 1
@@ -62,7 +67,7 @@ if just_saved:
     st.session_state["compare:name"] = ""
     st.session_state["compare:replace"] = False
 if cfg is None:
-    st.info("Choose at least one member in the sidebar to save a configuration.")
+    page.no_configuration("Choose at least one member in the sidebar to save a configuration.")
 elif cfg.all_zero:
     st.warning("All weights are zero, so there is no fused list to save: give a member a positive weight.")
 else:

@@ -43,7 +43,12 @@ current = None
 result = None
 problem = None
 if cfg is None:
-    problem = "Choose at least one member in the sidebar to see the worked examples."
+    sidebar_problem = state.sidebar_problem()
+    problem = (
+        f"The sidebar's settings do not make a configuration: {sidebar_problem}"
+        if sidebar_problem is not None
+        else "Choose at least one member in the sidebar to see the worked examples."
+    )
 else:
     try:
         current = lab.get_lab(cfg)

@@ -421,10 +421,8 @@ def _rerank_report(
     moved = session.movement(reranked)
     keys = [f"{m}@{cfg.k}" for m in RERANK_REPORT_METRICS if f"{m}@{cfg.k}" in ev.per_user]
     paired = paired_table(result.evaluation.per_user, ev.per_user, keys, seed=cfg.protocol.seed)
-    depth = reranked.fusion.ranking.k
-    sim = f", {spec.similarity} similarity" if spec.method == "mmr" else ""
     lines: dict[str, Any] = {
-        "re-ranking": f"{spec.method} (lambda {spec.lam:g}{sim}) on the fused top-{depth}, to the top-{cfg.k}",
+        "re-ranking": f"{spec.describe(reranked.fusion.ranking.k)}, to the top-{cfg.k}",
         "re-ranked list moved": "; ".join(
             f"vs {who.removesuffix(' list')}: {r['slots changed']:.1%} of slots changed, RBO {r['RBO']:.3f}"
             for who, r in moved.iterrows()

@@ -247,11 +247,16 @@ class RerankSpec:
         object.__setattr__(self, "candidates", check_whole(self.candidates, "re-rank candidates", 1))
 
     def describe(self, depth: int | None = None) -> str:
-        """In words, e.g. "re-ranked by mmr (genre similarity, lambda 0.3) from the fused top-50"; ``depth``: how
-        deep it actually reached, when a session capped ``candidates``."""
+        """In words, e.g. "re-ranked by MMR (diversity; genre similarity, lambda 0.3) from the fused top-50";
+        ``depth``: how deep it actually reached, when a session capped ``candidates``."""
+        from reco_core.rerank import RERANKERS
+
         sim = f"{self.similarity} similarity, " if self.method == "mmr" else ""
         top = self.candidates if depth is None else depth
-        return f"re-ranked by {self.method} ({sim}lambda {self.lam:g}) from the fused top-{top}"
+        details = f"{sim}lambda {self.lam:g}"
+        label = RERANKERS[self.method].label  # "MMR (diversity)": the details join its brackets
+        named = f"{label[:-1]}; {details})" if label.endswith(")") else f"{label} ({details})"
+        return f"re-ranked by {named} from the fused top-{top}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "lambda": self.lam, "similarity": self.similarity, "candidates": self.candidates}
@@ -311,8 +316,10 @@ class ExperimentConfig:
         if self.fusion.seed != self.protocol.seed:
             object.__setattr__(self, "fusion", replace(self.fusion, seed=self.protocol.seed))
         if self.rerank is not None and self.rerank.candidates < self.fusion.k:
+            depth = self.rerank.candidates
             raise ConfigError(
-                f"re-ranking reaches {self.rerank.candidates} fused candidates, fewer than k={self.fusion.k}: give"
+                f"re-ranking reaches {depth} fused candidate{'s' if depth != 1 else ''},"
+                f" fewer than k={self.fusion.k}: give"
                 f" at least {self.fusion.k} candidates or a smaller k"
             )
 

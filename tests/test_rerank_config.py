@@ -39,7 +39,7 @@ def test_rerank_spec_round_trips_through_the_json() -> None:
         "candidates": 30,
     }
     assert "rerank" not in json.loads(ExperimentConfig().to_json())  # none: no key, as before
-    assert "re-ranked by mmr (text similarity, lambda 0.4) from the fused top-30" in cfg.describe()
+    assert "re-ranked by MMR (diversity; text similarity, lambda 0.4) from the fused top-30" in cfg.describe()
 
 
 @pytest.mark.parametrize(
@@ -180,9 +180,11 @@ def test_fuse_reads_the_rerank_from_the_config_and_flags_override_it(capsys, fil
     assert code == 0, err
     payload = json.loads(out)
     assert [r["model"] for r in payload["results"]][-1] == "fused + mmr"
-    assert payload["re-ranking"].startswith("mmr (lambda 0.5, genre similarity) on the fused top-20")
+    assert payload["re-ranking"] == (
+        "re-ranked by MMR (diversity; genre similarity, lambda 0.5) from the fused top-20, to the top-10"
+    )
     code, out, err = _run(capsys, "fuse", "--config", str(folder / "cfg.json"), "--rerank-lambda", "0.2", *data)
-    assert code == 0 and json.loads(out)["re-ranking"].startswith("mmr (lambda 0.2,"), err
+    assert code == 0 and "lambda 0.2)" in json.loads(out)["re-ranking"], err
     code, out, err = _run(capsys, "fuse", "--config", str(folder / "cfg.json"), "--rerank", "none", *data)
     assert code == 0 and "re-ranking" not in json.loads(out), err
 

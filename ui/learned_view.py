@@ -71,8 +71,8 @@ INTRO = (
     "the test users."
 )
 NOTE = (
-    "The sidebar's weights, fusion method and normaliser do not apply to the learned ranker: moving them changes "
-    "the rest of this page, not these numbers. k does apply: the report below is at k = {k}."
+    "The sidebar's weights, fusion method, normaliser and re-ranker do not apply to the learned ranker: moving "
+    "them changes the rest of this page, not these numbers. k does apply: the report below is at k = {k}."
 )
 IN_PROGRESS = (
     "Training in progress for these members, candidates and k: pressing again starts nothing new. Its progress "

@@ -87,7 +87,7 @@ def start(
     if get_lab is None:
         return cfg, None
     if cfg is None:
-        st.info(no_config)
+        no_configuration(no_config)
         _stop(on_stop)
     try:
         current = get_lab(cfg)
@@ -95,6 +95,16 @@ def start(
         show_error(exc)
         _stop(on_stop)
     return cfg, current
+
+
+def no_configuration(no_members: str = NO_MEMBERS) -> None:
+    """Why there is no configuration, on the page: a sidebar value it refused (one error line, as the sidebar says
+    it too), else ``no_members`` (no member chosen)."""
+    problem = state.sidebar_problem()
+    if problem is not None:
+        show_error(f"The sidebar's settings do not make a configuration: {problem}")
+    else:
+        st.info(no_members)
 
 
 def live(cfg: LabConfig, draw: Callable[[LabConfig], None]) -> None:

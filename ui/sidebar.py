@@ -113,10 +113,12 @@ def _render() -> LabConfig | None:
                 values[state.param_key(model, name)] = value
 
     state.set_last_config(None)
+    state.set_sidebar_problem(None)
     try:
         state.set_last_protocol(state.protocol_from_values(values, uploaded))
     except RecoError as exc:
         state.set_last_protocol(None)
+        state.set_sidebar_problem(str(exc))
         sb.error(plain(str(exc)))
         return None
     if not chosen:
@@ -125,6 +127,7 @@ def _render() -> LabConfig | None:
     try:
         cfg = state.config_from_values(values, uploaded)
     except RecoError as exc:
+        state.set_sidebar_problem(str(exc))
         sb.error(plain(str(exc)))
         return None
     with sb:
@@ -291,8 +294,8 @@ def _fusion_section(sb: Any) -> dict[str, Any]:
     # normaliser and its own parameters.
     method = METHODS[out[state.K_METHOD]]
     sb.caption(
-        method.description + " A learned meta-ranker (LightGBM, trained on validation) is on the Fusion Lab's"
-        " Learned fusion tab."
+        method.description.rstrip(".") + ". A learned meta-ranker (LightGBM, trained on validation) is on the"
+        " Fusion Lab's Learned fusion tab."
     )
     norms = list(NORMALISERS)
     out[state.K_NORMALISER] = sb.selectbox(

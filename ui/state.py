@@ -719,6 +719,19 @@ def pop_notice() -> str | None:
     return _session().pop(_NOTICE_KEY, None)
 
 
+_SIDEBAR_PROBLEM_KEY = "lab:sidebar_problem"  # why the sidebar could not describe a configuration in this run
+
+
+def set_sidebar_problem(message: str | None) -> None:
+    """Why the sidebar's values describe no configuration (None: they do, or no member is chosen)."""
+    _session()[_SIDEBAR_PROBLEM_KEY] = message
+
+
+def sidebar_problem() -> str | None:
+    value = _session().get(_SIDEBAR_PROBLEM_KEY)
+    return value if isinstance(value, str) else None
+
+
 def set_last_config(cfg: LabConfig | None) -> None:
     _session()[_LAST_CONFIG_KEY] = cfg
 

@@ -107,7 +107,7 @@ def test_training_shows_metrics_importances_and_holm_corrected_tests(trained: Ap
     assert "Holm" in shown and "after Holm's correction over 2 tests" in shown
     assert "Against the best member" in shown and "Against searched weights" in shown
     assert "Wilcoxon p" in shown and "learned" in shown
-    assert "weights, fusion method and normaliser do not apply" in messages(at)
+    assert "weights, fusion method, normaliser and re-ranker do not apply" in messages(at)
     tables = [d.value for d in at.dataframe]
     metrics = tables[0]
     assert "learned" in metrics.index and "searched weights" in metrics.index and len(metrics.index) == 3

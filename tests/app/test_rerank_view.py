@@ -45,7 +45,7 @@ def test_fusion_lab_reranks_live_and_says_how_far_the_list_moved(warm_lab) -> No
     at.run()
     assert metric(at, NDCG) != fused_ndcg
     text = _markdown(at)
-    assert "Re-ranked by mmr (genre similarity, lambda 0.7) from the fused top-50" in text
+    assert "Re-ranked by MMR (diversity; genre similarity, lambda 0.7) from the fused top-50" in text
     moved = [df.value for df in at.dataframe if "RBO" in df.value.columns]
     assert moved, "no table of how far the list moved"
     assert list(moved[0]["from"]) == ["fused list", "als", "itemknn", "text"]
@@ -65,12 +65,17 @@ def test_the_reranker_travels_in_the_link_and_the_configuration() -> None:
     assert state.config_from_values({}).rerank is None
 
 
-def test_a_depth_below_k_is_one_line_in_the_sidebar(warm_lab) -> None:
+def test_a_depth_below_k_is_one_line_in_the_sidebar_and_on_the_page(warm_lab) -> None:
     at = _with_reranker(open_page(FUSION_LAB), "popularity")
-    at.slider(key=state.K_RERANK_DEPTH).set_value(5).run()
+    at.slider(key=state.K_RERANK_DEPTH).set_value(1).run()
     at.run()  # the live fragment cannot describe the configuration: the full run says why in the sidebar
     assert_clean(at)
-    assert any("fewer than k=10" in e for e in values(at.sidebar.error)), values(at.sidebar.error)
+    sidebar = [e.replace("\\", "") for e in values(at.sidebar.error)]  # without Markdown's escapes
+    assert any("re-ranking reaches 1 fused candidate, fewer than k=10" in e for e in sidebar), sidebar
+    # The page says the same, not "choose at least one member" while three are chosen.
+    page_errors = [e for e in values(at.main.error)]
+    assert len(page_errors) == 1 and "do not make a configuration" in page_errors[0].replace("\\", "")
+    assert not [i for i in values(at.main.info) if "at least one member" in i]
 
 
 def test_user_explorer_shows_the_persons_reranked_list(warm_lab) -> None:
@@ -120,4 +125,4 @@ def test_the_explorers_last_change_is_read_in_the_reranked_list(warm_lab) -> Non
 def test_trade_offs_says_its_sweep_fuses_without_the_reranker(warm_lab) -> None:
     at = _with_reranker(open_page("pages/3_Trade_offs.py"), "popularity")
     assert_clean(at)
-    assert any("fuse without the re-ranker (popularity)" in i for i in values(at.info)), values(at.info)
+    assert any("fuse without the re-ranker (Popularity penalty)" in i for i in values(at.info)), values(at.info)
