@@ -504,12 +504,13 @@ async def _load_test(
     label = f"load test, {n_sessions} {kind} sessions"
     load_before = load_average()
     t_open = time.monotonic()
+    stop = asyncio.Event()
+    sampler: asyncio.Task | None = None
     try:
         for s in sessions:  # opened one by one: the lab is built already, each only renders
             await _open(s, browser, server.base)
         open_s = time.monotonic() - t_open
         server.sample(f"{label}: open")
-        stop = asyncio.Event()
         sampler = asyncio.create_task(_sample_memory(server, stop, label))
         deadline = time.monotonic() + seconds
 
@@ -521,9 +522,10 @@ async def _load_test(
         await asyncio.gather(*(drive(s) for s in sessions))
         elapsed, server_cpu = time.monotonic() - t0, server.cpu_s() - cpu0
         clients_cpu = _clients_cpu_s(server.ps.pid) - clients0
-        stop.set()
-        await sampler
     finally:
+        stop.set()  # also when a step raised: the sampler must not go on labelling samples with this row
+        if sampler is not None:
+            await sampler
         for s in sessions:
             with contextlib.suppress(Exception):
                 await s.close()
@@ -543,6 +545,11 @@ async def _load_test(
         "timeouts": int(sum(s.timeouts for s in sessions)),
         "batched": int(sum(s.batched for s in sessions)) if kind == "browser" else None,
         "stale": int(sum(s.stale for s in sessions)) if kind == "protocol" else None,
+        # A cached message the server referred to that this client did not hold: a stale or unreadable run may
+        # come from it, so it is counted beside them (0 in every run so far).
+        "cache_misses": int(sum(s.client.cache_misses for s in sessions if getattr(s, "client", None)))
+        if kind == "protocol"
+        else None,
         **_quantiles(times),
         # From one rerun's end to the session's next key press (browser: Playwright's read-back and press, slower
         # on a loaded machine) or request (protocol: the drawn think time).

@@ -46,7 +46,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -65,12 +65,6 @@ RUN_ENDS = (
     ForwardMsg.FINISHED_WITH_COMPILE_ERROR,
     ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
 )
-STATUS_NAMES = {
-    ForwardMsg.FINISHED_SUCCESSFULLY: "finished",
-    ForwardMsg.FINISHED_WITH_COMPILE_ERROR: "compile error",
-    ForwardMsg.FINISHED_EARLY_FOR_RERUN: "stopped for a rerun",
-    ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY: "fragment finished",
-}
 
 
 class ProtocolError(RuntimeError):
@@ -534,9 +528,4 @@ class StreamlitClient:
         return await self._wait_end(self._last_mark, time.perf_counter() + timeout) is not None
 
 
-async def open_all(clients: Iterable[StreamlitClient], timeout: float = 300.0) -> list[Run]:
-    """Open clients one after another (each first run on its own, as a class arriving)."""
-    return [await c.open(timeout) for c in clients]
-
-
-__all__ = ["RUN_ENDS", "STATUS_NAMES", "Element", "ProtocolError", "Run", "StreamlitClient", "open_all"]
+__all__ = ["RUN_ENDS", "Element", "ProtocolError", "Run", "StreamlitClient"]

@@ -252,7 +252,8 @@ def tile_tests(now: Now) -> None:
     except RecoError as exc:
         show_error(exc)
         return
-    tests_table.show(tests_table.frame(table, "metric", plain(now.best), "fused", metric_rows=True))
+    # Column headers are plain text, not Markdown: the member's name as it is.
+    tests_table.show(tests_table.frame(table, "metric", now.best, "fused", metric_rows=True))
     st.caption(
         f"Each row pairs the same {result.evaluation.n:,} users: the fused list against {plain(now.best)}, the best"
         " single member. Global metrics (coverage, Gini, personalisation) have no per-user values and are not"

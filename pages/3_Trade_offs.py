@@ -409,14 +409,7 @@ def segment_search() -> dict[str, Any]:
     finally:
         bar.empty()
     # One test over all test users, then one per segment on its own users: Holm's correction over all of them.
-    tests: dict[str, PairedComparison] = {"all users": found.comparison}
-    for s, name in enumerate(SEGMENTS):
-        mask = found.test_segments == s
-        if mask.any():
-            tests[f"{name} users"] = paired_comparison(
-                found.test_global_per_user[mask], found.test_per_user[mask], metric=seg_objective
-            )
-    return {"result": found, "tests": tests}
+    return {"result": found, "tests": found.tests()}
 
 
 if st.button("Search weights per segment on validation", key=f"{PAGE}:run_segments"):
@@ -536,7 +529,7 @@ if saved_seg is not None:
     if len(tests) > 1:
         with st.expander("The paired test within each segment"):
             label = charts.metric_label(found_seg.metric)
-            tests_table.show(tests_table.frame(table, "users", f"{label}, global", f"{label}, per segment"))
+            tests_table.show(tests_table.frame(table, "tested on", f"{label}, global", f"{label}, per segment"))
             st.caption(
                 tests_table.caption(m, "all users, then each segment's users")
                 + " A segment whose weights equal the global ones cannot differ on its users."

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reco_core import config, datasets, experiment, explain, fusion, search, splitting
+from reco_core import config, datasets, experiment, explain, fusion, search, splitting, stats
 from reco_core.checks import check_whole
 from reco_core.config import ExperimentConfig, RerankSpec
 from reco_core.data import Dataset
@@ -428,7 +428,7 @@ def _rerank_report(
             for who, r in moved.iterrows()
         ),
         f"re-ranked vs fused (paired, p Holm-corrected over {len(keys)} metrics)": "; ".join(
-            f"{r['metric']} {r['B - A']:+.4f} (p {r['p (Holm)']:.2g}: {r['verdict']})"
+            f"{r['metric']} {r['B - A']:+.4f} (p {stats.p_words(r['p (Holm)'])}: {r['verdict']})"
             for r in paired.to_dict("records")
         ),
     }
@@ -586,9 +586,11 @@ def _per_segment_report(
     t1, t2 = out.thresholds
     extra["segments"] = f"light: <= {t1:g} training interactions; medium: <= {t2:g}; heavy: more"
     extra["global weights (on validation)"] = ", ".join(f"{n}={w:.2f}" for n, w in out.global_weights.items())
+    # The dashboard's family: all users, then each segment's users, Holm-corrected together (same verdict in both).
+    tests = stats.comparison_table(out.tests())
     extra["per-segment weights versus global, on test"] = out.comparison.sentence(
-        "global weights", "per-segment weights"
-    )
+        "global weights", "per-segment weights", float(tests["p (Holm)"].iloc[0]), len(tests)
+    ) + (" (the tests: all users, then each segment)" if len(tests) > 1 else "")
     return out.table().set_index("segment"), extra
 
 

@@ -373,17 +373,11 @@ class HolmComparison:
     comparison: PairedComparison
     p_holm: float
     tests: int
-    alpha: float = 0.05
-
-    @property
-    def significant(self) -> bool:
-        """The Holm-adjusted p below ``alpha`` (the family-wise level over the run's comparisons)."""
-        return bool(np.isfinite(self.p_holm) and self.p_holm < self.alpha)
 
     def sentence(self, learned: str = "learned") -> str:
-        """The comparison's sentence (raw Wilcoxon p), then the Holm-adjusted p and its verdict, for example
-        "learned beats ease by 0.012 NDCG@10 (...); Wilcoxon p = 0.003 over 943 users: a real difference;
-        Holm-adjusted p = 0.006 over 2 tests: significant at 5%"."""
+        """The comparison's sentence with both p-values, its verdict read from the Holm-adjusted one, for example
+        "learned beats ease by 0.012 NDCG@10 (95% CI ...); Wilcoxon p = 0.003 over 943 users (0.006 after Holm's
+        correction over 2 tests): a real difference"."""
         return self.comparison.sentence(self.name, learned, self.p_holm, self.tests)
 
 
@@ -499,8 +493,7 @@ def run_learned(
     adjusted = holm_adjust([c.p_value for _, _, c in pairs])
     tests = int(np.isfinite([c.p_value for _, _, c in pairs]).sum())
     comparisons = tuple(
-        HolmComparison(against, name, c, float(p), tests, c.alpha)
-        for (against, name, c), p in zip(pairs, adjusted, strict=True)
+        HolmComparison(against, name, c, float(p), tests) for (against, name, c), p in zip(pairs, adjusted, strict=True)
     )
     if progress:
         progress(1.0, f"learned fusion ready: {model.best_iteration} trees")

@@ -88,6 +88,18 @@ class SegmentWeights:
             )
         return pd.DataFrame(rows)
 
+    def tests(self) -> dict[str, PairedComparison]:
+        """Per-segment (B) against global (A) weights, paired on test: over all users, then on each non-empty
+        segment's own users; one family, reported with Holm's correction over all of them (CLI and dashboard)."""
+        out: dict[str, PairedComparison] = {"all users": self.comparison}
+        for s, name in enumerate(SEGMENT_NAMES):
+            mask = self.test_segments == s
+            if mask.any():
+                out[f"{name} users"] = paired_comparison(
+                    self.test_global_per_user[mask], self.test_per_user[mask], metric=self.metric
+                )
+        return out
+
 
 def _per_user(session: LiveSession, w: np.ndarray, metric: str, kw: Mapping[str, Any]) -> np.ndarray:
     k = metric.partition("@")[2]

@@ -8,6 +8,7 @@ are equal carry no sign and are left out of the test, scipy's ``zero_method="wil
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -145,10 +146,10 @@ class PairedComparison:
         lo, hi = sorted((sign * self.ci_low, sign * self.ci_high))
         interval = f"{self.ci_level:.0%} CI {_fmt(lo)} to {_fmt(hi)}"
         p_used = self.p_value
-        p = _p_words(self.p_value, self.alpha)
+        p = p_words(self.p_value, self.alpha)
         if p_adjusted is not None and tests > 1:
             p_used = float(p_adjusted)
-            users += f" ({_p_words(p_used, self.alpha)} after Holm's correction over {tests} tests)"
+            users += f" ({p_words(p_used, self.alpha)} after Holm's correction over {tests} tests)"
         excludes_zero = self.ci_low > 0 or self.ci_high < 0
         significant = p_used < self.alpha and excludes_zero
         if significant:
@@ -172,11 +173,18 @@ class PairedComparison:
         )
 
 
-def _p_words(p: float, alpha: float = 0.05) -> str:
-    """0.003, or 2.1e-05 below 0.001; a fourth decimal when three would round onto alpha (0.0497 is not 0.050)."""
+def p_words(p: float, alpha: float = 0.05) -> str:
+    """A p-value in words: 0.003, or 2.1e-05 below 0.001, "n/a" when there is none. Near ``alpha`` it never reads
+    as alpha itself: 0.0497 is "0.0497" (not 0.050, next to "a real difference") and 0.04996 "just below 0.05"."""
+    p = float(p)
+    if not math.isfinite(p):
+        return "n/a"
     if p < 0.001:
         return f"{p:.1e}"
-    return f"{p:.4f}" if round(p, 3) == alpha else f"{p:.3f}"
+    for text in (f"{p:.3f}", f"{p:.4f}"):
+        if float(text) != alpha or p == alpha:
+            return text
+    return f"just below {alpha:g}" if p < alpha else f"just above {alpha:g}"
 
 
 def paired_comparison(

@@ -128,3 +128,12 @@ def test_paired_comparison_rejects_mismatched_inputs():
         paired_comparison(np.array([]), np.array([]))
     with pytest.raises(ConfigError, match="values of B contain NaN"):
         paired_comparison(np.ones(2), np.array([1.0, np.nan]))
+
+
+def test_p_words_never_reads_as_alpha_near_it() -> None:
+    from reco_core.stats import p_words
+
+    assert [p_words(p) for p in (0.0031, 2.1e-5, 0.117, 0.05)] == ["0.003", "2.1e-05", "0.117", "0.050"]
+    assert p_words(0.0497) == "0.0497" and p_words(0.0503) == "0.0503"  # three decimals would say 0.050
+    assert p_words(0.04996) == "just below 0.05" and p_words(0.05004) == "just above 0.05"
+    assert p_words(float("nan")) == "n/a"

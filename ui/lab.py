@@ -335,7 +335,8 @@ def tile_tests(lab: Lab, cfg: LabConfig, result: LiveResult) -> pd.DataFrame:
     keys = [key for key in result.evaluation.per_user if key in result.best_evaluation.per_user]
 
     def build() -> pd.DataFrame:
-        return paired_table(result.best_evaluation.per_user, result.evaluation.per_user, keys, seed=cfg.protocol.seed)
+        # The default bootstrap seed, as LiveResult.compare uses: the Per user tab shows the same interval.
+        return paired_table(result.best_evaluation.per_user, result.evaluation.per_user, keys)
 
     # Kept in the ablation store (tables of the same size, per configuration), under their own key.
     key = ("tile-tests", *_fusion_key(lab.weights_for(cfg), cfg), result.best_member)

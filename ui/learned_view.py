@@ -33,7 +33,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -286,10 +285,13 @@ def _start(cfg: LabConfig, current: Lab, top_n: int) -> _Job:
                     shared.put(_model_key(current, top_n), done.result.model)
 
             job.on_end = on_end
-            if model is None and after is None:
-                _TRAINING[training] = job
+        # Started before it is published: a thread that cannot start leaves no job that would say "training in
+        # progress" forever, and the next press tries again. (on_end waits for _JOBS_LOCK, held here.)
+        job.start()
+        if current.key and model is None and after is None:
+            _TRAINING[training] = job
         store.put(key, job)
-        return job.start()
+        return job
 
 
 def _harvest(store: Any, current: Lab, top_n: int, job: _Job) -> None:
@@ -313,12 +315,6 @@ def _poll(job: _Job) -> None:
 
 
 # ------------------------------------------------------------------------------------------ drawing
-
-
-def _p(p: float) -> str:
-    if not np.isfinite(p):
-        return "n/a"
-    return f"{p:.3g}" if p >= 0.001 else f"{p:.1e}"  # 3 figures: 0.0497 must not read as 0.050 next to alpha
 
 
 def _metric_table(trained: Trained) -> pd.DataFrame:
