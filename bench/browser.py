@@ -84,11 +84,12 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def streamlit_server(
-    log_path: Path, env: Mapping[str, str] | None = None, start_timeout: float = 60.0
+    log_path: Path, env: Mapping[str, str] | None = None, start_timeout: float = 60.0, cwd: Path = ROOT
 ) -> Iterator[StreamlitServer]:
     """Start ``streamlit run app.py`` with this interpreter on a free loopback port (headless, no file
     watcher, no usage statistics), its stdout and stderr to ``log_path`` (``env`` replaces the environment
-    when given), and yield it once /_stcore/health answers. Raises ServerStartError, with the log's tail,
+    when given; ``cwd`` is the folder whose app.py runs: the dashboard's by default, a test's tiny app else),
+    and yield it once /_stcore/health answers. Raises ServerStartError, with the log's tail,
     when it exits first or ``start_timeout`` seconds pass. Stopped on leaving: terminate, wait, kill."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -111,7 +112,7 @@ def streamlit_server(
     ]
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=None if env is None else dict(env)
+            cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=None if env is None else dict(env)
         )
     server = StreamlitServer(base=base, proc=proc, log_path=log_path, started=time.monotonic())
     try:

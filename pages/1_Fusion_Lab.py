@@ -21,7 +21,7 @@ from reco_core.spark.summary import spark_command  # builds a command line: no p
 from ui import charts, lab, learned_view, page, state, tests_table, tiles
 from ui.state import LabConfig
 from ui.upload import plain
-from ui.widgets import show_error
+from ui.widgets import movement_table, show_error
 
 PAGE = "fusion_lab"
 NEEDS_WORDS = {  # what a metric with MetricSpec.needs lacks on a dataset, in words
@@ -216,18 +216,7 @@ def rerank_movement(result: LiveResult) -> None:
         f"**{how}**: on average {fused['slots changed']:.0%} of each user's slots differ from the fused list"
         f" (rank-biased overlap {fused['RBO']:.3f})."
     )
-    st.dataframe(
-        moved.reset_index(),
-        hide_index=True,
-        width="content",
-        column_config={
-            "from": st.column_config.TextColumn("moved from"),
-            "slots changed": st.column_config.ProgressColumn(
-                "slots changed", format="percent", min_value=0.0, max_value=1.0
-            ),
-            "RBO": st.column_config.NumberColumn("RBO", format="%.3f"),
-        },
-    )
+    movement_table(st, moved, width="content")
     st.caption(
         "Slots changed: the share of the k slots holding another item, averaged over users. RBO: rank-biased"
         " overlap (persistence 0.9), 1 for the same list, 0 for disjoint ones; it weighs the top slots most. The"

@@ -16,7 +16,7 @@ from reco_core.explain import ListDiff, diff_lists
 from ui import charts, lab, page, state
 from ui.state import LabConfig
 from ui.upload import plain
-from ui.widgets import BOUND, show_error
+from ui.widgets import BOUND, movement_table, show_error
 
 PAGE = "explorer"
 USER_KEY = "user"  # bound to the URL: ?user=42 opens this user
@@ -178,18 +178,7 @@ def show_reranked(cfg: LabConfig, v: analysis.UserView, has_truth: bool) -> lab.
         width="stretch",
         column_config={"hit": st.column_config.CheckboxColumn("hit", width=HIT_WIDTH)},
     )
-    right.dataframe(
-        rr.moved.reset_index(),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "from": st.column_config.TextColumn("moved from"),
-            "slots changed": st.column_config.ProgressColumn(
-                "slots changed", format="percent", min_value=0.0, max_value=1.0
-            ),
-            "RBO": st.column_config.NumberColumn("RBO", format="%.3f"),
-        },
-    )
+    movement_table(right, rr.moved)
     right.caption(
         "Fused rank: the item's place in the fused list the re-ranker chose from. RBO: rank-biased overlap with"
         " that list (1 = the same list, 0 = nothing in common)."

@@ -11,14 +11,11 @@ each read back only their own value.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from bench.browser import free_port, healthy, log_tail, stop_process
+from bench.browser import streamlit_server
 from bench.ws_client import RUN_ENDS, ProtocolError, StreamlitClient
 
 APP = """
@@ -43,23 +40,8 @@ part()
 def tiny_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("ws-app")
     (folder / "app.py").write_text(APP)
-    log = folder / "server.log"
-    port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
-    cmd += ["--browser.gatherUsageStats", "false"]
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=folder, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while not healthy(f"{base}/_stcore/health"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the tiny app's server did not start; log:\n{log_tail(log)}", pytrace=False)
-            time.sleep(0.3)
-        yield base
-    finally:
-        stop_process(proc)
+    with streamlit_server(folder / "server.log", cwd=folder) as server:
+        yield server.base
 
 
 def test_a_client_changes_a_slider_and_reads_the_new_metric(tiny_server: str) -> None:

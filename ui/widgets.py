@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from reco_core.models import get_spec
@@ -101,3 +102,20 @@ def show_error(error: BaseException | str, container: Any = None) -> None:
     from ui.upload import plain
 
     (container if container is not None else st).error(plain(str(error)))
+
+
+def movement_table(container: Any, moved: pd.DataFrame, width: Any = "stretch") -> None:
+    """How far a re-ranked list moved (``reco_core.rerank.movement``: one row per list it is compared with), with
+    the share of slots changed as a bar and RBO to three decimals; the Fusion Lab and the User Explorer draw it."""
+    container.dataframe(
+        moved.reset_index(),
+        hide_index=True,
+        width=width,
+        column_config={
+            "from": st.column_config.TextColumn("moved from"),
+            "slots changed": st.column_config.ProgressColumn(
+                "slots changed", format="percent", min_value=0.0, max_value=1.0
+            ),
+            "RBO": st.column_config.NumberColumn("RBO", format="%.3f"),
+        },
+    )
