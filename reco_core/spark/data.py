@@ -11,9 +11,16 @@ One convention differs from the local loaders, because Spark has no row order: o
 pair the row with the latest timestamp is kept (then the highest rating), where a local load keeps the last
 row of the file. Data without repeated pairs (MovieLens) loads identically.
 
-Splitting: ``split_frame`` calls ``splitting.holdout_rows`` once per user (``applyInPandas``), with item hashes
-broadcast and the user's hash computed in the group, so the random split (and the validation part) equals the
-local engine's row for row. The item vocabulary (``IdMap``) is collected to the driver: a catalogue has
+Splitting: ``split_frame`` groups the users into buckets of about ``USERS_PER_SPLIT_CALL`` (by user index) and
+calls ``splitting.holdout_rows`` once per bucket over all its users (``applyInPandas``; the function works on
+rows in any order, grouped by a user code), with item hashes broadcast and each user's hash computed there, so
+the random split (and the validation part) equals the local engine's row for row. One call per user cost a
+pandas frame per user (MovieLens-1M's split took about twice as long). A bucket is a group, so Spark keeps all
+of its rows in one call whatever it does to partitions: ``repartition("user")`` + ``mapInPandas`` was tried and
+is wrong, because the optimizer drops that repartition after a join on the user (the data looks partitioned
+already) while adaptive execution may have split a skewed join partition, so a user's rows met two calls.
+
+The item vocabulary (``IdMap``) is collected to the driver: a catalogue has
 thousands to millions of items, a few MB; users never are.
 """
 
@@ -216,6 +223,11 @@ def with_indices(spark: SparkSession, frame: DataFrame, items: IdMap) -> tuple[D
     return frame.join(indexed, "user"), int(n_users)
 
 
+USERS_PER_SPLIT_CALL = 1000
+"""Users per pandas call of the split: enough to amortise a call, few enough that a bucket's rows stay small
+(a thousand heavy users of a few thousand interactions each: millions of rows, tens of MB)."""
+
+
 def _split_schema(with_ts: bool) -> str:
     return "user string, user_idx int, item_idx int, value double, timestamp double, part string"
 
@@ -230,6 +242,7 @@ def split_frame(
     valid_frac: float = 0.0,
 ) -> SparkSplit:
     """The named split per user, equal to ``splitting.make_split`` on the same data (random; see module doc)."""
+    from pyspark.sql import functions as F
 
     name = str(method).strip().lower().replace("_", "-")
     if name not in splitting.SPLITTERS:
@@ -244,21 +257,25 @@ def split_frame(
     frame, n_users = with_indices(spark, data.frame, items)
     item_hash = spark.sparkContext.broadcast(splitting.id_hashes(items.ids, seed))
 
-    def per_user(pdf: pd.DataFrame) -> pd.DataFrame:
+    out_cols = ["user", "user_idx", "item_idx", "value", "timestamp", "part"]
+
+    def per_bucket(pdf: pd.DataFrame) -> pd.DataFrame:
+        # Arrow-backed strings may arrive chunked, which Spark's Arrow writer refuses on the way back: objects.
+        pdf = pdf.assign(user=pdf["user"].to_numpy(dtype=object))
+        codes, users = pd.factorize(pdf["user"])
+        uh = splitting.id_hashes(users, seed)[codes]
         idx = pdf["item_idx"].to_numpy(np.int64)
-        uh = np.repeat(splitting.id_hashes([pdf["user"].iloc[0]], seed), len(pdf))
         ih = item_hash.value[idx]
-        zero = np.zeros(len(pdf), dtype=np.int64)
-        test = splitting.holdout_rows(zero, uh, ih, idx, frac)
+        test = splitting.holdout_rows(codes, uh, ih, idx, frac)
         part = np.where(test, "test", "train").astype(object)
         if vfrac > 0:
-            train = ~test
-            part[
-                np.flatnonzero(train)[splitting.holdout_rows(zero[train], uh[train], ih[train], idx[train], vfrac)]
-            ] = "valid"
-        return pdf.assign(part=part)[["user", "user_idx", "item_idx", "value", "timestamp", "part"]]
+            train = np.flatnonzero(~test)
+            part[train[splitting.holdout_rows(codes[train], uh[train], ih[train], idx[train], vfrac)]] = "valid"
+        return pdf.assign(part=part)[out_cols]
 
-    rows = frame.groupBy("user").applyInPandas(per_user, schema=_split_schema(data.has_timestamps))
+    buckets = max(1, -(-n_users // USERS_PER_SPLIT_CALL))
+    grouped = frame.withColumn("_bucket", F.col("user_idx") % buckets).groupBy("_bucket")
+    rows = grouped.applyInPandas(per_bucket, schema=_split_schema(data.has_timestamps))
     counts = {r["part"]: int(r["count"]) for r in rows.groupBy("part").count().collect()}
     if not counts.get("test"):
         raise ConfigError("the test part is empty: every user has fewer than 2 interactions; load more data")
