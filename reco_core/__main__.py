@@ -153,7 +153,7 @@ def _add_method_params(p: argparse.ArgumentParser) -> None:
 
 def _add_after_fusion(p: argparse.ArgumentParser) -> None:
     """fuse: re-ranking after fusion (docs/reranking.md) and learned fusion's options (docs/learned.md)."""
-    from reco_core.rerank import RERANKERS
+    from reco_core.rerank import RERANKERS, SIMILARITIES
 
     g = p.add_argument_group("re-ranking after fusion, learned fusion")
     g.add_argument(
@@ -166,7 +166,7 @@ def _add_after_fusion(p: argparse.ArgumentParser) -> None:
         "--rerank-lambda", type=float, default=None, help="weight of the re-ranker's goal, 0 to 1 (default 0.3)"
     )
     g.add_argument(
-        "--rerank-similarity", default=None, choices=["genre", "text"], help="MMR's item similarity (default genre)"
+        "--rerank-similarity", default=None, choices=SIMILARITIES, help="MMR's item similarity (default genre)"
     )
     g.add_argument(
         "--rerank-candidates", type=int, default=None, help="how much of the fused list to re-rank (default 50)"

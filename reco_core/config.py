@@ -31,6 +31,7 @@ from reco_core.checks import check_whole
 from reco_core.errors import ConfigError, not_a_file, quote
 from reco_core.models import get_spec, make_model
 from reco_core.models.base import ParamSpec, Scorer
+from reco_core.rerank import SIMILARITIES
 
 WeightDefault = float | Callable[[str], float]  # a member's weight when the JSON gives none
 
@@ -217,7 +218,7 @@ class FusionSpec:
 
 # ------------------------------------------------------------------------------------------ re-ranking
 
-RERANK_SIMILARITIES = ("genre", "text")
+RERANK_SIMILARITIES = SIMILARITIES  # reco_core.rerank's, named here for the configuration
 DEFAULT_RERANK_LAMBDA = 0.3
 DEFAULT_RERANK_CANDIDATES = 50
 

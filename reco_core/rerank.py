@@ -38,6 +38,9 @@ from reco_core.errors import ConfigError
 from reco_core.eval_context import EvalContext
 from reco_core.ranking import Ranking
 
+SIMILARITIES = ("genre", "text")
+"""MMR's item similarities: genre Jaccard (as ``ild_genre``) or text-embedding cosine (as ``ild_text``)."""
+
 
 @dataclass(frozen=True)
 class RerankInputs:
@@ -226,7 +229,7 @@ def rerank(ranking: Ranking, k: int, method: str, lam: float, inputs: RerankInpu
             f"re-ranking needs at least k={k} fused candidates per user but the fused lists hold {ranking.k}:"
             " fuse to a longer list (top-N) first"
         )
-    if inputs.similarity not in ("genre", "text"):
+    if inputs.similarity not in SIMILARITIES:
         raise ConfigError(f"re-rank similarity {inputs.similarity!r} is unknown; choose genre or text")
     cand = ranking.item_idx.astype(np.int64)
     valid = cand >= 0

@@ -16,6 +16,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from reco_core import config as engine_config
 from reco_core.errors import RecoError
 from reco_core.fusion import METHODS, NORMALISERS
 from reco_core.models import MODELS, get_spec
@@ -360,7 +361,7 @@ def _rerank_section(sb: Any) -> dict[str, Any]:
         **BOUND,
     )
     if out[state.K_RERANK] == "mmr":
-        sims = ["genre", "text"]
+        sims = list(engine_config.RERANK_SIMILARITIES)
         out[state.K_RERANK_SIM] = sb.selectbox(
             "MMR similarity",
             sims,
