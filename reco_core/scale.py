@@ -44,7 +44,7 @@ from reco_core.errors import ConfigError
 from reco_core.fusion import DEFAULT_TOP_N, check_method, check_normaliser, check_weights, fuse
 from reco_core.metrics import EvalContext, Evaluation, evaluate
 from reco_core.models.base import Scorer
-from reco_core.ranking import Ranking, check_k, mask_rows, top_k
+from reco_core.ranking import Ranking, check_k, excluded_cells, mask_rows, top_k
 from reco_core.splitting import Split, check_part
 
 __all__ = [
@@ -284,7 +284,8 @@ def rank_fusion_blocked(
         rows = user_idx[start : start + bs]
         t0 = time.perf_counter()
         # A copy, because mask_rows writes into the block and a model may hand out an array it keeps.
-        blocks = [mask_rows(np.array(m.score(rows), dtype=np.float32, copy=True), exclude, rows) for m in models]
+        cells = excluded_cells(exclude, rows)
+        blocks = [mask_rows(np.array(m.score(rows), dtype=np.float32, copy=True), exclude, rows, cells) for m in models]
         t1 = time.perf_counter()
         ranking = _fuse_block(
             blocks, rows, used_w, used_names, method, normaliser, k, n_items, candidates, rrf_k, top_n, seed, params

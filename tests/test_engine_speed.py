@@ -1,8 +1,10 @@
 """The faster engine paths give today's answers (issue 15): bit for bit where the arithmetic is the same.
 
 - item-kNN / user-kNN scoring (``knn.rows_times_sparse``) against scipy's sparse product;
+- wsum's compiled pass over raw blocks (``fusion.wsum_kernel``, the blocked evaluation's path) against the
+  dense wsum, on hostile blocks too;
 - wsum over the members' candidates (threshold check, dense fallback per row) against the dense wsum,
-  from raw blocks (the blocked evaluation) and from a live session's cached normalised blocks;
+  from raw blocks (the path without numba) and from a live session's cached normalised blocks;
 - the result-level methods with the caller's cache of weight-free pieces against a fresh call;
 - ``ranking.top_k`` on narrow rows (argpartition) against the torch.topk path.
 """
@@ -13,8 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import reco_core.fusion.score_methods as score_methods
+import reco_core.fusion.wsum_kernel as wsum_kernel
 import reco_core.models.knn as knn
 import reco_core.ranking as ranking
 from reco_core.data import Interactions
@@ -99,12 +104,21 @@ def _assert_same_fusion(got, want) -> None:
     np.testing.assert_array_equal(got.contributions, want.contributions)
 
 
+def _without_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """wsum as it runs without numba: raw blocks without lists take the candidate path."""
+    monkeypatch.setattr(score_methods, "wsum_top_k", lambda *args: None)
+
+
+@pytest.mark.parametrize("path", ["kernel", "candidates"])
 @pytest.mark.parametrize("normaliser", ["minmax", "none", "zscore", "rank"])
 @pytest.mark.parametrize(("n_items", "k", "list_len"), [(300, 10, 50), (300, 10, 12), (40, 5, 50), (12, 12, 50)])
 def test_wsum_from_blocks_equals_the_dense_wsum(
-    monkeypatch: pytest.MonkeyPatch, normaliser: str, n_items: int, k: int, list_len: int
+    monkeypatch: pytest.MonkeyPatch, path: str, normaliser: str, n_items: int, k: int, list_len: int
 ) -> None:
-    """The candidate path, with short lists too (most rows then fail the check and go dense)."""
+    """The compiled pass, and the candidate path with short lists too (most rows then fail the check and go
+    dense)."""
+    if path == "candidates":
+        _without_kernel(monkeypatch)
     monkeypatch.setattr(score_methods, "_LIST_LEN", list_len)
     n = 40
     users = np.arange(100, 100 + n)
@@ -129,6 +143,7 @@ def test_wsum_candidate_path_takes_most_rows_and_sends_the_rest_dense(monkeypatc
         return real(inp, rows)
 
     monkeypatch.setattr(score_methods, "_with_normalised", spy)
+    _without_kernel(monkeypatch)
     users = np.arange(n)
     got = fuse(blocks, None, [0.2, 0.5, 0.3], "wsum", "minmax", 10, n_items, users)
     assert dense_rows and 0 < dense_rows[0] < n
@@ -233,3 +248,77 @@ def test_wsum_with_given_lists_equals_the_dense_wsum(normaliser: str) -> None:
         runs.append(b)
     got = fuse(runs, lists, weights, "wsum", normaliser, 10, n_items, users)
     _assert_same_fusion(got, _dense_reference(runs, weights, normaliser, 10, users))
+
+
+def test_wsum_kernel_runs_for_raw_blocks_and_only_for_its_normalisers() -> None:
+    """The blocked evaluation's call (raw blocks, no lists, minmax or none) is the compiled pass's."""
+    assert wsum_kernel.available()  # numba is in requirements.txt: the fast path must not silently vanish
+    blocks = _blocks(3, 8, 50)
+    assert wsum_kernel.wsum_top_k(blocks, np.array([0.5, 0.3, 0.2]), "zscore", 5, np.arange(8)) is None
+    made = wsum_kernel.wsum_top_k(blocks, np.array([0.5, 0.3, 0.2]), "minmax", 5, np.arange(8))
+    assert made is not None and made[0].item_idx.shape == (8, 5) and made[1].shape == (8, 5, 3)
+
+
+def test_wsum_kernel_hand_checked_row() -> None:
+    """One row worked by hand: min-max per member, 0 for an absent cell, ties to the lower item, and an item
+    that no member scores left out even when fewer than k remain."""
+    a = np.array([[0.0, 2.0, 4.0, -np.inf, 4.0]], dtype=np.float32)  # min 0, max 4: 0, .5, 1, -, 1
+    b = np.array([[1.0, 3.0, np.nan, np.nan, 1.0]], dtype=np.float32)  # min 1, max 3: 0, 1, -, -, 0
+    ranking, contrib = wsum_kernel.wsum_top_k([a, b], np.array([0.5, 0.5]), "minmax", 5, np.array([7]))
+    # fused: item0 0, item1 .75, item2 .5, item3 absent to both, item4 .5 (ties item2, which comes first)
+    assert ranking.item_idx.tolist() == [[1, 2, 4, 0, -1]]
+    np.testing.assert_array_equal(ranking.score[0, :4], np.float32([0.75, 0.5, 0.5, 0.0]))
+    assert np.isnan(ranking.score[0, 4]) and ranking.user_idx.tolist() == [7]
+    np.testing.assert_array_equal(contrib[0, :, 0], np.float32([0.25, 0.5, 0.5, 0.0, 0.0]))
+    np.testing.assert_array_equal(contrib[0, :, 1], np.float32([0.5, 0.0, 0.0, 0.0, 0.0]))
+
+
+def _hostile_blocks(seed: int, n: int, n_items: int, members: int) -> list[np.ndarray]:
+    """Blocks from a small set of awkward values: ties everywhere, +-inf, NaN, +-0, huge magnitudes whose
+    span overflows (min-max's inf * 0 = NaN cells), and whole rows of one kind."""
+    rng = np.random.default_rng(seed)
+    values = np.float32([0.0, -0.0, 1.0, 1.0, 2.5, -3.0, np.inf, -np.inf, -np.inf, np.nan, 3e38, -3e38, 1e-40])
+    out = []
+    for _ in range(members):
+        b = rng.choice(values, size=(n, n_items)).astype(np.float32)
+        b[0] = -np.inf  # nothing rankable for this member
+        b[1] = np.nan
+        b[2] = 2.5  # constant
+        out.append(b)
+    return out
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the dense reference's 3e38 - -3e38
+@settings(max_examples=60, deadline=None)
+@given(
+    normaliser=st.sampled_from(["minmax", "none"]),
+    seed=st.integers(0, 2**31),
+    members=st.integers(1, 4),
+    n_items=st.integers(1, 30),
+    equal_weights=st.booleans(),
+)
+def test_wsum_kernel_equals_the_dense_wsum_on_hostile_blocks(
+    normaliser: str, seed: int, members: int, n_items: int, equal_weights: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    n = 12
+    blocks = _hostile_blocks(seed, n, n_items, members)
+    weights = np.ones(members) if equal_weights else rng.dirichlet(np.ones(members))
+    for k in sorted({1, min(4, n_items), n_items}):
+        users = np.arange(n)
+        got = fuse(blocks, None, weights, "wsum", normaliser, k, n_items, users)
+        _assert_same_fusion(got, _dense_reference(blocks, weights, normaliser, k, users))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), n_users=st.integers(1, 12), n_items=st.integers(1, 15), n_rows=st.integers(0, 20))
+def test_excluded_cells_are_scipys_rows(seed: int, n_users: int, n_items: int, n_rows: int) -> None:
+    """The masking cells read from the CSR arrays are those of scipy's row selection, rows repeated or empty."""
+    rng = np.random.default_rng(seed)
+    exclude = sp.random(n_users, n_items, density=0.3, format="csr", random_state=rng)
+    rows = rng.integers(0, n_users, n_rows)
+    sub = exclude[rows]
+    want_rows = np.repeat(np.arange(len(rows)), np.diff(sub.indptr))
+    got_rows, got_items = ranking.excluded_cells(exclude, rows)
+    np.testing.assert_array_equal(got_rows, want_rows)
+    np.testing.assert_array_equal(got_items, sub.indices)

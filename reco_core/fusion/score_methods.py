@@ -1,8 +1,10 @@
 """Score-level methods: they need the members' masked score blocks, normalised per user row.
 
 * ``wsum``: the weighted sum of the normalised scores over the full catalogue; ties in the fused score
-  go to the lower item index (the ranker's rule). Computed over the members' candidates where the
-  threshold check proves that exact, else over the whole catalogue (``_wsum``).
+  go to the lower item index (the ranker's rule). From raw blocks without lists (the blocked evaluation)
+  by one compiled pass per row (``wsum_kernel``); otherwise over the members' candidates where the
+  threshold check proves that exact, else over the whole catalogue (``_wsum``). All three give the dense
+  answer.
 * ``vote``: weighted votes over the members' top-N; ties by the weighted sum of normalised scores,
   then item index.
 """
@@ -27,6 +29,7 @@ from reco_core.fusion.inputs import (
     _take,
 )
 from reco_core.fusion.normalisers import NormalisedScores, minmax_offsets, minmax_scale, normalise_members
+from reco_core.fusion.wsum_kernel import wsum_top_k
 from reco_core.ranking import Ranking, top_k
 
 # Votes are compared after rounding to this fraction of the weight total, so that 0.1 + 0.2 and 0.3
@@ -77,6 +80,11 @@ def _wsum(inp: _Inputs) -> _Output:
     catalogue. The scores, lists and contributions are those of the dense path, bit for bit.
     """
     dense_needed = inp.dense or (inp.rankings is None and inp.blocks is None)
+    if not dense_needed and inp.rankings is None and inp.blocks is not None:
+        # Raw blocks and no lists (the blocked evaluation): the compiled pass gives the dense path's answer.
+        made = wsum_top_k(inp.blocks, inp.weights, inp.normaliser, inp.k, inp.user_idx)
+        if made is not None:
+            return _Output(*made)
     if not dense_needed and inp.k <= inp.n_items:
         out = _wsum_candidates(inp)
         if out is not None:
