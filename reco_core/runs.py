@@ -200,6 +200,73 @@ def _stored(keys: np.ndarray, matrix: sp.csr_matrix, u: np.ndarray, i: np.ndarra
     return keys[pos] == q
 
 
+@dataclass(frozen=True)
+class ParsedRun:
+    """A run's rows as read and checked, before they meet any catalogue: ids as cleaned strings, ``key`` the
+    placement (the rank, else minus the score: smaller is better) and ``score`` (None without a score column)."""
+
+    source: str
+    name: str
+    order_by: str  # "rank" or "score"
+    user: np.ndarray
+    item: np.ndarray
+    key: np.ndarray
+    score: np.ndarray | None
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.user)
+
+
+def parse_run(
+    path_or_frame: str | Path | pd.DataFrame,
+    name: str | None = None,
+    *,
+    user_col: str | None = None,
+    item_col: str | None = None,
+    rank_col: str | None = None,
+    score_col: str | None = None,
+) -> ParsedRun:
+    """Read a run file (or frame) and check it: the columns found by their aliases, ids cleaned, numbers
+    checked, each with its one-line message. Shared by ``read_run`` and the Spark engine's run reader."""
+    is_file = not isinstance(path_or_frame, pd.DataFrame)
+    if not isinstance(path_or_frame, pd.DataFrame):
+        path = Path(path_or_frame)
+        frame = _read_table(path)
+        source = f"run file {str(path)!r}"
+        default_name = path.stem
+    else:
+        frame = path_or_frame.reset_index(drop=True)
+        source = "run frame"
+        default_name = "run"
+    if len(frame) == 0:
+        raise DataError(f"{source} has no rows: it needs one row per (user, item)")
+    ucol = _find_column(frame, "user", user_col, source)
+    icol = _find_column(frame, "item", item_col, source)
+    rcol = _find_column(frame, "rank", rank_col, source)
+    scol = _find_column(frame, "score", score_col, source)
+    if ucol is None or icol is None:
+        role = "user" if ucol is None else "item"
+        raise DataError(
+            f"{source} has no {role} column (columns: {', '.join(map(str, frame.columns))}): name it one of"
+            f" {', '.join(RUN_COLUMNS[role][:4])} or pass {role}_col="
+        )
+    if rcol is None and scol is None:
+        raise DataError(
+            f"{source} has neither a rank nor a score column (columns: {', '.join(map(str, frame.columns))}):"
+            " add rank (1 = best) or score (higher = better), or pass rank_col= / score_col="
+        )
+    uid = _check_ids(frame, ucol, source, is_file)
+    iid = _check_ids(frame, icol, source, is_file)
+    key = _check_numbers(frame, rcol, source, is_file) if rcol is not None else None
+    score = _check_numbers(frame, scol, source, is_file) if scol is not None else None
+    if key is None:
+        assert score is not None  # there is a rank or a score column (checked above)
+        key = -score
+    order_by = "rank" if rcol is not None else "score"
+    return ParsedRun(source, name or default_name, order_by, uid, iid, key, score)
+
+
 def read_run(
     path_or_frame: str | Path | pd.DataFrame,
     users: IdMap,
@@ -222,43 +289,12 @@ def read_run(
     negated rank when ordering by rank without a score column (higher stays better).
     """
     check_k(k, len(items))
-    is_file = not isinstance(path_or_frame, pd.DataFrame)
-    if not isinstance(path_or_frame, pd.DataFrame):
-        path = Path(path_or_frame)
-        frame = _read_table(path)
-        source = f"run file {str(path)!r}"
-        default_name = path.stem
-    else:
-        frame = path_or_frame.reset_index(drop=True)
-        source = "run frame"
-        default_name = "run"
-    name = name or default_name
-    if len(frame) == 0:
-        raise DataError(f"{source} has no rows: it needs one row per (user, item)")
-    ucol = _find_column(frame, "user", user_col, source)
-    icol = _find_column(frame, "item", item_col, source)
-    rcol = _find_column(frame, "rank", rank_col, source)
-    scol = _find_column(frame, "score", score_col, source)
-    if ucol is None or icol is None:
-        role = "user" if ucol is None else "item"
-        raise DataError(
-            f"{source} has no {role} column (columns: {', '.join(map(str, frame.columns))}): name it one of"
-            f" {', '.join(RUN_COLUMNS[role][:4])} or pass {role}_col="
-        )
-    if rcol is None and scol is None:
-        raise DataError(
-            f"{source} has neither a rank nor a score column (columns: {', '.join(map(str, frame.columns))}):"
-            " add rank (1 = best) or score (higher = better), or pass rank_col= / score_col="
-        )
-    uid = _check_ids(frame, ucol, source, is_file)
-    iid = _check_ids(frame, icol, source, is_file)
-    order_by = "rank" if rcol is not None else "score"
-    key = _check_numbers(frame, rcol, source, is_file) if rcol is not None else None
-    score = _check_numbers(frame, scol, source, is_file) if scol is not None else None
-    if key is None:
-        assert score is not None  # there is a rank or a score column (checked above)
-        key = -score
-    rows_read = len(frame)
+    parsed = parse_run(
+        path_or_frame, name, user_col=user_col, item_col=item_col, rank_col=rank_col, score_col=score_col
+    )
+    source, name, order_by = parsed.source, parsed.name, parsed.order_by
+    uid, iid, key, score = parsed.user, parsed.item, parsed.key, parsed.score
+    rows_read = parsed.rows_read
 
     u = users.index_of(uid, missing="mask")
     i = items.index_of(iid, missing="mask")

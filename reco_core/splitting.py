@@ -222,12 +222,73 @@ def _holdout_mask(inter: Interactions, frac: float, seed: int) -> tuple[np.ndarr
 
 def _require_nonempty(mask: np.ndarray, what: str, why: str) -> None:
     if not mask.any():
-        raise ConfigError(f"the {what} part is empty: {why}")
+        raise empty_part(what, why)
 
 
 def _counts_text(inter: Interactions, held: np.ndarray, rows: np.ndarray, part: str) -> str:
-    n_users = int(np.unique(rows[held]).size)
-    return f"{int(held.sum()):,} of {inter.nnz:,} interactions in {part} ({n_users:,} users)"
+    return counts_text(int(held.sum()), inter.nnz, int(np.unique(rows[held]).size), part)
+
+
+# ------------------------------------------------------------------------------ words (shared with Spark)
+# The descriptions and refusals of the splitters, from plain counts: the Spark engine (``reco_core.spark.data``)
+# counts the same things with aggregates and words them with these, so both engines say the same.
+
+RANDOM_EMPTY = "every user has fewer than 2 interactions; load more data or lower the k-core"
+LEAVE_LAST_EMPTY = "every user has a single interaction; load more data"
+VALID_EMPTY = "no user has 2 or more training interactions"
+
+
+def empty_part(what: str, why: str) -> ConfigError:
+    """The refusal of a split whose ``what`` part ("test", "validation") would be empty."""
+    return ConfigError(f"the {what} part is empty: {why}")
+
+
+def needs_timestamps(method: str) -> ConfigError:
+    """The refusal of a time-based split ("temporal", "leave-last") on data without timestamps."""
+    return ConfigError(f"a {method} split needs timestamps and this data has none; use split='random'")
+
+
+def counts_text(n_held: int, n_total: int, n_users: int, part: str) -> str:
+    """ "h of n interactions in part (u users)": how a description counts a held-out part."""
+    return f"{n_held:,} of {n_total:,} interactions in {part} ({n_users:,} users)"
+
+
+def cut_time_text(cut: float) -> str:
+    """A temporal cut (a stored timestamp, ts + 1) as UTC text."""
+    return datetime.fromtimestamp(cut - 1.0, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def temporal_empty(when: str) -> str:
+    return f"no interaction is later than the cut at {when}; raise test_frac or use 'random'"
+
+
+def random_description(frac: float, seed: int, counts: str, singles: int) -> str:
+    return (
+        f"random per-user holdout, hash-ordered (test_frac={frac:g}, seed={seed}): {counts};"
+        f" {singles:,} users with a single interaction stay in train only and are not evaluated"
+    )
+
+
+def temporal_description(when: str, frac: float, counts: str, cold_users: int, cold_items: int) -> str:
+    return (
+        f"temporal split at {when} (test_frac={frac:g}): {counts};"
+        f" {cold_users:,} test users and {cold_items:,} test items have no training interaction (cold start)"
+    )
+
+
+def leave_last_description(n: int, counts: str, singles: int) -> str:
+    return (
+        f"leave-last-{int(n)} per user: {counts};"
+        f" {singles:,} users with a single interaction stay in train only and are not evaluated"
+    )
+
+
+def validation_description(base: str, frac: float, seed: int, counts: str, singles: int) -> str:
+    """``base`` (the test split's description) followed by the validation part's counts."""
+    return (
+        f"{base}; validation (valid_frac={frac:g}, seed={seed}):"
+        f" {counts}; {singles:,} users keep their single training interaction"
+    )
 
 
 # ------------------------------------------------------------------------------------------- splitters
@@ -242,13 +303,9 @@ def random_split(inter: Interactions, test_frac: float = 0.2, seed: int = 42) ->
     frac = _check_frac("test_frac", test_frac)
     seed = check_whole(seed, "seed", 0, MUST_BE)
     test, rows, singles = _holdout_mask(inter, frac, seed)
-    _require_nonempty(test, "test", "every user has fewer than 2 interactions; load more data or lower the k-core")
+    _require_nonempty(test, "test", RANDOM_EMPTY)
     ts = _ts_data(inter)
-    desc = (
-        f"random per-user holdout, hash-ordered (test_frac={frac:g}, seed={seed}):"
-        f" {_counts_text(inter, test, rows, 'test')};"
-        f" {singles:,} users with a single interaction stay in train only and are not evaluated"
-    )
+    desc = random_description(frac, seed, _counts_text(inter, test, rows, "test"), singles)
     return Split(_part(inter, ~test, ts, rows), _part(inter, test, ts, rows), None, desc)
 
 
@@ -257,12 +314,12 @@ def temporal_split(inter: Interactions, test_frac: float = 0.2) -> Split:
     frac = _check_frac("test_frac", test_frac)
     ts = _ts_data(inter)
     if ts is None:
-        raise ConfigError("a temporal split needs timestamps and this data has none; use split='random'")
+        raise needs_timestamps("temporal")
     rows = _rows_of(inter)
     cut = float(np.quantile(ts, 1.0 - frac, method="lower"))
     test = ts > cut
-    when = datetime.fromtimestamp(cut - 1.0, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    _require_nonempty(test, "test", f"no interaction is later than the cut at {when}; raise test_frac or use 'random'")
+    when = cut_time_text(cut)
+    _require_nonempty(test, "test", temporal_empty(when))
     train = ~test
     seen_user = np.zeros(inter.n_users, dtype=bool)
     seen_user[rows[train]] = True
@@ -270,10 +327,7 @@ def temporal_split(inter: Interactions, test_frac: float = 0.2) -> Split:
     seen_item[inter.matrix.indices[train]] = True
     cold_users = int(np.unique(rows[test & ~seen_user[rows]]).size)
     cold_items = int(np.unique(inter.matrix.indices[test & ~seen_item[inter.matrix.indices]]).size)
-    desc = (
-        f"temporal split at {when} (test_frac={frac:g}): {_counts_text(inter, test, rows, 'test')};"
-        f" {cold_users:,} test users and {cold_items:,} test items have no training interaction (cold start)"
-    )
+    desc = temporal_description(when, frac, _counts_text(inter, test, rows, "test"), cold_users, cold_items)
     return Split(_part(inter, train, ts, rows), _part(inter, test, ts, rows), None, desc)
 
 
@@ -282,7 +336,7 @@ def leave_last_split(inter: Interactions, n: int = 1) -> Split:
     check_whole(n, "n_last", message=MUST_BE)
     ts = _ts_data(inter)
     if ts is None:
-        raise ConfigError("a leave-last split needs timestamps and this data has none; use split='random'")
+        raise needs_timestamps("leave-last")
     rows = _rows_of(inter)
     counts = inter.user_counts()
     # By user, then time, then item index. A stable sort by time keeps CSR order (user, item) among equal
@@ -295,12 +349,9 @@ def leave_last_split(inter: Interactions, n: int = 1) -> Split:
     # Position from the end within the user's time order: 0 = latest.
     from_end[order] = inter.matrix.indptr[rows[order] + 1] - 1 - np.arange(len(rows))
     test = from_end < np.minimum(int(n), counts - 1)[rows]
-    _require_nonempty(test, "test", "every user has a single interaction; load more data")
+    _require_nonempty(test, "test", LEAVE_LAST_EMPTY)
     singles = int((counts == 1).sum())
-    desc = (
-        f"leave-last-{int(n)} per user: {_counts_text(inter, test, rows, 'test')};"
-        f" {singles:,} users with a single interaction stay in train only and are not evaluated"
-    )
+    desc = leave_last_description(n, _counts_text(inter, test, rows, "test"), singles)
     return Split(_part(inter, ~test, ts, rows), _part(inter, test, ts, rows), None, desc)
 
 
@@ -314,12 +365,9 @@ def with_validation(split: Split, valid_frac: float = 0.1, seed: int = 42) -> Sp
     seed = check_whole(seed, "seed", 0, MUST_BE)
     inter = split.train
     valid, rows, singles = _holdout_mask(inter, frac, seed)
-    _require_nonempty(valid, "validation", "no user has 2 or more training interactions")
+    _require_nonempty(valid, "validation", VALID_EMPTY)
     ts = _ts_data(inter)
-    desc = (
-        f"{split.description}; validation (valid_frac={frac:g}, seed={seed}):"
-        f" {_counts_text(inter, valid, rows, 'valid')}; {singles:,} users keep their single training interaction"
-    )
+    desc = validation_description(split.description, frac, seed, _counts_text(inter, valid, rows, "valid"), singles)
     return Split(_part(inter, ~valid, ts, rows), split.test, _part(inter, valid, ts, rows), desc)
 
 

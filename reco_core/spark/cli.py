@@ -4,6 +4,10 @@ The configuration comes from the same place as the local engine's (``cli_command
 ``--config`` file, then the flags). Members that train inside Spark (spark-als, spark-itemknn) are not
 registered models, so they are taken out of ``--models`` before the configuration is built and put back in
 their place in the order of members (and of ``--weights``).
+
+Run files (``evaluate-run --run``, ``fuse``/``optimise --runs``) are read on the driver before Spark starts and
+matched to the split inside Spark (``reco_core.spark.runs``); as locally, ``--runs`` members come after the
+models, are named ``run:<file stem>``, and take their place in ``--weights``.
 """
 
 from __future__ import annotations
@@ -19,15 +23,20 @@ import pandas as pd
 from reco_core import cli_commands, datasets, search
 from reco_core.config import ExperimentConfig
 from reco_core.data import ItemCatalog
-from reco_core.errors import ConfigError
+from reco_core.errors import ConfigError, quote
 from reco_core.spark import members as mem
+from reco_core.spark.runs import RunFile, read_run_file
 from reco_core.spark.summary import write_summary
 
 Result = tuple[pd.DataFrame | None, dict[str, Any]]
 
 
-def _specs(args: argparse.Namespace) -> tuple[ExperimentConfig, list[tuple[str, str, dict[str, Any]]]]:
-    """The configuration (Spark-trained members left out) and every member in order as (label, model, params)."""
+def _specs(
+    args: argparse.Namespace, with_runs: bool = False
+) -> tuple[ExperimentConfig, list[tuple[str, str, dict[str, Any]]]]:
+    """The configuration (Spark-trained members left out) and every member in order as (label, model, params).
+
+    ``with_runs``: run files are members too, so no model at all is allowed."""
     given = getattr(args, "models", None)
     names = [n.strip() for n in str(given).split(",") if n.strip()] if given is not None else None
     if names is not None:
@@ -50,9 +59,39 @@ def _specs(args: argparse.Namespace) -> tuple[ExperimentConfig, list[tuple[str, 
         else:
             m = by_model[name]
             specs.append((m.label, m.model, dict(m.params)))
-    if not specs:
-        raise ConfigError("no members given: name them with --models pop,spark-als,itemknn or give a --config")
+    if not specs and not with_runs:
+        raise ConfigError(
+            "no members given: name them with --models pop,spark-als,itemknn, run files with --runs, or give a --config"
+        )
     return cfg, specs
+
+
+def _run_files(args: argparse.Namespace, labels: list[str]) -> list[RunFile]:
+    """``--runs``, each read on the driver and named run:<stem> after the models (``labels``), as locally."""
+    out: list[RunFile] = []
+    for path in [f.strip() for f in str(getattr(args, "runs", "") or "").split(",") if f.strip()]:
+        run_file = read_run_file(path)
+        if run_file.label in labels or any(r.label == run_file.label for r in out):
+            raise ConfigError(f"two run files are both named {quote(Path(path).stem)}: rename one")
+        out.append(run_file)
+    return out
+
+
+def _run_notes(extra: dict[str, Any], result: Any, named: bool) -> None:
+    """The run reports after the data line, as the local commands write them (``run:<stem>: ...`` for members)."""
+    lines = [f"run:{r.name}: {r.summary()}" if named else r.summary() for r in result.run_reports]
+    if lines:
+        extra["data"] = " | ".join([extra["data"], *lines])
+
+
+def _no_ci(args: argparse.Namespace) -> None:
+    """evaluate and evaluate-run: the local engine adds bootstrap intervals with --ci; Spark refuses rather than
+    print a table without them (fuse and optimise ignore --ci in both engines)."""
+    if getattr(args, "ci", False):
+        raise ConfigError(
+            "--ci is not available with --engine spark (the bootstrap needs every user's values on one machine):"
+            " drop it, or use --engine local"
+        )
 
 
 def _data(args: argparse.Namespace, cfg: ExperimentConfig, spark: Any) -> tuple[Any, ItemCatalog | None, Any]:
@@ -139,6 +178,7 @@ def _summary(args: argparse.Namespace, cfg: ExperimentConfig, result: Any, extra
 def cmd_evaluate(args: argparse.Namespace) -> Result:
     from reco_core.spark.engine import run
 
+    _no_ci(args)
     cfg, specs = _specs(args)
     spark = _session(args)
     source, catalog, split = _data(args, cfg, spark)
@@ -162,13 +202,13 @@ def cmd_evaluate(args: argparse.Namespace) -> Result:
 def cmd_fuse(args: argparse.Namespace) -> Result:
     from reco_core.spark.engine import run
 
-    if getattr(args, "runs", ""):
-        raise ConfigError("--runs with --engine spark is not available yet: fuse run files with the local engine")
-    cfg, specs = _specs(args)
+    cfg, specs = _specs(args, with_runs=bool(getattr(args, "runs", "")))
+    runs = _run_files(args, [label for label, _, _ in specs])
+    names = [label for label, _, _ in specs] + [r.label for r in runs]
+    # The local CLI's reading of --weights (one per member, models then runs, the configuration's, or equal).
+    weights = cli_commands._weights(args, names, cfg)
     spark = _session(args)
     source, catalog, split = _data(args, cfg, spark)
-    # The local CLI's reading of --weights (one per member, the configuration's, or equal), same messages.
-    weights = cli_commands._weights(args, [label for label, _, _ in specs], cfg)
     result = run(
         spark,
         cfg,
@@ -178,12 +218,12 @@ def cmd_fuse(args: argparse.Namespace) -> Result:
         split=split,
         weights=weights,
         ks=[cfg.k],
+        runs=runs,
         **_options(args),
     )
     extra = _extra(result, args.spark_master)
-    extra["fusion"] = f"{cfg.method} / {cfg.normaliser}, weights " + ", ".join(
-        f"{s[0]}={w:g}" for s, w in zip(specs, weights, strict=True)
-    )
+    _run_notes(extra, result, named=True)
+    extra["fusion"] = cli_commands._describe_fusion(cfg, names, weights)
     _summary(args, cfg, result, extra)
     return result.table, extra
 
@@ -194,12 +234,11 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
     from reco_core.spark.data import SparkData, item_vocabulary, read_interactions, split_frame
     from reco_core.spark.engine import Fusion, run
 
-    if getattr(args, "runs", ""):
-        raise ConfigError("--runs with --engine spark is not available yet: use the local engine for run files")
-    cfg, specs = _specs(args)
-    names = [label for label, _, _ in specs]
+    cfg, specs = _specs(args, with_runs=bool(getattr(args, "runs", "")))
+    runs = _run_files(args, [label for label, _, _ in specs])
+    names = [label for label, _, _ in specs] + [r.label for r in runs]
     # The local search's checks, before anything is read: the plan, the floor, and both metrics at one k.
-    points, how = search.plan_points(len(specs), args.step, seed=cfg.protocol.seed)
+    points, how = search.plan_points(len(names), args.step, seed=cfg.protocol.seed)
     metric = args.metric
     bound, k = search.check_objective(metric, args.floor)
     spark = _session(args)
@@ -211,7 +250,7 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
     )
     items = item_vocabulary(data, None if catalog is None else list(catalog.items.ids))
     p = cfg.protocol
-    valid_split = split_frame(spark, data, items, p.split, p.test_frac, p.seed, valid_frac=p.valid_frac)
+    valid_split = split_frame(spark, data, items, p.split, p.test_frac, p.seed, p.valid_frac, p.n_last)
     valid_split.rows = valid_split.rows.persist()
     params = tuple(sorted(cfg.fusion.param_map.items()))
     fusions = [
@@ -228,6 +267,7 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
         fusions=fusions,
         part="valid",
         ks=[k],
+        runs=runs,
         **_options(args),
     )
     search.check_metric_keys(valid.table.columns, metric, bound)
@@ -260,6 +300,7 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
         split=test_split,
         weights=weights,
         ks=sorted({cfg.k, k}),
+        runs=runs,
         **_options(args),
     )
     # The local optimise's sentence; the best member is the one with the highest ndcg@k on test, as
@@ -271,6 +312,8 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
         f" vs {best} {result.value(best, metric):.4f}"
     )
     extra.update(_extra(result, args.spark_master))
+    # As locally, the run reports are those of the validation read (train minus validation excluded).
+    _run_notes(extra, valid, named=True)
     cli_commands.note_unapplied_rerank(extra, args, cfg, "the search weighs the fused lists")
     extra["chosen weights (on validation)"] = ", ".join(f"{n}={w:.2f}" for n, w in picked.best_weights.items())
     _summary(
@@ -280,7 +323,33 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
 
 
 def cmd_evaluate_run(args: argparse.Namespace) -> Result:
-    raise ConfigError("evaluate-run with --engine spark is not available yet: judge run files with the local engine")
+    """The run's own top-k (training items dropped before the cut, as locally), judged by the engine's blocks."""
+    from reco_core.spark.engine import run
+
+    _no_ci(args)
+    cfg = cli_commands.experiment_config(args)
+    ks = cli_commands._ks(args, cfg)
+    run_file = read_run_file(args.run, label=str(args.run))  # the local table's row: the path as given
+    spark = _session(args)
+    source, catalog, split = _data(args, cfg, spark)
+    result = run(
+        spark,
+        cfg,
+        source,
+        members=[],
+        catalog=catalog,
+        split=split,
+        ks=ks,
+        fuse_members=False,
+        runs=[run_file],
+        runs_as_given=True,
+        **_options(args),
+    )
+    extra = _extra(result, args.spark_master)
+    _run_notes(extra, result, named=False)
+    cli_commands.note_unapplied_rerank(extra, args, cfg, "evaluate-run scores the run as given")
+    _summary(args, cfg, result, extra)
+    return result.table, extra
 
 
 COMMANDS = {"evaluate": cmd_evaluate, "fuse": cmd_fuse, "optimise": cmd_optimise, "evaluate-run": cmd_evaluate_run}

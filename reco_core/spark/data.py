@@ -11,14 +11,18 @@ One convention differs from the local loaders, because Spark has no row order: o
 pair the row with the latest timestamp is kept (then the highest rating), where a local load keeps the last
 row of the file. Data without repeated pairs (MovieLens) loads identically.
 
-Splitting: ``split_frame`` groups the users into buckets of about ``USERS_PER_SPLIT_CALL`` (by user index) and
-calls ``splitting.holdout_rows`` once per bucket over all its users (``applyInPandas``; the function works on
-rows in any order, grouped by a user code), with item hashes broadcast and each user's hash computed there, so
-the random split (and the validation part) equals the local engine's row for row. One call per user cost a
-pandas frame per user (MovieLens-1M's split took about twice as long). A bucket is a group, so Spark keeps all
-of its rows in one call whatever it does to partitions: ``repartition("user")`` + ``mapInPandas`` was tried and
-is wrong, because the optimizer drops that repartition after a join on the user (the data looks partitioned
-already) while adaptive execution may have split a skewed join partition, so a user's rows met two calls.
+Splitting: every split of ``splitting.SPLITTERS`` (random, temporal, leave-last), with the local engine's rows,
+descriptions and refusals. The random split groups the users into buckets of about ``USERS_PER_SPLIT_CALL`` (by
+user index) and calls ``splitting.holdout_rows`` once per bucket over all its users (``applyInPandas``; the
+function works on rows in any order, grouped by a user code), with item hashes broadcast and each user's hash
+computed there, so the random split (and the validation part, carved the same way after any split) equals the
+local engine's row for row. One call per user cost a pandas frame per user (MovieLens-1M's split took about
+twice as long). A bucket is a group, so Spark keeps all of its rows in one call whatever it does to partitions:
+``repartition("user")`` + ``mapInPandas`` was tried and is wrong, because the optimizer drops that repartition
+after a join on the user (the data looks partitioned already) while adaptive execution may have split a skewed
+join partition, so a user's rows met two calls. The temporal cut is the exact "lower" quantile
+(``exact_lower_quantile``: a count gives the rank, sorting gives the value); leave-last is a window per user,
+latest first, ties by item index (the higher index is the later).
 
 The item vocabulary (``IdMap``) is collected to the driver: a catalogue has
 thousands to millions of items, a few MB; users never are.
@@ -33,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from reco_core import splitting
+from reco_core.checks import MUST_BE, check_whole
 from reco_core.data import LoadReport
 from reco_core.datasets import columns as cols
 from reco_core.errors import ConfigError, DataError, quote
@@ -228,8 +233,49 @@ USERS_PER_SPLIT_CALL = 1000
 (a thousand heavy users of a few thousand interactions each: millions of rows, tens of MB)."""
 
 
-def _split_schema(with_ts: bool) -> str:
-    return "user string, user_idx int, item_idx int, value double, timestamp double, part string"
+_SPLIT_SCHEMA = "user string, user_idx int, item_idx int, value double, timestamp double, part string"
+_SPLIT_COLUMNS = ["user", "user_idx", "item_idx", "value", "timestamp", "part"]
+
+
+def lower_quantile_rank(n: int, q: float) -> int:
+    """The 0-based rank, in ascending order, of the value ``np.quantile(values, q, method="lower")`` picks from n
+    values: numpy's own formula, floor((n - 1) * q) in float64."""
+    return int(np.floor(np.float64(n - 1) * np.float64(q)))
+
+
+def exact_lower_quantile(frame: DataFrame, column: str, q: float) -> float:
+    """``np.quantile(values of column, q, method="lower")`` computed exactly by Spark (no approxQuantile error).
+
+    How: the rank from a count (``lower_quantile_rank``), then the value at that rank by sorting. The column's
+    distinct values are counted (``groupBy``) and sorted by a range-partitioned ``orderBy``: each sorted partition
+    holds one range of values, and one job reports each partition's (lowest, highest, interactions). The driver
+    adds those up to find the range that holds the rank, and a second job collects only that range's distinct
+    values (a filter by value, so it does not depend on how the first job partitioned), which the driver walks in
+    order. The driver holds one partition's distinct values at most, never the column.
+    """
+    from pyspark.sql import functions as F
+
+    counts = frame.groupBy(F.col(column).alias("_v")).agg(F.count(F.lit(1)).alias("_n"))
+    ranges = (
+        counts.orderBy("_v")
+        .withColumn("_p", F.spark_partition_id())
+        .groupBy("_p")
+        .agg(F.min("_v").alias("lo"), F.max("_v").alias("hi"), F.sum("_n").alias("n"))
+        .collect()
+    )
+    spans = sorted((float(r["lo"]), float(r["hi"]), int(r["n"])) for r in ranges)
+    total = sum(n for _, _, n in spans)
+    rank = lower_quantile_rank(total, q)
+    before = 0
+    for lo, hi, n in spans:
+        if rank < before + n:
+            values = counts.filter((F.col("_v") >= lo) & (F.col("_v") <= hi)).collect()
+            for value, count in sorted((float(r["_v"]), int(r["_n"])) for r in values):
+                before += count
+                if rank < before:
+                    return value
+        before += n
+    raise AssertionError(f"rank {rank} is outside the {total} values")  # cannot happen: 0 <= rank < total
 
 
 def split_frame(
@@ -240,24 +286,111 @@ def split_frame(
     test_frac: float = 0.2,
     seed: int = 42,
     valid_frac: float = 0.0,
+    n_last: int = 1,
 ) -> SparkSplit:
-    """The named split per user, equal to ``splitting.make_split`` on the same data (random; see module doc)."""
+    """The named split, equal to ``splitting.make_split`` (+ ``with_validation``) on the same data, row for row.
+
+    - random: per user, ``splitting.holdout_rows`` in buckets of users (module docstring);
+    - temporal: one global cut at the (1 - test_frac) "lower" quantile of the timestamps, computed exactly
+      (``exact_lower_quantile``); test = interactions strictly later;
+    - leave-last: per user, a window ordered by time then item index, both descending (the local tie rule: of
+      equal times the higher item index counts as later); the first min(n_last, n_u - 1) rows are test.
+
+    Timestamps are compared as the local loaders store them (ts + 1), so the cut and the ties are the local
+    engine's to the bit. A validation part (``valid_frac`` > 0) is carved from the training rows of each user with
+    ``holdout_rows``, as ``with_validation`` does. The description and the refusals are ``splitting``'s words.
+    """
     from pyspark.sql import functions as F
+    from pyspark.sql.window import Window
 
     name = str(method).strip().lower().replace("_", "-")
     if name not in splitting.SPLITTERS:
-        raise ConfigError(f"split method {quote(method)} is unknown; choose one of {', '.join(splitting.SPLITTERS)}")
-    if name != "random":
-        raise ConfigError(
-            f"split {name!r} is not available with --engine spark yet: use --split random (the default), or give"
-            " --train and --test files made by the local engine"
-        )
-    frac = splitting._check_frac("test_frac", test_frac)
+        choices = ", ".join(f"{k} ({v.help})" for k, v in splitting.SPLITTERS.items())
+        raise ConfigError(f"split method {quote(method)} is unknown; choose one of {choices}")
+    # The local checks, in the local order (make_split, then the splitter, then with_validation).
     vfrac = splitting._check_frac("valid_frac", valid_frac, allow_zero=True)
+    frac = 0.0
+    if name == "leave-last":
+        n = check_whole(n_last, "n_last", message=MUST_BE)
+    else:
+        frac = splitting._check_frac("test_frac", test_frac)
+    if name == "random":
+        seed = check_whole(seed, "seed", 0, MUST_BE)
     frame, n_users = with_indices(spark, data.frame, items)
-    item_hash = spark.sparkContext.broadcast(splitting.id_hashes(items.ids, seed))
+    # As the local loaders store them (ts + 1): the same doubles, so the same cut and the same ties.
+    frame = frame.withColumn("_ts", F.col("timestamp") + F.lit(1.0))
+    when = ""
+    if name != "random":
+        if not data.has_timestamps:
+            raise splitting.needs_timestamps(name)
+        # Read by the checks, the cut and the split below: indexed once (released once the split is kept).
+        frame = frame.persist()
+        missing = frame.filter(F.col("timestamp").isNull()).count()
+        if missing:
+            raise ConfigError(
+                f"a {name} split needs a timestamp on every interaction and {missing:,} have none: fill them,"
+                " or use split='random'"
+            )
+    if name == "temporal":
+        cut = exact_lower_quantile(frame, "_ts", 1.0 - frac)
+        when = splitting.cut_time_text(cut)
+        frame = frame.withColumn("_test", F.col("_ts") > F.lit(cut))
+    elif name == "leave-last":
+        latest = Window.partitionBy("user_idx").orderBy(F.col("_ts").desc(), F.col("item_idx").desc())
+        n_u = F.count(F.lit(1)).over(Window.partitionBy("user_idx"))
+        frame = frame.withColumn("_test", F.row_number().over(latest) <= F.least(F.lit(n), n_u - 1))
+    if vfrac > 0:
+        seed = check_whole(seed, "seed", 0, MUST_BE)
+    if name == "random" or vfrac > 0:
+        rows = _holdout_in_buckets(spark, frame, items, n_users, name == "random", frac, vfrac, seed)
+    else:
+        rows = frame.select(
+            *_SPLIT_COLUMNS[:-1], F.when(F.col("_test"), F.lit("test")).otherwise(F.lit("train")).alias("part")
+        )
+    # Kept: the counts below, the engine's members and blocks all read it (the split is computed once).
+    rows = rows.persist()
+    stats = _split_counts(rows)
+    if name != "random":
+        frame.unpersist()
+    counts = {part: stats[part] for part in ("train", "valid", "test") if stats[part]}
+    if not stats["test"]:
+        why = {"random": splitting.RANDOM_EMPTY, "leave-last": splitting.LEAVE_LAST_EMPTY}.get(name)
+        raise splitting.empty_part("test", why or splitting.temporal_empty(when))
+    if vfrac > 0 and not stats["valid"]:
+        raise splitting.empty_part("validation", splitting.VALID_EMPTY)
+    total = stats["train"] + stats["valid"] + stats["test"]
+    held = splitting.counts_text(stats["test"], total, stats["test_users"], "test")
+    if name == "random":
+        desc = splitting.random_description(frac, seed, held, stats["singles"])
+    elif name == "temporal":
+        # Items whose every interaction is in test (one more job; users are counted with the rest).
+        only_test = F.min((F.col("part") == "test").cast("int")).alias("_cold")
+        cold_items = rows.groupBy("item_idx").agg(only_test).agg(F.sum("_cold")).collect()[0][0]
+        desc = splitting.temporal_description(when, frac, held, stats["cold_users"], int(cold_items or 0))
+    else:
+        desc = splitting.leave_last_description(n, held, stats["singles"])
+    if vfrac > 0:
+        valid = splitting.counts_text(stats["valid"], total - stats["test"], stats["valid_users"], "valid")
+        desc = splitting.validation_description(desc, vfrac, seed, valid, stats["train_singles"])
+    return SparkSplit(rows, items, n_users, desc, counts)
 
-    out_cols = ["user", "user_idx", "item_idx", "value", "timestamp", "part"]
+
+def _holdout_in_buckets(
+    spark: SparkSession,
+    frame: DataFrame,
+    items: IdMap,
+    n_users: int,
+    random_test: bool,
+    frac: float,
+    vfrac: float,
+    seed: int,
+) -> DataFrame:
+    """Rows with their part, from ``splitting.holdout_rows`` called once per bucket of users (module docstring):
+    the test part when ``random_test`` (else the frame's ``_test`` column says it), then the validation part
+    carved from each user's training rows when ``vfrac`` > 0."""
+    from pyspark.sql import functions as F
+
+    item_hash = spark.sparkContext.broadcast(splitting.id_hashes(items.ids, seed))
 
     def per_bucket(pdf: pd.DataFrame) -> pd.DataFrame:
         # Arrow-backed strings may arrive chunked, which Spark's Arrow writer refuses on the way back: objects.
@@ -266,26 +399,46 @@ def split_frame(
         uh = splitting.id_hashes(users, seed)[codes]
         idx = pdf["item_idx"].to_numpy(np.int64)
         ih = item_hash.value[idx]
-        test = splitting.holdout_rows(codes, uh, ih, idx, frac)
+        test = splitting.holdout_rows(codes, uh, ih, idx, frac) if random_test else pdf["_test"].to_numpy(bool)
         part = np.where(test, "test", "train").astype(object)
         if vfrac > 0:
             train = np.flatnonzero(~test)
             part[train[splitting.holdout_rows(codes[train], uh[train], ih[train], idx[train], vfrac)]] = "valid"
-        return pdf.assign(part=part)[out_cols]
+        return pdf.assign(part=part)[_SPLIT_COLUMNS]
 
     buckets = max(1, -(-n_users // USERS_PER_SPLIT_CALL))
     grouped = frame.withColumn("_bucket", F.col("user_idx") % buckets).groupBy("_bucket")
-    rows = grouped.applyInPandas(per_bucket, schema=_split_schema(data.has_timestamps))
-    counts = {r["part"]: int(r["count"]) for r in rows.groupBy("part").count().collect()}
-    if not counts.get("test"):
-        raise ConfigError("the test part is empty: every user has fewer than 2 interactions; load more data")
-    desc = (
-        f"random per-user holdout, hash-ordered (test_frac={frac:g}, seed={seed}): {counts.get('test', 0):,} of"
-        f" {sum(counts.values()):,} interactions in test"
+    return grouped.applyInPandas(per_bucket, schema=_SPLIT_SCHEMA)
+
+
+def _split_counts(rows: DataFrame) -> dict[str, int]:
+    """Everything the descriptions count, in one job: rows per part; users with test (valid) rows; users with one
+    interaction (singles); users with one interaction before validation was carved (train_singles); users whose
+    every interaction is in test (cold_users)."""
+    from pyspark.sql import functions as F
+
+    def n_of(part: str) -> Any:
+        return F.sum((F.col("part") == part).cast("long"))
+
+    per_user = rows.groupBy("user_idx").agg(
+        F.count(F.lit(1)).alias("n"), n_of("test").alias("t"), n_of("valid").alias("v")
     )
-    if vfrac > 0:
-        desc += f"; validation (valid_frac={vfrac:g}, seed={seed}): {counts.get('valid', 0):,} in valid"
-    return SparkSplit(rows, items, n_users, desc, counts)
+
+    def users(cond: Any) -> Any:
+        return F.sum(cond.cast("long"))
+
+    n, t, v = F.col("n"), F.col("t"), F.col("v")
+    row = per_user.agg(
+        F.sum(n - t - v).alias("train"),
+        F.sum(v).alias("valid"),
+        F.sum(t).alias("test"),
+        users(t > 0).alias("test_users"),
+        users(v > 0).alias("valid_users"),
+        users(n == 1).alias("singles"),
+        users(n - t == 1).alias("train_singles"),
+        users((t > 0) & (t == n)).alias("cold_users"),
+    ).collect()[0]
+    return {key: int(value or 0) for key, value in row.asDict().items()}
 
 
 def split_from_frames(

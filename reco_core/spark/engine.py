@@ -10,6 +10,9 @@ Stages (each reported on stderr): load -> split -> members -> evaluate -> summar
   local engine, so the same numbers.
 - Item-side state (pop counts, item factors, the pruned similarity matrix, text vectors, driver-fitted
   models, the ``EvalContext``) is broadcast once per executor.
+- External runs (``reco_core.spark.runs``) are matched to the split with joins and windows; each user's list
+  joins that user's row as two arrays, and the block scores it as the local ``RunMember`` (a fusion member) or
+  ranks it as given (evaluate-run).
 - The training part's item counts are collected once (one job) for the pop member and the ``EvalContext``.
 - Per-user metric means are Spark aggregates. Coverage and Gini come from item counts aggregated in Spark,
   every k in one job; personalisation from the lists of the same user pairs the local engine draws
@@ -42,9 +45,11 @@ from reco_core.eval_context import EvalContext
 from reco_core.ids import IdMap
 from reco_core.metric_specs import METRICS
 from reco_core.ranking import Ranking, mask_rows, top_k
+from reco_core.runs import RunReport
 from reco_core.scale import auto_block_size, fuse_masked_block
 from reco_core.spark import members as mem
 from reco_core.spark.data import SparkData, SparkSplit, item_vocabulary, read_interactions, split_frame
+from reco_core.spark.runs import RunFile, RunList, RunScores, prepare_run
 from reco_core.spark.session import log_path_of, spark_errors
 from reco_core.splitting import Split
 
@@ -77,6 +82,7 @@ class SparkRun:
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     per_user: DataFrame | None = None
+    run_reports: list[RunReport] = field(default_factory=list)  # one per external run, as read against the split
 
     def value(self, model: str, key: str) -> float:
         return float(self.table.loc[model, key])
@@ -153,6 +159,7 @@ class BlockPlan:
     user_metrics: tuple[str, ...]
     ctx: EvalContext
     columns: tuple[str, ...]  # extra per-user array columns the members read
+    list_columns: tuple[str, ...] = ()  # per-user arrays of any length (a run's items and scores), kept as they are
 
 
 _ITEMS_CACHE: dict[int, IdMap] = {}
@@ -190,18 +197,24 @@ def evaluate_block(plan: BlockPlan, batch: pd.DataFrame) -> pd.DataFrame:
     train = _csr(batch["train_items"].tolist(), plan.n_items, batch["train_values"].tolist())
     test = _csr(batch["test_items"].tolist(), plan.n_items)
     columns = {c: np.stack([np.asarray(v, dtype=np.float32) for v in batch[c]]) for c in plan.columns}
+    columns.update({c: batch[c].to_numpy(dtype=object) for c in plan.list_columns})
     block = mem.Block(user_idx, train, columns)
     local = np.arange(n)
-    masked = [
-        mask_rows(np.array(m.score_block(block), dtype=np.float32, copy=True), train, local) for m in plan.members
-    ]
     k = plan.k
-    rankings: dict[str, Ranking] = {name: top_k(b, k, user_idx) for name, b in zip(plan.names, masked, strict=True)}
+    masked: dict[int, np.ndarray] = {}
+    rankings: dict[str, Ranking] = {}
+    for j, (name, m) in enumerate(zip(plan.names, plan.members, strict=True)):
+        as_given = getattr(m, "ranking_block", None)
+        if as_given is not None:  # a run judged as given (evaluate-run): its own list, not re-ranked
+            rankings[name] = as_given(block, k)
+            continue
+        masked[j] = mask_rows(np.array(m.score_block(block), dtype=np.float32, copy=True), train, local)
+        rankings[name] = top_k(masked[j], k, user_idx)
     for f in plan.fusions:
         keep = np.flatnonzero(f.weights > 0)
         params = dict(f.params)
         rankings[f.label] = fuse_masked_block(
-            [masked[i] for i in keep],
+            [masked[int(i)] for i in keep],
             user_idx,
             f.weights[keep],
             [plan.names[i] for i in keep],
@@ -400,6 +413,7 @@ class _Built:
     user_columns: list[DataFrame]
     notes: list[str]
     seconds: dict[str, float]
+    list_columns: list[str] = field(default_factory=list)
 
 
 def build_members(
@@ -545,6 +559,8 @@ def run(
     broadcast_limit: int = mem.DEFAULT_BROADCAST_BYTES,
     load_report: LoadReport | None = None,
     progress: Progress | None = stderr_progress,
+    runs: Sequence[RunFile] = (),
+    runs_as_given: bool = False,
 ) -> SparkRun:
     """Evaluate ``config``'s members (and their fusion, when ``fuse_members``) with Spark.
 
@@ -553,6 +569,11 @@ def run(
     ``item_vectors`` enables ild_text. ``weights`` default to the configuration's. ``fusions`` computes
     several fused lists in the same pass (each its own row); ``members`` gives (label, model, params) in
     order instead of the configuration's members plus ``spark_members``.
+
+    ``runs``: external run files (``reco_core.spark.runs``), members after the others, matched to the split's
+    training part of ``part``. As fusion members (default) each is the local ``RunMember``, with lists as deep as
+    ``config.fusion.top_n``; with ``runs_as_given`` (evaluate-run) each is judged on its own top-k as given, and
+    nothing is fused.
     """
     log = log_path_of(spark)
     seconds: dict[str, float] = {}
@@ -573,7 +594,9 @@ def run(
             report = data.report
             with _StageWatch(spark, "split", progress) as w:
                 valid_frac = proto.valid_frac if part == "valid" else 0.0
-                split = split_frame(spark, data, items, proto.split, proto.test_frac, proto.seed, valid_frac)
+                split = split_frame(
+                    spark, data, items, proto.split, proto.test_frac, proto.seed, valid_frac, proto.n_last
+                )
                 split.rows = split.rows.persist()
             seconds["split"] = w.seconds
     items = split.items
@@ -595,6 +618,29 @@ def run(
             spark, split, specs, catalog, proto.seed, part, broadcast_limit, progress, train_counts=train_counts
         )
     seconds["members"] = w.seconds
+    run_reports: list[RunReport] = []
+    if runs:
+        if runs_as_given and (fuse_members or fusions):
+            raise ConfigError("a run judged as given cannot be fused: fuse it as a member (runs_as_given=False)")
+        # evaluate-run cuts the run at the largest k; a fusion member's list is as deep as the fusion reads.
+        depth = k if runs_as_given else min(config.fusion.top_n, n_items)
+        with spark_errors(log, "reading the run files"), _StageWatch(spark, "runs", progress) as w:
+            for i, run_file in enumerate(runs):
+                column = f"_run{i}"
+                prepared = prepare_run(spark, run_file, split, depth, column, train_part="train")
+                run_member: Any = (
+                    RunList(column, run_file.label)
+                    if runs_as_given
+                    else RunScores(column, n_items, prepared.offset, run_file.label)
+                )
+                built.members.append(run_member)
+                built.names.append(run_file.label)
+                built.list_columns += [f"{column}_items", f"{column}_scores"]
+                built.user_columns.append(prepared.lists)
+                run_reports.append(prepared.report)
+        seconds["runs"] = w.seconds
+    if len(set(built.names)) != len(built.names):
+        raise ConfigError(f"members {', '.join(built.names)} name one twice: give each once")
     genres = catalog.genre_matrix()
     ctx = EvalContext(
         n_items,
@@ -630,6 +676,7 @@ def run(
         user_metrics,
         ctx,
         tuple(built.columns),
+        tuple(built.list_columns),
     )
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -642,6 +689,10 @@ def run(
         for c in built.columns:
             dim = len(plan.members[[getattr(m, "column", None) for m in plan.members].index(c)].item_factors[0])
             users = users.withColumn(c, F.coalesce(F.col(c), F.array_repeat(F.lit(0.0).cast("float"), dim)))
+    for c in built.list_columns:
+        # A user the run never lists: an empty list, as read_run pads it.
+        kind = "array<int>" if c.endswith("_items") else "array<double>"
+        users = users.withColumn(c, F.coalesce(F.col(c), F.array().cast(kind)))
     bs = auto_block_size(n_items)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(bs))
     plan_b = spark.sparkContext.broadcast(plan)
@@ -698,4 +749,5 @@ def run(
         seconds,
         [*notes, *built.notes],
         results,
+        run_reports,
     )
