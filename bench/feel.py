@@ -17,8 +17,9 @@ started for this section (``bench.browser.streamlit_server``), one window 1440 x
   the median of ``QUICK_ROUNDS`` in each direction.
 
 During every key press the page is sampled at each animation frame for visible elements Streamlit marks stale
-(``data-stale="true"``, height above 0: the page's invisible style element does not count) whose computed
-opacity is below 1: "greyed out" counts how many of the presses showed any, and the running-indicator column
+(``data-stale="true"``, height above 0 and visible by ``checkVisibility``: the page's invisible style element and
+widgets inside a closed expander do not count) whose computed opacity is below 1: "greyed out" counts how many of
+the presses showed any (and the report names them), and the running-indicator column
 how many showed Streamlit's running indicator for longer than a frame.
 Budgets (issue 14): key press under 150 ms, three presses under 400 ms, first view under 2 s warm and 8 s
 fresh. Figures are medians on a shared 2-core machine; the load average is printed beside them.
@@ -61,12 +62,12 @@ _ARM_JS = (
     + """;
   const app = document.querySelector('[data-testid="stApp"]');
   window.__probe = new Promise((resolve) => {
-    let t0 = null, shown = null, grey = 0, runningFrames = 0, finished = false;
+    let t0 = null, shown = null, grey = 0, runningFrames = 0, finished = false; const what = new Set();
     document.addEventListener('keydown', () => { if (t0 === null) t0 = performance.now(); }, {capture: true});
     const done = () => {
       if (finished || shown === null || app.getAttribute('data-test-script-state') !== 'notRunning') return;
       finished = true; obs.disconnect();
-      resolve({ms: shown - t0, grey: grey, running: runningFrames});
+      resolve({ms: shown - t0, grey: grey, running: runningFrames, what: Array.from(what)});
     };
     const check = () => {
       if (t0 === null) return;
@@ -81,10 +82,17 @@ _ARM_JS = (
     const frame = () => {
       if (finished) return;
       if (t0 !== null) {
-        const n = Array.from(document.querySelectorAll('[data-stale="true"]'))
-          .filter(e => e.getBoundingClientRect().height > 0 && parseFloat(getComputedStyle(e).opacity) < 0.99)
-          .length;
-        grey = Math.max(grey, n);
+        // Only what a person can see: inside a closed expander or an unselected tab nothing shows.
+        const dim = Array.from(document.querySelectorAll('[data-stale="true"]'))
+          .filter(e => e.getBoundingClientRect().height > 0 && e.checkVisibility({visibilityProperty: true})
+                       && parseFloat(getComputedStyle(e).opacity) < 0.99);
+        grey = Math.max(grey, dim.length);
+        // What was dimmed: the element's first test id inside, and the start of its text.
+        for (const e of dim) {
+          const inner = e.querySelector('[data-testid]');
+          const id = inner ? inner.getAttribute('data-testid') : e.getAttribute('data-testid');
+          what.add(`${id}: ${e.innerText.trim().slice(0, 40)}`);
+        }
         if (document.querySelector('[data-testid="stStatusWidget"]')) runningFrames += 1;
         check();
       }
@@ -187,6 +195,7 @@ def _summary(samples: list[dict[str, float]]) -> dict[str, Any]:
         "n": len(ms),
         "greyed_out": sum(1 for s in samples if s["grey"] > 0),
         "running_indicator": sum(1 for s in samples if s["running"] > 1),
+        "greyed_elements": sorted({w for s in samples for w in s.get("what", [])}),
         "samples_ms": [round(x, 1) for x in ms],
     }
 
@@ -234,4 +243,7 @@ def run(opts: Options) -> dict[str, Any]:
             rows,
         )
     )
+    dimmed = sorted(set(single["greyed_elements"]) | set(quick["greyed_elements"]))
+    if dimmed:
+        opts.log("dimmed during a press (first test id inside: text): " + " | ".join(dimmed))
     return out

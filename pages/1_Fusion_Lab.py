@@ -510,7 +510,9 @@ def live_part(cfg: LabConfig) -> None:
     members_eval = lab.member_evaluations(current, cfg.k)
     best = result.best_member if result is not None else current.session.best_member(cfg.k)
     now = Now(cfg, result, members_eval, best)
+    page.give_way()  # a newer key press is queued: skip drawing numbers it has already replaced
     tiles_section(now)
+    page.give_way()
     tabs = st.tabs(list(TABS), key=f"{PAGE}:view", on_change="rerun", bind="query-params")
     if tabs[0].open:
         with tabs[0]:

@@ -28,6 +28,16 @@ PAGE_ICON = "🔀"
 NO_MEMBERS = "Choose at least one member in the sidebar."
 ALL_ZERO = "All weights are zero: give at least one member a positive weight in the sidebar."
 LIVE_BOX = "live-part"  # the live fragment's container key
+# Streamlit dims an element it has not redrawn yet in the current run ("stale": opacity 0.33, after 0.5 s, or at
+# once for an element remounted while stale). In the live parts a rerun only changes numbers, in a fraction of
+# a second, and the dimming read as the page going away at every key press (issue 14): they stay as they are,
+# and a slow live rerun shows its spinner instead (``live``). Full reruns elsewhere keep Streamlit's cue.
+NO_DIMMING_CSS = (
+    "<style>"
+    f".st-key-{LIVE_BOX} [data-stale=true], [class*=st-key-{sidebar.LIVE_BITS}] [data-stale=true]"
+    " {opacity: 1 !important; transition: none !important;}"
+    "</style>"
+)
 
 
 @overload
@@ -79,6 +89,7 @@ def start(
     st.set_page_config(
         page_title=APP_NAME if title is None else f"{title} · {APP_NAME}", page_icon=PAGE_ICON, layout="wide"
     )
+    st.html(NO_DIMMING_CSS)
     cfg = sidebar.render()
     if title is not None:
         st.title(heading or title)
@@ -124,6 +135,7 @@ def live(cfg: LabConfig, draw: Callable[[LabConfig], None]) -> None:
         if now is None:  # the widgets no longer describe a configuration: the full run says why
             st.rerun()
             return
+        give_way()
         state.set_last_config(now)
         # Streamlit shows a spinner only once a block has run 0.5 s (spinner.DELAY_SECS): a live rerun of a few
         # tens of ms never shows one, a slow one (a first normaliser, a large catalogue) says it is working.
@@ -150,6 +162,36 @@ def fused(current: Lab, cfg: LabConfig, then: str = "") -> LiveResult | None:
 def _fragment_rerun() -> bool:
     ctx = get_script_run_ctx()
     return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
+def newer_rerun_pending() -> bool:
+    """Whether this fragment-only run is already stale: a later widget change (another key press on a weight)
+    has queued a rerun of fragments while it runs.
+
+    Streamlit does not interrupt a fragment run for such a rerun (only a full-app or an explicitly
+    fragment-scoped rerun preempts), so three quick key presses ran the live part three times in a row, each to
+    the end. The request queue is read through Streamlit's script-requests object (no public API exposes it);
+    if that ever changes shape this answers False and the page behaves as before.
+    """
+    ctx = get_script_run_ctx()
+    if ctx is None or not ctx.fragment_ids_this_run:
+        return False
+    requests = getattr(ctx, "script_requests", None)
+    try:
+        pending = requests._state.name == "RERUN"  # type: ignore[union-attr]
+        data = requests._rerun_data  # type: ignore[union-attr]
+        return bool(pending and data.fragment_id_queue)
+    except AttributeError:
+        return False
+
+
+def give_way() -> None:
+    """End this live run now when a newer one is queued (``newer_rerun_pending``), so the queued run, with the
+    latest values, starts at once. The elements drawn so far stay on the page until it replaces them: a
+    fragment-scoped ``st.rerun`` folds into the queued request (its widget states win) and preempts this run,
+    which Streamlit treats like any interrupted run. Call it between the expensive steps of the live part."""
+    if newer_rerun_pending():
+        st.rerun(scope="fragment")
 
 
 def _stop(on_stop: Callable[[], None] | None) -> NoReturn:

@@ -45,6 +45,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
 # the link to this view), not the page and sidebar.
 LIVE = "live"
 SIDEBAR_LIVE = "sidebar-live"
+LIVE_BITS = "live-bits"  # the containers of the sidebar's live bits: "live-bits-shares", "live-bits-link"
 
 
 def live_rerun() -> None:
@@ -156,13 +157,14 @@ def _live_bits(part: str) -> None:
     cfg = current_config()
     if cfg is None:
         return
-    if part == "shares":
-        if sum(cfg.weights) > 0:
-            st.caption(
-                "Shares: " + ", ".join(f"{m.label} {s:.0%}" for m, s in zip(cfg.members, cfg.shares, strict=True))
-            )
-    elif part == "link":
-        _share_link(cfg)
+    with st.container(key=f"{LIVE_BITS}-{part}"):
+        if part == "shares":
+            if sum(cfg.weights) > 0:
+                st.caption(
+                    "Shares: " + ", ".join(f"{m.label} {s:.0%}" for m, s in zip(cfg.members, cfg.shares, strict=True))
+                )
+        elif part == "link":
+            _share_link(cfg)
 
 
 def _share_link(cfg: LabConfig) -> None:

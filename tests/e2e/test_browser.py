@@ -114,6 +114,40 @@ def test_weight_slider_changes_a_fused_metric(page, streamlit_server: str) -> No
     shot(page, "1_Fusion_Lab_after_weight_change")
 
 
+def _wait_tile_change(tab, label: str, before: str) -> None:
+    tab.wait_for_function(
+        """([label, before]) => {
+            const tiles = Array.from(document.querySelectorAll('[data-testid="stMetric"]'));
+            const tile = tiles.find(t => t.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim() === label);
+            const value = tile?.querySelector('[data-testid="stMetricValue"]')?.innerText.trim();
+            return value !== undefined && value !== before;
+        }""",
+        arg=[label, before],
+        timeout=CHANGE_MS,
+    )
+    wait_ready(tab)
+
+
+def test_quick_presses_end_on_the_last_weights_numbers(page, streamlit_server: str) -> None:
+    """Key presses faster than a rerun: the live part gives way to the queued run (ui.page.give_way), and the
+    tiles end on the numbers of the last weight, the same as a link with that weight shows."""
+    goto(page, streamlit_server, "Fusion_Lab")
+    slider = page.get_by_role("slider", name="Weight of itemknn")
+    slider.focus()
+    at_040 = metric_value(page, "NDCG@10")
+    for _ in range(3):  # 0.40 -> 0.25, about 50 ms apart
+        slider.press("ArrowLeft")
+        page.wait_for_timeout(50)
+    _wait_tile_change(page, "NDCG@10", at_040)
+    page.wait_for_timeout(500)  # a stale run would redraw within this
+    wait_ready(page)
+    quick = metric_value(page, "NDCG@10")
+    assert re.search(r"[?&]w\.itemknn=0\.25(&|$)", page.url), page.url
+    assert_no_exception(page, "Fusion Lab after quick presses")
+    goto(page, streamlit_server, "Fusion_Lab?w.itemknn=0.25")  # the same weight from a link, in one full run
+    assert metric_value(page, "NDCG@10") == quick
+
+
 def test_learn_worked_example_renders(page, streamlit_server: str) -> None:
     goto(page, streamlit_server, "Learn")
     page.get_by_role("tab", name="Worked examples").click()
