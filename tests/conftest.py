@@ -9,7 +9,8 @@ Hypothesis never keeps an example database (a failure found locally becomes an `
 
 ``fixed_scorer`` is a model whose scores are a given matrix, so an expected fusion or evaluation can be
 recomputed by hand from the same numbers. ``toy_interactions`` (30 users x 40 items, 10 items each) and
-``toy_members`` (three fixed-score members over it) are the small world those tests fuse.
+``toy_members`` (three fixed-score members over it) are the small world those tests fuse. ``ml100k`` is
+MovieLens-100K from the local copy, and ``spark`` a ``local[2]`` session, one per test module that asks.
 """
 
 from __future__ import annotations
@@ -134,3 +135,19 @@ def rank_power() -> Iterator[object]:
     register_method(method)
     yield method
     unregister_method(method.name)
+
+
+@pytest.fixture(scope="module")
+def ml100k():
+    from reco_core import datasets
+
+    return datasets.load("ml-100k", allow_download=False)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from reco_core.spark.session import spark_session
+
+    session = spark_session("local[2]")
+    yield session
+    session.stop()

@@ -80,11 +80,6 @@ def _isolated(monkeypatch, tmp_path):
 # ------------------------------------------------------------------------------------------ MovieLens
 
 
-@pytest.fixture(scope="module")
-def ml100k():
-    return datasets.load("ml-100k", allow_download=False)
-
-
 def test_ml100k_figures_and_catalogue(ml100k):
     inter = ml100k.interactions
     assert (inter.n_users, inter.n_items, inter.nnz) == (943, 1682, 100_000)

@@ -17,27 +17,13 @@ import pandas as pd
 import pytest
 
 from reco_core import config as config_mod
-from reco_core import datasets, experiment
+from reco_core import experiment
 from reco_core.errors import ConfigError, DataError, RecoError
 from reco_core.live import LiveSession
 from reco_core.spark import read_summary, spark_command
 from reco_core.spark.session import SparkError, _first_line, check_master, java_problem
 
 ML100K_MEMBERS = {"pop": 0.2, "als": 0.4, "itemknn": 0.4}
-
-
-@pytest.fixture(scope="module")
-def spark():
-    from reco_core.spark.session import spark_session
-
-    session = spark_session("local[2]")
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
-def ml100k():
-    return datasets.load("ml-100k", allow_download=False)
 
 
 @pytest.fixture(scope="module")

@@ -21,20 +21,6 @@ from reco_core.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
-def spark():
-    from reco_core.spark.session import spark_session
-
-    session = spark_session("local[2]")
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
-def ml100k():
-    return datasets.load("ml-100k", allow_download=False)
-
-
-@pytest.fixture(scope="module")
 def ml100k_data(spark, ml100k):
     from reco_core.spark.data import item_vocabulary, read_interactions
 

@@ -81,6 +81,20 @@ def metric_value(tab, label: str) -> str:
     return tile.first.locator('[data-testid="stMetricValue"]').inner_text().strip()
 
 
+def wait_tile_change(tab, label: str, before: str) -> None:
+    tab.wait_for_function(
+        """([label, before]) => {
+            const tiles = Array.from(document.querySelectorAll('[data-testid="stMetric"]'));
+            const tile = tiles.find(t => t.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim() === label);
+            const value = tile?.querySelector('[data-testid="stMetricValue"]')?.innerText.trim();
+            return value !== undefined && value !== before;
+        }""",
+        arg=[label, before],
+        timeout=CHANGE_MS,
+    )
+    wait_ready(tab)
+
+
 def test_every_page_renders_without_exception(page, streamlit_server: str) -> None:
     for file, path in page_paths().items():
         goto(page, streamlit_server, path)
@@ -96,36 +110,12 @@ def test_weight_slider_changes_a_fused_metric(page, streamlit_server: str) -> No
     slider.focus()
     for _ in range(8):  # 0.40 -> 0.00 in steps of 0.05: the fusion moves towards ALS and text
         slider.press("ArrowLeft")
-    page.wait_for_function(
-        """([label, before]) => {
-            const tiles = Array.from(document.querySelectorAll('[data-testid="stMetric"]'));
-            const tile = tiles.find(t => t.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim() === label);
-            const value = tile?.querySelector('[data-testid="stMetricValue"]')?.innerText.trim();
-            return value !== undefined && value !== before;
-        }""",
-        arg=["NDCG@10", before],
-        timeout=CHANGE_MS,
-    )
-    wait_ready(page)
+    wait_tile_change(page, "NDCG@10", before)
     assert_no_exception(page, "Fusion Lab after a weight change")
     after = metric_value(page, "NDCG@10")
     assert after != before
     assert re.search(r"[?&]w\.itemknn=0(\.0*)?(&|$)", page.url), page.url  # the weight is mirrored in the URL
     shot(page, "1_Fusion_Lab_after_weight_change")
-
-
-def _wait_tile_change(tab, label: str, before: str) -> None:
-    tab.wait_for_function(
-        """([label, before]) => {
-            const tiles = Array.from(document.querySelectorAll('[data-testid="stMetric"]'));
-            const tile = tiles.find(t => t.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim() === label);
-            const value = tile?.querySelector('[data-testid="stMetricValue"]')?.innerText.trim();
-            return value !== undefined && value !== before;
-        }""",
-        arg=[label, before],
-        timeout=CHANGE_MS,
-    )
-    wait_ready(tab)
 
 
 def test_quick_presses_end_on_the_last_weights_numbers(page, streamlit_server: str) -> None:
@@ -138,7 +128,7 @@ def test_quick_presses_end_on_the_last_weights_numbers(page, streamlit_server: s
     for _ in range(3):  # 0.40 -> 0.25, about 50 ms apart
         slider.press("ArrowLeft")
         page.wait_for_timeout(50)
-    _wait_tile_change(page, "NDCG@10", at_040)
+    wait_tile_change(page, "NDCG@10", at_040)
     page.wait_for_timeout(500)  # a stale run would redraw within this
     wait_ready(page)
     quick = metric_value(page, "NDCG@10")
