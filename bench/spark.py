@@ -12,7 +12,9 @@ Per size (MovieLens-1M, synthetic 10M), in a fresh process each (``python -m ben
   Spark pipeline with
   Spark-trained members (pop, spark-als, spark-itemknn: nothing user-sized on the driver) at both sizes;
 - memory: peak resident memory of the driver's Python process, of the JVM (driver and, in local mode, the
-  executors) and of the Python workers (the largest one), sampled every 0.2 s;
+  executors) and of the Python workers (the largest one), sampled every 0.2 s; and the driver's resident
+  memory at the start of the Spark-trained run (the local data and models dropped: what is left is item-sized)
+  and its peak during it, the figure that must not grow with the number of users;
 - throughput: user-item scores per core-second in the evaluate stage (users x items x members / (wall x
   cores)), the figure docs/scale-out.md sizes a cluster from.
 """
@@ -20,6 +22,7 @@ Per size (MovieLens-1M, synthetic 10M), in a fresh process each (``python -m ben
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -41,6 +44,7 @@ class _Peaks:
 
     def __init__(self) -> None:
         self.peak = {"driver_python": 0, "jvm": 0, "worker_python": 0}
+        self.phase: dict[str, int] | None = None  # the same peaks, since ``start_phase``
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -56,22 +60,41 @@ class _Peaks:
 
     @staticmethod
     def _children(pid: int) -> list[int]:
+        """Children started by any thread of ``pid``: /proc lists each thread's own, and the JVM starts the
+        Python workers' daemon from a thread other than its main one."""
+        out: list[int] = []
         try:
-            return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
         except OSError:
-            return []
+            return out
+        for task in tasks:
+            try:
+                out.extend(int(x) for x in (task / "children").read_text().split())
+            except OSError:
+                continue
+        return out
+
+    def start_phase(self) -> dict[str, int]:
+        """Peaks from now on, kept beside the whole-run ones; returns the driver's resident memory now."""
+        self.phase = {"driver_python": 0, "jvm": 0, "worker_python": 0}
+        return {"driver_python": self._rss(os.getpid())}
+
+    def _note(self, key: str, rss: int) -> None:
+        self.peak[key] = max(self.peak[key], rss)
+        if self.phase is not None:
+            self.phase[key] = max(self.phase[key], rss)
 
     def _run(self) -> None:
         me = os.getpid()
         while not self._stop.wait(0.2):
-            self.peak["driver_python"] = max(self.peak["driver_python"], self._rss(me))
+            self._note("driver_python", self._rss(me))
             for child in self._children(me):
                 if "java" in Path(f"/proc/{child}/cmdline").read_text(errors="ignore"):
-                    self.peak["jvm"] = max(self.peak["jvm"], self._rss(child))
+                    self._note("jvm", self._rss(child))
                     stack = self._children(child)
                     while stack:
                         pid = stack.pop()
-                        self.peak["worker_python"] = max(self.peak["worker_python"], self._rss(pid))
+                        self._note("worker_python", self._rss(pid))
                         stack.extend(self._children(pid))
 
     def __enter__(self) -> _Peaks:
@@ -179,13 +202,22 @@ def measure(size: str, partial: Path | None = None) -> dict[str, Any]:
                 out["local_wsum_ndcg"] = local_ev.value("ndcg@10")
                 out["spark_wsum_ndcg"] = res.value("wsum", "ndcg@10")
                 note("local engine and equality")
+                del local_split, fitted, ctx, evs, local_ev, res
             # spark-itemknn's exact DIMSUM emits sum over users of n_u^2 item pairs (about 4e8 at ML-1M): on 2 cores
             # that alone outlasted a 40-minute run, so the scale run uses the members whose cost is linear in the
             # interactions (docs/scale-out.md; a DIMSUM threshold > 0 samples pairs on a real cluster).
             members = [("pop", "pop", {}), ("spark-als", "spark-als", {})]
+            # The driver's own share of a Spark-trained run: the local data and models go first (what stays is
+            # item-sized: the catalogue), so the driver's growth during the run is the engine's, which must
+            # not grow with the number of users.
+            catalog = ds.catalog
+            del ds
+            gc.collect()
+            out["native_driver_start_bytes"] = peaks.start_phase()["driver_python"]
             t0 = time.perf_counter()
-            scaled = run(spark, cfg, split=split, members=members, weights=[0.3, 0.7], progress=None)
+            scaled = run(spark, cfg, split=split, members=members, weights=[0.3, 0.7], catalog=catalog, progress=None)
             out["spark_native_s"] = time.perf_counter() - t0
+            out["native_peak_bytes"] = dict(peaks.phase or {})
             out["spark_native_stages"] = scaled.seconds
             out["spark_native_ndcg"] = {m: scaled.value(m, "ndcg@10") for m in scaled.table.index}
             cells = scaled.n_evaluated * len(items) * len(members)
@@ -219,6 +251,9 @@ def run(opts: Options) -> dict[str, Any]:
                 "—" if "max_abs_difference" not in r else f"{r['max_abs_difference']:.1e}",
                 fmt_s(r["spark_native_s"]),
                 fmt_mib(peaks["driver_python"]),
+                "—"
+                if "native_peak_bytes" not in r
+                else f"{fmt_mib(r['native_driver_start_bytes'])} -> {fmt_mib(r['native_peak_bytes']['driver_python'])}",
                 fmt_mib(peaks["jvm"]),
                 fmt_mib(peaks["worker_python"]),
                 f"{r['scores_per_core_s']:.3g}",
@@ -236,6 +271,7 @@ def run(opts: Options) -> dict[str, Any]:
                 "max |diff|",
                 "spark pipeline (native members)",
                 "driver Python peak",
+                "driver in the Spark-trained run (start -> peak)",
                 "JVM peak",
                 "worker peak",
                 "scores / core-s",
