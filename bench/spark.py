@@ -4,8 +4,7 @@ Per size (MovieLens-1M, synthetic 10M), in a fresh process each (``python -m ben
 
 - equality: pop, als and itemknn (the last two fitted on the driver and broadcast) and their min-max weighted
   sum, rrf and borda, evaluated by both engines on the same split: the largest difference over every metric
-  (ML-1M only: at 10M the local whole-matrix session would not fit, and the driver-fitted members are what
-  the scale run avoids);
+  (at both sizes: the local side evaluates in user blocks, so 10M fits one machine);
 - wall time: Spark's evaluate stage (the three members alone and their three fusions, every metric) against
   the local engine doing the same work (``scale.evaluate_fusion_blocked`` with 2 workers for each fusion,
   ``experiment.evaluate_scorer`` for each member) with the same fitted members (ML-1M), and the whole
@@ -33,9 +32,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Options, fmt_mib, fmt_s, table
+from bench.common import RESULTS, ROOT, Options, fmt_mib, fmt_s, load_results, table
 
 SIZES = ("ml-1m", "synthetic-10m")
+# Sizes where both engines evaluate the same driver-fitted members (als and itemknn fit on one machine up to
+# 10M interactions here), for equality and a like-for-like wall time.
+EQUALITY_SIZES = ("ml-1m", "synthetic-10m")
 WEIGHTS = {"pop": 0.2, "als": 0.4, "itemknn": 0.4}
 
 
@@ -158,7 +160,7 @@ def measure(size: str, partial: Path | None = None) -> dict[str, Any]:
                 members=tuple(config_mod.MemberSpec.of(n) for n in WEIGHTS), weights=tuple(WEIGHTS.values())
             )
             w = np.array(list(WEIGHTS.values()))
-            if size == "ml-1m":
+            if size in EQUALITY_SIZES:
                 fusions = [
                     Fusion(m, w, m, "minmax", (("rrf_k", 60.0),) if m == "rrf" else ())
                     for m in ("wsum", "rrf", "borda")
@@ -229,7 +231,9 @@ def measure(size: str, partial: Path | None = None) -> dict[str, Any]:
 
 def run(opts: Options) -> dict[str, Any]:
     sizes = [s for s in (opts.sizes or SIZES) if s in SIZES] or list(SIZES)
-    results = []
+    # A partial run (--sizes) replaces only its own rows; the other sizes' rows stay as measured.
+    previous = load_results(RESULTS).get("sections", {}).get("spark", {}).get("sizes", [])
+    results = [r for r in previous if r.get("size") in SIZES and r.get("size") not in sizes]
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="reco-bench-") as tmp:
             target = Path(tmp) / "out.json"
@@ -238,6 +242,7 @@ def run(opts: Options) -> dict[str, Any]:
             if done.returncode != 0:
                 raise RuntimeError(f"spark bench for {size} exited with code {done.returncode}")
             results.append(json.loads(target.read_text()))
+    results.sort(key=lambda r: SIZES.index(r["size"]))
     rows = []
     for r in results:
         peaks = r["peak_bytes"]

@@ -18,7 +18,7 @@ import pytest
 
 from reco_core import config as config_mod
 from reco_core import experiment
-from reco_core.errors import ConfigError, DataError, RecoError
+from reco_core.errors import ConfigError, DataError, RecoError, ScaleError
 from reco_core.live import LiveSession
 from reco_core.spark import read_summary, spark_command
 from reco_core.spark.session import SparkError, _first_line, check_master, java_problem
@@ -173,6 +173,32 @@ def test_preflight_errors_are_one_line_and_fast(monkeypatch):
     problem = java_problem()
     assert problem is not None and "openjdk-17-jre-headless" in problem and "\n" not in problem
     assert time.perf_counter() - start < 30
+
+
+def test_local_masters_get_driver_memory_by_machine_size():
+    from reco_core.spark.session import local_memory_conf
+
+    assert local_memory_conf(24 * 2**30) == {"spark.driver.memory": "6144m", "spark.driver.maxResultSize": "3072m"}
+    assert local_memory_conf(2 * 2**30)["spark.driver.memory"] == "1024m"  # never below Spark's own default
+    assert local_memory_conf(256 * 2**30)["spark.driver.memory"] == "8192m"
+
+
+def test_driver_fitted_members_are_refused_with_the_figure_when_the_data_is_too_big(
+    spark, spark_split, ml100k, monkeypatch
+):
+    """Collecting the split for a member fitted on the driver is checked against the driver's collection limit
+    first: one line with the size and the fix, instead of a lost task deep in Spark."""
+    import reco_core.spark.engine as engine
+
+    split, _ = spark_split
+    cfg = config_mod.ExperimentConfig(members=(config_mod.MemberSpec.of("itemknn"),), weights=(1.0,))
+    assert engine._collect_limit(spark) >= 2**30  # the session's own limit (local: a share of the machine)
+    monkeypatch.setattr(engine, "_collect_limit", lambda session: 1_000_000)
+    with pytest.raises(ScaleError) as err:
+        engine.run(spark, cfg, split=split, catalog=ml100k.catalog, fuse_members=False, progress=None)
+    message = str(err.value)
+    assert "100,000 interactions" in message and "--driver-memory" in message and "spark-als" in message
+    assert "\n" not in message
 
 
 def test_worker_failure_becomes_its_own_line():

@@ -40,7 +40,7 @@ from reco_core import experiment, fusion, metrics
 from reco_core.config import ExperimentConfig, MemberSpec
 from reco_core.data import Dataset, Interactions, ItemCatalog, LoadReport
 from reco_core.datasets import csr_from_sorted_pairs
-from reco_core.errors import ConfigError, FitError
+from reco_core.errors import ConfigError, FitError, ScaleError
 from reco_core.eval_context import EvalContext
 from reco_core.ids import IdMap
 from reco_core.metric_specs import METRICS
@@ -305,22 +305,56 @@ def _train_counts(split: SparkSplit, train_part: str = "train") -> np.ndarray:
     return out
 
 
+# Bytes per interaction collected for driver-fitted members (user and item index, value, timestamp, part).
+_COLLECTED_ROW_BYTES = 25
+
+
+def _collect_limit(spark: SparkSession) -> int:
+    """Bytes the driver may take in one collection: ``spark.driver.maxResultSize`` (Spark's default 1g)."""
+    text = str(spark.conf.get("spark.driver.maxResultSize", "1g")).strip().lower()
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    try:
+        number = float(text[:-1]) * units[text[-1]] if text[-1:] in units else float(text.rstrip("b"))
+    except (ValueError, KeyError):
+        return 2**30
+    return int(number) if number > 0 else 2**62  # 0 means no limit
+
+
 def _local_split(split: SparkSplit, part: str) -> tuple[Split, IdMap]:
-    """The split on the driver (for members fitted there): needs the data to fit on one machine."""
-    pdf = _pandas(split.rows.select("user", "user_idx", "item_idx", "value", "timestamp", "part"))
-    users_frame = pdf[["user_idx", "user"]].drop_duplicates("user_idx").sort_values("user_idx")
+    """The split on the driver (for members fitted there): needs the data to fit on one machine.
+
+    Refused before anything is collected when the rows would exceed what the driver may collect, with the
+    figure and the fix. The users' ids come once per user, the parts as a byte, so a row is about 25 bytes.
+    """
+    from pyspark.sql import functions as F
+
+    spark = split.rows.sparkSession
+    rows = sum(split.counts.values())
+    need = rows * _COLLECTED_ROW_BYTES
+    limit = _collect_limit(spark)
+    if need > limit:
+        raise ScaleError(
+            f"members fitted on the driver need the training data there: {rows:,} interactions, about"
+            f" {need / 2**20:,.0f} MiB, over the driver's collection limit of {limit / 2**20:,.0f} MiB: give the"
+            " driver more memory (spark-submit --driver-memory and --conf spark.driver.maxResultSize), or use the"
+            " members Spark trains (pop, spark-als, spark-itemknn, text)"
+        )
+    parts = ("train", "valid", "test")
+    code = F.when(F.col("part") == "train", 0).when(F.col("part") == "valid", 1).otherwise(2).cast("tinyint")
+    pdf = _pandas(split.rows.select("user_idx", "item_idx", "value", "timestamp", code.alias("part")))
+    users_frame = _pandas(split.rows.select("user_idx", "user").dropDuplicates(["user_idx"])).sort_values("user_idx")
     users = IdMap(users_frame["user"].to_numpy(dtype=object))
     shape = (split.n_users, len(split.items))
     has_ts = pdf["timestamp"].notna().all()
 
     def part_of(name: str) -> Interactions:
-        sel = pdf[pdf["part"] == name].sort_values(["user_idx", "item_idx"])
+        sel = pdf[pdf["part"] == parts.index(name)].sort_values(["user_idx", "item_idx"])
         r, c = sel["user_idx"].to_numpy(np.int64), sel["item_idx"].to_numpy(np.int64)
         m = csr_from_sorted_pairs(r, c, sel["value"].to_numpy(np.float64), shape, np.float32)
         ts = csr_from_sorted_pairs(r, c, sel["timestamp"].to_numpy(np.float64) + 1.0, shape, np.float64)
         return Interactions(users, split.items, m, ts if has_ts else None)
 
-    valid = part_of("valid") if part == "valid" or (pdf["part"] == "valid").any() else None
+    valid = part_of("valid") if part == "valid" or (pdf["part"] == parts.index("valid")).any() else None
     return Split(part_of("train"), part_of("test"), valid, split.description), users
 
 

@@ -51,6 +51,18 @@ def silence_pandas_warning() -> None:
     warnings.filterwarnings("ignore", message=r"PySpark does not yet fully support pandas", category=FutureWarning)
 
 
+def local_memory_conf(total_bytes: int | None = None) -> dict[str, str]:
+    """``spark.driver.memory`` (a quarter of ``total_bytes``, the machine's memory by default, between 1 and 8 GB)
+    and ``spark.driver.maxResultSize`` (half of it) for a local master."""
+    if total_bytes is None:
+        try:
+            total_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            total_bytes = 4 * 2**30
+    mib = int(min(8 * 1024, max(1024, total_bytes // 4 // 2**20)))
+    return {"spark.driver.memory": f"{mib}m", "spark.driver.maxResultSize": f"{mib // 2}m"}
+
+
 def java_problem(timeout_s: float = _CHECK_S) -> str | None:
     """None when ``java -version`` runs (JAVA_HOME's java first, else the one on PATH); else why not."""
     home = os.environ.get("JAVA_HOME")
@@ -161,7 +173,14 @@ def spark_session(
         .config("spark.executorEnv.PYTHONPATH", os.environ["PYTHONPATH"])
         .config("spark.python.worker.reuse", "true")
     )
-    for key, value in (conf or {}).items():
+    given = dict(conf or {})
+    if _LOCAL.match(master) and "--driver-memory" not in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
+        # In local mode the driver's JVM is also every executor, and Spark's default of 1 GB is what a
+        # 10M-interaction split collected for driver-fitted members (about 250 MB in Arrow) exceeded there. A
+        # quarter of the machine's memory (at most 8 GB); a cluster's driver is sized by spark-submit.
+        for key, value in local_memory_conf().items():
+            given.setdefault(key, value)
+    for key, value in given.items():
         builder = builder.config(key, str(value))
     with spark_errors(log, "starting Spark"), _output_to(log):
         session = builder.getOrCreate()
