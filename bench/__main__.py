@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.common import Options, describe_machine, fmt_s, load_average, load_results, machine, save_section
+from bench.common import Options, describe_machine, fmt_s, load_average, machine, save_failure, save_section
 
 # name -> (module, in --quick, one line); run in this order.
 SECTIONS: dict[str, tuple[str, bool, str]] = {
@@ -102,9 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # one section failing must not hide the others' figures
             failed.append(name)
             print(f"section {name} FAILED: {type(exc).__name__}: {exc}", flush=True)
-            # The section's earlier figures stay beside the error: a failed rerun must not erase what was measured.
-            previous = load_results().get("sections", {}).get(name, {})
-            data = {**{k: v for k, v in previous.items() if k != "error"}, "error": f"{type(exc).__name__}: {exc}"}
+            # The section's earlier figures stay as they were, with their own machine and date; the failure is
+            # recorded beside them (results.json "failures"), so a failed rerun never erases or relabels them.
+            save_failure(name, f"{type(exc).__name__}: {exc}")
+            print(f"-- {name} took {fmt_s(time.perf_counter() - t0)}", flush=True)
+            continue
         seconds = time.perf_counter() - t0
         save_section(
             name, {**data, "section_s": seconds, "load_before": load_before, "load_after": load_average()}, args.quick

@@ -198,6 +198,7 @@ def save_section(name: str, data: Mapping[str, Any], quick: bool, path: Path = R
     """Replace one section of results.json (others kept), with the machine and the time; atomic write."""
     results = load_results(path)
     results["machine"] = _clean(machine())
+    results.get("failures", {}).pop(name, None)  # this section ran through: an earlier failure no longer holds
     sections = results.setdefault("sections", {})
     here = machine()
     sections[name] = {
@@ -209,6 +210,24 @@ def save_section(name: str, data: Mapping[str, Any], quick: bool, path: Path = R
         "machine": _clean(here),
         "cpu": cpu_label(here),
     }
+    _write(results, path)
+
+
+def save_failure(name: str, message: str, path: Path = RESULTS) -> None:
+    """Record that section ``name`` failed (results.json "failures": the message, the time, the CPU), leaving the
+    section's earlier figures, and the machine and date they carry, as they were."""
+    results = load_results(path)
+    here = machine()
+    results.setdefault("failures", {})[name] = {
+        "error": message,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpu": cpu_label(here),
+    }
+    _write(results, path)
+
+
+def _write(results: Mapping[str, Any], path: Path) -> None:
+    """results.json written atomically (a temporary file, then a rename)."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
     os.replace(tmp, path)

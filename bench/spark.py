@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS, ROOT, Options, fmt_mib, fmt_s, load_results, table
+from bench.common import RESULTS, ROOT, Options, cpu_label, fmt_mib, fmt_s, load_average, load_results, machine, table
 
 SIZES = ("ml-1m", "synthetic-10m")
 # Sizes where both engines evaluate the same driver-fitted members (als and itemknn fit on one machine up to
@@ -128,7 +128,15 @@ def measure(size: str, partial: Path | None = None) -> dict[str, Any]:
     from reco_core.spark.engine import Fusion, run
     from reco_core.spark.session import spark_session
 
-    out: dict[str, Any] = {"size": size, "cores": 2}
+    # Each row carries when, where and under what load it was measured: a partial rerun (--sizes) keeps the
+    # other rows, which must not take the new run's stamps.
+    out: dict[str, Any] = {
+        "size": size,
+        "cores": 2,
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpu": cpu_label(machine()),
+        "load_before": load_average(),
+    }
 
     def note(phase: str) -> None:
         print(f"[bench.spark {size}] {phase} done", file=sys.stderr, flush=True)
@@ -204,7 +212,7 @@ def measure(size: str, partial: Path | None = None) -> dict[str, Any]:
                 out["local_wsum_ndcg"] = local_ev.value("ndcg@10")
                 out["spark_wsum_ndcg"] = res.value("wsum", "ndcg@10")
                 note("local engine and equality")
-                del local_split, fitted, ctx, evs, local_ev, res
+                del local_split, fitted, ctx, evs, local_ev, res, model, ev
             # spark-itemknn's exact DIMSUM emits sum over users of n_u^2 item pairs (about 4e8 at ML-1M): on 2 cores
             # that alone outlasted a 40-minute run, so the scale run uses the members whose cost is linear in the
             # interactions (docs/scale-out.md; a DIMSUM threshold > 0 samples pairs on a real cluster).

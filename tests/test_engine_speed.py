@@ -322,3 +322,12 @@ def test_excluded_cells_are_scipys_rows(seed: int, n_users: int, n_items: int, n
     got_rows, got_items = ranking.excluded_cells(exclude, rows)
     np.testing.assert_array_equal(got_rows, want_rows)
     np.testing.assert_array_equal(got_items, sub.indices)
+
+
+def test_wsum_kernel_takes_read_only_and_writable_blocks_together() -> None:
+    """A memory-mapped or frozen block beside a computed one: the kernel still runs, with the dense answer."""
+    blocks = _blocks(5, 10, 40)
+    blocks[1].flags.writeable = False
+    users = np.arange(10)
+    got = fuse(blocks, None, [0.5, 0.3, 0.2], "wsum", "minmax", 5, 40, users)
+    _assert_same_fusion(got, _dense_reference([b.copy() for b in blocks], [0.5, 0.3, 0.2], "minmax", 5, users))

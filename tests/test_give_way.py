@@ -44,3 +44,13 @@ def test_without_the_request_queue_nothing_changes(monkeypatch: pytest.MonkeyPat
     assert not page.newer_rerun_pending()
     monkeypatch.setattr(page, "get_script_run_ctx", lambda: None)
     assert not page.newer_rerun_pending()
+
+
+def test_a_timers_rerun_is_not_a_newer_press(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fragment with run_every (the learned-fusion poller) queues auto-reruns; the live part must not restart
+    for those."""
+    requests = _ctx(monkeypatch, fragment_run=True)
+    requests.request_rerun(RerunData(fragment_id="poller", is_auto_rerun=True))
+    assert not page.newer_rerun_pending()
+    requests.request_rerun(RerunData(fragment_id="live"))  # then a key press: the merged request is the person's
+    assert page.newer_rerun_pending()

@@ -667,15 +667,31 @@ def code_lines(path: Path) -> dict[int, str]:
     return {n: "".join(row) for n, row in enumerate(chars, start=1) if "".join(row).strip()}
 
 
+# The one HTML the app writes: the page's own style sheet, a constant with no data in it (checked below).
+ALLOWED_HTML = {("ui/page.py", "st.html(NO_DIMMING_CSS)")}
+
+
 def test_no_code_is_loaded_from_data_and_no_html_is_rendered() -> None:
     files = [ROOT / "app.py", *sorted((ROOT / "reco_core").rglob("*.py")), *sorted((ROOT / "ui").rglob("*.py"))]
     files += sorted((ROOT / "pages").glob("*.py"))
     assert len(files) > 20
     found = []
     for path in files:
+        rel = str(path.relative_to(ROOT))
         for n, code in code_lines(path).items():
-            found += [f"{path.relative_to(ROOT)}:{n}: {what}" for what, rx in UNSAFE.items() if rx.search(code)]
+            if (rel, code.strip()) in ALLOWED_HTML:
+                continue
+            found += [f"{rel}:{n}: {what}" for what, rx in UNSAFE.items() if rx.search(code)]
     assert not found, "unsafe calls: " + "; ".join(found)
+
+
+def test_the_only_html_is_a_constant_style_sheet() -> None:
+    """What ALLOWED_HTML lets through is one <style> block of fixed rules: no script, no markup, no data."""
+    from ui.page import NO_DIMMING_CSS
+
+    assert NO_DIMMING_CSS.startswith("<style>") and NO_DIMMING_CSS.endswith("</style>")
+    inner = NO_DIMMING_CSS[len("<style>") : -len("</style>")]
+    assert "<" not in inner and ">" not in inner and "script" not in inner.lower() and "url(" not in inner
 
 
 def test_the_unsafe_call_scan_sees_calls_but_not_prose(tmp_path: Path) -> None:

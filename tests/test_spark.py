@@ -183,6 +183,30 @@ def test_local_masters_get_driver_memory_by_machine_size():
     assert local_memory_conf(256 * 2**30)["spark.driver.memory"] == "8192m"
 
 
+def test_spark_sizes_read_as_spark_writes_them():
+    from reco_core.spark.session import spark_bytes
+
+    assert [spark_bytes(t, -1) for t in ("1g", "2gb", "512m", "512MB", "3013m", "1024", "0")] == [
+        2**30, 2 * 2**30, 512 * 2**20, 512 * 2**20, 3013 * 2**20, 1024, 0
+    ]  # fmt: skip
+    assert spark_bytes("lots", -1) == -1
+
+
+def test_a_driver_the_person_sized_is_left_alone(monkeypatch, tmp_path):
+    from reco_core.spark import session
+
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
+    monkeypatch.delenv("SPARK_HOME", raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    assert not session._driver_memory_set_elsewhere({})
+    assert session._driver_memory_set_elsewhere({"spark.driver.memory": "2g"})
+    (tmp_path / "spark-defaults.conf").write_text("spark.driver.memory 3g\n")
+    assert session._driver_memory_set_elsewhere({})
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path / "none"))
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--driver-memory 4g pyspark-shell")
+    assert session._driver_memory_set_elsewhere({})
+
+
 def test_driver_fitted_members_are_refused_with_the_figure_when_the_data_is_too_big(
     spark, spark_split, ml100k, monkeypatch
 ):

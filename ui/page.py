@@ -180,7 +180,9 @@ def newer_rerun_pending() -> bool:
     try:
         pending = requests._state.name == "RERUN"  # type: ignore[union-attr]
         data = requests._rerun_data  # type: ignore[union-attr]
-        return bool(pending and data.fragment_id_queue)
+        # A timer's rerun (a fragment with run_every, such as the learned-fusion progress poller) is not a newer
+        # choice of the person's: giving way to it would restart the live part at every tick.
+        return bool(pending and data.fragment_id_queue and not data.is_auto_rerun)
     except AttributeError:
         return False
 

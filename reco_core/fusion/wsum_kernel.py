@@ -7,7 +7,8 @@ by separate numpy and torch calls: each member's top-50 (``torch.topk``) alone w
 time. This kernel reads each member's row twice (its min and max, then the fused value of every item),
 keeping the running top-k in a small sorted array, and writes nothing of the catalogue's size.
 
-The answer is the dense path's, bit for bit: the same float32 operations in the same order (min-max's
+The answer is the dense path's (equal values; a zero may differ in its sign, as -0.0 and 0.0 compare equal and the
+integer min below prefers -0.0 where numpy's takes either): the same float32 operations in the same order (min-max's
 ``lo`` and ``scale`` as ``normalisers.minmax_scale`` makes them, ``(s - lo) * scale``, NaN treated as
 absent, ``w0 * v0`` then ``+= w_m * v_m``), an item no member can score left out, and ``ranking.top_k``'s
 rules (NaN and -inf never ranked, +inf as the largest float32, ties to the lower item index). numba is
@@ -141,6 +142,14 @@ def available() -> bool:
     return _kernel() is not None
 
 
+def _read_only(block: np.ndarray) -> np.ndarray:
+    """A C-contiguous float32 read-only view (a copy only when the layout or type differs): numba types a tuple by
+    its arrays' flags, so blocks are made alike, or a writable block beside a read-only one would not compile."""
+    view = np.ascontiguousarray(block, dtype=np.float32).view()
+    view.flags.writeable = False
+    return view
+
+
 def wsum_top_k(
     blocks: Sequence[np.ndarray], weights: np.ndarray, normaliser: str, k: int, user_idx: np.ndarray
 ) -> tuple[Ranking, np.ndarray] | None:
@@ -149,7 +158,7 @@ def wsum_top_k(
     kernel = _kernel()
     if kernel is None or normaliser not in KERNEL_NORMALISERS:
         return None
-    arrays = tuple(np.ascontiguousarray(b, dtype=np.float32) for b in blocks)
+    arrays = tuple(_read_only(b) for b in blocks)
     n = arrays[0].shape[0]
     m = len(arrays)
     items = np.full((n, k), -1, dtype=np.int32)

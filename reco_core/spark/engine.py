@@ -50,7 +50,7 @@ from reco_core.scale import auto_block_size, fuse_masked_block
 from reco_core.spark import members as mem
 from reco_core.spark.data import SparkData, SparkSplit, item_vocabulary, read_interactions, split_frame
 from reco_core.spark.runs import RunFile, RunList, RunScores, prepare_run
-from reco_core.spark.session import log_path_of, spark_errors
+from reco_core.spark.session import log_path_of, spark_bytes, spark_errors
 from reco_core.splitting import Split
 
 if TYPE_CHECKING:
@@ -311,13 +311,7 @@ _COLLECTED_ROW_BYTES = 25
 
 def _collect_limit(spark: SparkSession) -> int:
     """Bytes the driver may take in one collection: ``spark.driver.maxResultSize`` (Spark's default 1g)."""
-    text = str(spark.conf.get("spark.driver.maxResultSize", "1g")).strip().lower()
-    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-    try:
-        number = float(text[:-1]) * units[text[-1]] if text[-1:] in units else float(text.rstrip("b"))
-    except (ValueError, KeyError):
-        return 2**30
-    return int(number) if number > 0 else 2**62  # 0 means no limit
+    return spark_bytes(str(spark.conf.get("spark.driver.maxResultSize", "1g")), default=2**30) or 2**62  # 0: none
 
 
 def _local_split(split: SparkSplit, part: str) -> tuple[Split, IdMap]:

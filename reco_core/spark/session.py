@@ -51,6 +51,37 @@ def silence_pandas_warning() -> None:
     warnings.filterwarnings("ignore", message=r"PySpark does not yet fully support pandas", category=FutureWarning)
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)b?\s*$", re.IGNORECASE)
+
+
+def spark_bytes(text: str, default: int) -> int:
+    """A Spark size ("1g", "512m", "2gb", "1024") in bytes; plain numbers are bytes; ``default`` when unreadable."""
+    found = _SIZE.match(str(text))
+    if not found:
+        return default
+    power = " kmgtp".index(found.group(2).lower() or " ")
+    return int(float(found.group(1)) * 1024**power)
+
+
+def _driver_memory_set_elsewhere(given: Mapping[str, object]) -> bool:
+    """Whether the person sized the driver: in ``conf``, spark-submit's arguments or spark-defaults.conf."""
+    if "spark.driver.memory" in given or "spark.driver.maxResultSize" in given:
+        return True
+    submit = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    if "--driver-memory" in submit or "spark.driver.memory" in submit:
+        return True
+    folders = [os.environ.get("SPARK_CONF_DIR", "")]
+    if os.environ.get("SPARK_HOME"):
+        folders.append(os.path.join(os.environ["SPARK_HOME"], "conf"))
+    for folder in filter(None, folders):
+        try:
+            if "spark.driver.memory" in Path(folder, "spark-defaults.conf").read_text():
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def local_memory_conf(total_bytes: int | None = None) -> dict[str, str]:
     """``spark.driver.memory`` (a quarter of ``total_bytes``, the machine's memory by default, between 1 and 8 GB)
     and ``spark.driver.maxResultSize`` (half of it) for a local master."""
@@ -173,13 +204,13 @@ def spark_session(
         .config("spark.executorEnv.PYTHONPATH", os.environ["PYTHONPATH"])
         .config("spark.python.worker.reuse", "true")
     )
-    given = dict(conf or {})
-    if _LOCAL.match(master) and "--driver-memory" not in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
+    given: dict[str, object] = dict(conf or {})
+    if _LOCAL.match(master) and not _driver_memory_set_elsewhere(given):
         # In local mode the driver's JVM is also every executor, and Spark's default of 1 GB is what a
         # 10M-interaction split collected for driver-fitted members (about 250 MB in Arrow) exceeded there. A
-        # quarter of the machine's memory (at most 8 GB); a cluster's driver is sized by spark-submit.
-        for key, value in local_memory_conf().items():
-            given.setdefault(key, value)
+        # quarter of the machine's memory (at most 8 GB), unless the person sized it; a cluster's driver is
+        # sized by spark-submit.
+        given.update(local_memory_conf())
     for key, value in given.items():
         builder = builder.config(key, str(value))
     with spark_errors(log, "starting Spark"), _output_to(log):
