@@ -175,28 +175,43 @@ def _summary(args: argparse.Namespace, cfg: ExperimentConfig, result: Any, extra
     extra["summary"] = str(Path(path))
 
 
-def cmd_evaluate(args: argparse.Namespace) -> Result:
+def _unfused(
+    args: argparse.Namespace,
+    cfg: ExperimentConfig,
+    members: list[tuple[str, str, dict[str, Any]]],
+    runs: list[Any],
+    why_no_rerank: str,
+) -> Result:
+    """evaluate and evaluate-run: each member (or the run, judged as given) alone, nothing fused."""
     from reco_core.spark.engine import run
 
-    _no_ci(args)
-    cfg, specs = _specs(args)
     spark = _session(args)
     source, catalog, split = _data(args, cfg, spark)
     result = run(
         spark,
         cfg,
         source,
-        members=specs,
+        members=members,
         catalog=catalog,
         split=split,
         ks=cli_commands._ks(args, cfg),
         fuse_members=False,
+        runs=runs,
+        runs_as_given=bool(runs),
         **_options(args),
     )
     extra = _extra(result, args.spark_master)
-    cli_commands.note_unapplied_rerank(extra, args, cfg, "evaluate scores each member alone")
+    if runs:
+        _run_notes(extra, result, named=False)
+    cli_commands.note_unapplied_rerank(extra, args, cfg, why_no_rerank)
     _summary(args, cfg, result, extra)
     return result.table, extra
+
+
+def cmd_evaluate(args: argparse.Namespace) -> Result:
+    _no_ci(args)
+    cfg, specs = _specs(args)
+    return _unfused(args, cfg, specs, [], "evaluate scores each member alone")
 
 
 def cmd_fuse(args: argparse.Namespace) -> Result:
@@ -324,32 +339,10 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
 
 def cmd_evaluate_run(args: argparse.Namespace) -> Result:
     """The run's own top-k (training items dropped before the cut, as locally), judged by the engine's blocks."""
-    from reco_core.spark.engine import run
-
     _no_ci(args)
     cfg = cli_commands.experiment_config(args)
-    ks = cli_commands._ks(args, cfg)
     run_file = read_run_file(args.run, label=str(args.run))  # the local table's row: the path as given
-    spark = _session(args)
-    source, catalog, split = _data(args, cfg, spark)
-    result = run(
-        spark,
-        cfg,
-        source,
-        members=[],
-        catalog=catalog,
-        split=split,
-        ks=ks,
-        fuse_members=False,
-        runs=[run_file],
-        runs_as_given=True,
-        **_options(args),
-    )
-    extra = _extra(result, args.spark_master)
-    _run_notes(extra, result, named=False)
-    cli_commands.note_unapplied_rerank(extra, args, cfg, "evaluate-run scores the run as given")
-    _summary(args, cfg, result, extra)
-    return result.table, extra
+    return _unfused(args, cfg, [], [run_file], "evaluate-run scores the run as given")
 
 
 COMMANDS = {"evaluate": cmd_evaluate, "fuse": cmd_fuse, "optimise": cmd_optimise, "evaluate-run": cmd_evaluate_run}
