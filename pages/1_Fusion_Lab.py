@@ -290,6 +290,7 @@ def numbers(frame: pd.DataFrame, fmt: str = "%.4f") -> dict[str, object]:
 
 def members_tab(now: Now) -> None:
     table = now.table()
+    page.give_way()  # before the chart, the tab's costliest element to draw
     bar_keys = [f"{m}@{now.k}" for m in BAR_METRICS if f"{m}@{now.k}" in table.columns]
     charts.show(
         charts.metric_bars(table, bar_keys, members=list(now.members_eval)),
@@ -530,6 +531,7 @@ def live_part(cfg: LabConfig) -> None:
     if tabs[4].open:
         with tabs[4]:
             learned_view.learned_tab(cfg, current)
+    page.give_way()
     history_section()
     downloads(now)
     scale_section(cfg)
