@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -306,8 +306,21 @@ class _Members:
     run_files: list[str]
 
 
+def run_paths(args: argparse.Namespace) -> list[str]:
+    """The run files ``--runs`` names, in order."""
+    return [f.strip() for f in str(getattr(args, "runs", "") or "").split(",") if f.strip()]
+
+
+def run_member_name(path: str, taken: Collection[str]) -> str:
+    """A run file's member name, ``run:<file stem>`` (both engines); refused when a member already has it."""
+    name = f"run:{Path(path).stem}"
+    if name in taken:
+        raise ConfigError(f"two run files are both named {quote(Path(path).stem)}: rename one")
+    return name
+
+
 def _members(args: argparse.Namespace, cfg: ExperimentConfig) -> _Members:
-    run_files = [f.strip() for f in str(getattr(args, "runs", "") or "").split(",") if f.strip()]
+    run_files = run_paths(args)
     if not cfg.members and not run_files:
         raise ConfigError(
             "no members given: name models with --models als,itemknn, run files with --runs, or give a --config"
@@ -346,9 +359,7 @@ def _session(
         # Lists as deep as the live session's candidate depth; training items removed like our own.
         depth = min(cfg.fusion.top_n, split.train.n_items)
         ranking, report = read_run(path, split.train.users, split.train.items, depth, exclude=split.train.matrix)
-        name = f"run:{Path(path).stem}"
-        if name in models:
-            raise ConfigError(f"two run files are both named {quote(Path(path).stem)}: rename one")
+        name = run_member_name(path, models)
         models[name] = RunMember(ranking, name).fit(split.train)
         notes.append(f"{name}: {report.summary()}")
     ctx = _ctx(args, split, dataset)

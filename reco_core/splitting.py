@@ -262,11 +262,13 @@ def temporal_empty(when: str) -> str:
     return f"no interaction is later than the cut at {when}; raise test_frac or use 'random'"
 
 
+def _singles_text(singles: int) -> str:
+    return f"{singles:,} users with a single interaction stay in train only and are not evaluated"
+
+
 def random_description(frac: float, seed: int, counts: str, singles: int) -> str:
-    return (
-        f"random per-user holdout, hash-ordered (test_frac={frac:g}, seed={seed}): {counts};"
-        f" {singles:,} users with a single interaction stay in train only and are not evaluated"
-    )
+    head = f"random per-user holdout, hash-ordered (test_frac={frac:g}, seed={seed})"
+    return f"{head}: {counts}; {_singles_text(singles)}"
 
 
 def temporal_description(when: str, frac: float, counts: str, cold_users: int, cold_items: int) -> str:
@@ -277,10 +279,7 @@ def temporal_description(when: str, frac: float, counts: str, cold_users: int, c
 
 
 def leave_last_description(n: int, counts: str, singles: int) -> str:
-    return (
-        f"leave-last-{int(n)} per user: {counts};"
-        f" {singles:,} users with a single interaction stay in train only and are not evaluated"
-    )
+    return f"leave-last-{int(n)} per user: {counts}; {_singles_text(singles)}"
 
 
 def validation_description(base: str, frac: float, seed: int, counts: str, singles: int) -> str:

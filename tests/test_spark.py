@@ -33,7 +33,6 @@ def spark_split(spark, ml100k):
     frame = ml100k.interactions.to_frame()[["user", "item", "value", "timestamp"]]
     data = read_interactions(spark, spark.createDataFrame(frame))
     split = split_frame(spark, data, item_vocabulary(data), "random", 0.2, 42, valid_frac=0.1)
-    split.rows = split.rows.persist()
     return split, data
 
 

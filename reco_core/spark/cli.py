@@ -23,7 +23,7 @@ import pandas as pd
 from reco_core import cli_commands, datasets, search
 from reco_core.config import ExperimentConfig
 from reco_core.data import ItemCatalog
-from reco_core.errors import ConfigError, quote
+from reco_core.errors import ConfigError
 from reco_core.spark import members as mem
 from reco_core.spark.runs import RunFile, read_run_file
 from reco_core.spark.summary import write_summary
@@ -69,11 +69,9 @@ def _specs(
 def _run_files(args: argparse.Namespace, labels: list[str]) -> list[RunFile]:
     """``--runs``, each read on the driver and named run:<stem> after the models (``labels``), as locally."""
     out: list[RunFile] = []
-    for path in [f.strip() for f in str(getattr(args, "runs", "") or "").split(",") if f.strip()]:
-        run_file = read_run_file(path)
-        if run_file.label in labels or any(r.label == run_file.label for r in out):
-            raise ConfigError(f"two run files are both named {quote(Path(path).stem)}: rename one")
-        out.append(run_file)
+    for path in cli_commands.run_paths(args):
+        taken = [*labels, *(r.label for r in out)]
+        out.append(read_run_file(path, label=cli_commands.run_member_name(path, taken)))
     return out
 
 
@@ -265,8 +263,7 @@ def cmd_optimise(args: argparse.Namespace) -> Result:
     )
     items = item_vocabulary(data, None if catalog is None else list(catalog.items.ids))
     p = cfg.protocol
-    valid_split = split_frame(spark, data, items, p.split, p.test_frac, p.seed, p.valid_frac, p.n_last)
-    valid_split.rows = valid_split.rows.persist()
+    valid_split = split_frame(spark, data, items, p.split, p.test_frac, p.seed, p.valid_frac, p.n_last)  # kept
     params = tuple(sorted(cfg.fusion.param_map.items()))
     fusions = [
         Fusion(f"w{i}", np.asarray(w, dtype=np.float64), cfg.method, cfg.normaliser, params)

@@ -625,7 +625,6 @@ def run(
                 split = split_frame(
                     spark, data, items, proto.split, proto.test_frac, proto.seed, valid_frac, proto.n_last
                 )
-                split.rows = split.rows.persist()
             seconds["split"] = w.seconds
     items = split.items
     n_items = len(items)
