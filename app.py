@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from reco_core.errors import RecoError
-from ui import cached, charts, lab, page, state, tiles, upload
+from ui import cached, charts, dataset_charts, lab, page, state, tiles, upload
 from ui.upload import plain
 from ui.widgets import show_error
 
@@ -60,26 +60,26 @@ head = max(1, round(0.2 * len(item_counts)))
 head_share = float(np.sort(item_counts)[::-1][:head].sum() / max(item_counts.sum(), 1))
 # Two figures side by side where the window is wide enough, one under the other on a laptop-width window.
 figures = st.container(horizontal=True, gap="medium")
-for fig, alt, caption in (
+for chart, alt, caption in (
     (
-        charts.rating_histogram(stats["rating_values"], stats["rating_counts"]),
+        dataset_charts.rating_histogram(stats["rating_values"], stats["rating_counts"]),
         "Bar chart of how many interactions have each rating value.",
         "How ratings are spread. Every rating counts as a positive unless the protocol sets a threshold.",
     ),
     (
-        charts.long_tail(item_counts),
+        dataset_charts.long_tail(item_counts),
         "Items sorted by popularity, most popular first, showing a long tail.",
         f"The most popular 20% of items hold {head_share:.0%} of all interactions: the long tail.",
     ),
     (
-        charts.user_activity(user_counts),
+        dataset_charts.user_activity(user_counts),
         "Histogram of the number of interactions per user, on a log scale.",
         f"Median user: {int(np.median(user_counts))} interactions; the busiest: {int(user_counts.max()):,}.",
     ),
     *(
         [
             (
-                charts.genre_bars(stats["genres"], stats["genre_interactions"], what="interactions"),
+                dataset_charts.genre_bars(stats["genres"], stats["genre_interactions"], what="interactions"),
                 "Horizontal bar chart of interactions per genre.",
                 "Interactions per genre (an item with several genres counts in each).",
             )
@@ -89,7 +89,7 @@ for fig, alt, caption in (
     ),
 ):
     with figures.container(width=FIGURE_WIDTH):
-        charts.show(fig, alt=alt, caption=caption)
+        dataset_charts.show(chart, alt=alt, caption=caption)
 if not stats["genres"]:
     st.info("This dataset has no genres, so the genre chart and genre diversity are not available.")
 

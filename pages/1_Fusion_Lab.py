@@ -24,6 +24,8 @@ from ui.upload import plain
 from ui.widgets import movement_table, show_error
 
 PAGE = "fusion_lab"
+HISTORY_OPEN = f"{PAGE}:history_open"  # the open state of the lazily drawn expanders
+SCALE_OPEN = f"{PAGE}:scale_open"
 NEEDS_WORDS = {  # what a metric with MetricSpec.needs lacks on a dataset, in words
     "item_genres": "item genres: add an items file with a genres column on Your data",
     "item_vectors": "item text embeddings",
@@ -254,8 +256,13 @@ def history_section() -> None:
     history: tiles.History | None = state.recall(PAGE, "history")
     if history is None or len(history.entries) < 2:
         return
+    # Drawn only while open: a closed expander's table would still be sent, and mounted anew, at every key press.
+    # (A constant label: Streamlit keys an expander's open state by its label too.)
+    box = st.expander("History: the configurations of this session", key=HISTORY_OPEN, on_change="rerun")
+    if not box.open:
+        return
     key = f"{PAGE}:history:{history.version}"  # a new table after each change: no stale row selection
-    with st.expander(f"History: the last {len(history.entries)} configurations of this session"):
+    with box:
         rows = []
         for e in history.entries:
             rows.append(
@@ -263,7 +270,10 @@ def history_section() -> None:
                 | {charts.metric_label(m): v for m, v in tiles.headline(e.values).items()}
             )
         frame = pd.DataFrame(rows)
-        st.caption("Newest first. Click a row to load that configuration back into the sidebar.")
+        st.caption(
+            f"The last {len(history.entries)} configurations, newest first. Click a row to load that configuration"
+            " back into the sidebar."
+        )
         st.dataframe(
             frame,
             hide_index=True,
@@ -472,8 +482,12 @@ def downloads(now: Now) -> None:
 
 
 def scale_section(cfg: LabConfig) -> None:
-    """The command that runs this configuration on Apache Spark (docs/scale-out.md); st.code has a copy button."""
-    with st.expander("Run this at scale"):
+    """The command that runs this configuration on Apache Spark (docs/scale-out.md); st.code has a copy button.
+    Drawn only while open, so a key press does not send it again (nor a first view load the code highlighter)."""
+    box = st.expander("Run this at scale", key=SCALE_OPEN, on_change="rerun")
+    if not box.open:
+        return
+    with box:
         uploaded = state.get_uploaded()
         interactions = None
         if cfg.protocol.dataset.startswith("upload:"):

@@ -1,4 +1,5 @@
-"""Plotly figure builders for the dashboard, and ``show()`` that draws one with its alt text.
+"""Plotly figure builders for the dashboard's analysis pages, and ``show()`` that draws one with its alt text.
+The Overview's dataset figures are Vega-Lite charts, for a lighter first view (``ui.dataset_charts``).
 
 Each builder takes plain arrays or small frames (never CSR matrices) and returns a figure with a title,
 axis labels and hover text. Figures stay light (no per-user scatter of thousands of points where a
@@ -8,7 +9,6 @@ histogram says the same), so a rerun after a slider move stays fast.
 from __future__ import annotations
 
 import html
-import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -58,114 +58,6 @@ def higher_is_better(key: str) -> bool:
 def _finish(fig: go.Figure, title: str, x: str, y: str, height: int = 360) -> go.Figure:
     fig.update_layout(title=dict(text=title), xaxis_title=x, yaxis_title=y, height=height, **_LAYOUT)
     return fig
-
-
-# ------------------------------------------------------------------------------------------ overview
-
-
-def rating_histogram(values: np.ndarray, counts: np.ndarray) -> go.Figure:
-    """Bar per distinct rating value (``values`` with their ``counts``); many distinct values are binned."""
-    v = np.asarray(values, dtype=np.float64)
-    c = np.asarray(counts, dtype=np.float64)
-    if len(v) > 30:  # continuous values (e.g. implicit counts): bin them
-        c, edges = np.histogram(v, bins=30, weights=c)
-        v = (edges[:-1] + edges[1:]) / 2
-    share = c / max(c.sum(), 1)
-    fig = go.Figure(
-        go.Bar(
-            x=v,
-            y=c,
-            marker_color=FUSION_COLOUR,
-            customdata=share,
-            hovertemplate="rating %{x:g}<br>%{y:,} interactions (%{customdata:.1%})<extra></extra>",
-        )
-    )
-    return _finish(fig, "Ratings", "rating", "interactions")
-
-
-def long_tail(item_counts: np.ndarray, head_share: float = 0.2) -> go.Figure:
-    """Items sorted by popularity; the head (``head_share`` of items) shaded, with its share of interactions."""
-    c = np.sort(np.asarray(item_counts, dtype=np.int64))[::-1]
-    n = len(c)
-    rank = np.arange(1, n + 1)
-    cum = np.cumsum(c) / max(c.sum(), 1)
-    # Thin very long catalogues: the curve's shape is kept, the figure stays light.
-    step = max(1, n // 2000)
-    fig = go.Figure(
-        go.Scatter(
-            x=rank[::step],
-            y=c[::step],
-            mode="lines",
-            line=dict(color=FUSION_COLOUR),
-            fill="tozeroy",
-            customdata=cum[::step],
-            hovertemplate="item rank %{x:,}<br>%{y:,} interactions<br>top %{x:,} items hold %{customdata:.1%}"
-            "<extra></extra>",
-        )
-    )
-    head = max(1, round(head_share * n))
-    if n:
-        fig.add_vrect(x0=0.5, x1=head + 0.5, fillcolor="#E69F00", opacity=0.12, line_width=0)
-        fig.add_annotation(
-            x=head,
-            y=float(c[0]),
-            text=f"top {head_share:.0%} of items: {cum[head - 1]:.0%} of interactions",
-            showarrow=False,
-            xanchor="left",
-            yanchor="top",
-        )
-    return _finish(fig, "Long tail of item popularity", "items, most popular first", "interactions")
-
-
-def user_activity(user_counts: np.ndarray) -> go.Figure:
-    """Histogram of interactions per user (log-spaced bins: activity is heavy-tailed)."""
-    c = np.asarray(user_counts, dtype=np.float64)
-    c = c[c > 0]
-    if len(c) == 0:
-        return _finish(go.Figure(), "User activity", "interactions per user", "users")
-    edges = np.unique(np.round(np.geomspace(max(c.min(), 1), c.max() + 1, 30)))
-    counts, edges = np.histogram(c, bins=edges)
-    mids = np.sqrt(edges[:-1] * edges[1:])
-    labels = [f"{int(a)}-{int(b) - 1}" if b - a > 1 else f"{int(a)}" for a, b in itertools.pairwise(edges)]
-    fig = go.Figure(
-        go.Bar(
-            x=mids,
-            y=counts,
-            width=np.diff(edges) * 0.95,
-            marker_color="#009E73",
-            customdata=labels,
-            hovertemplate="%{customdata} interactions<br>%{y:,} users<extra></extra>",
-        )
-    )
-    # Plotly labels a log axis's minor ticks with bare digits ("2 3 4 ... 100 2 3"); 1-2-5 ticks read as counts.
-    ticks = _nice_log_ticks(float(edges[0]), float(edges[-1]))
-    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"{v:,}" for v in ticks])
-    return _finish(fig, "User activity", "interactions per user (log scale)", "users")
-
-
-def _nice_log_ticks(lo: float, hi: float) -> list[int]:
-    """1, 2, 5, 10, 20, 50, ... between ``lo`` and ``hi`` (at least the two ends' neighbours when none fall inside)."""
-    lo, hi = max(lo, 1.0), max(hi, 1.0)
-    out = [
-        int(m * 10**e) for e in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1) for m in (1, 2, 5)
-    ]
-    inside = [v for v in out if lo <= v <= hi]
-    if len(inside) > 9:  # more than three decades: powers of ten only, or the labels collide
-        inside = [v for v in inside if str(v).rstrip("0") == "1"]
-    return inside if len(inside) >= 2 else [round(lo), round(hi)]
-
-
-def genre_bars(names: Sequence[str], counts: Sequence[int], what: str = "items") -> go.Figure:
-    """Horizontal bars, most frequent genre on top."""
-    order = np.argsort(np.asarray(counts))
-    y = [names[i] for i in order]
-    x = [int(counts[i]) for i in order]
-    fig = go.Figure(
-        go.Bar(
-            x=x, y=y, orientation="h", marker_color="#CC79A7", hovertemplate="%{y}: %{x:,} " + what + "<extra></extra>"
-        )
-    )
-    return _finish(fig, "Genres", what, "genre", height=max(300, 22 * len(y) + 80))
 
 
 # ------------------------------------------------------------------------------------------ fusion lab

@@ -46,6 +46,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
 LIVE = "live"
 SIDEBAR_LIVE = "sidebar-live"
 LIVE_BITS = "live-bits"  # the containers of the sidebar's live bits: "live-bits-shares", "live-bits-link"
+LINK_OPEN = "sidebar:link_open"  # the open state of "Link to this view"
 
 
 def live_rerun() -> None:
@@ -173,7 +174,12 @@ def _share_link(cfg: LabConfig) -> None:
     if not base:
         return
     query = urlencode(state.to_query_params(cfg), doseq=True)
-    with st.expander("Link to this view"):
+    # Drawn only while open: st.code (with its copy button) would otherwise make every first view load Streamlit's
+    # 1.5 MB code highlighter, and every key press send the link again.
+    box = st.expander("Link to this view", key=LINK_OPEN, on_change="rerun")
+    if not box.open:
+        return
+    with box:
         st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
 
 

@@ -2,8 +2,6 @@
 
 - A member keeps its colour in a chart that shows only some members (the genre and per-user charts drew
   the best member in another member's colour).
-- The user-activity histogram labels its log axis with counts (20, 50, 100...), not Plotly's bare minor
-  digits ("2 3 4 ... 100 2 3").
 - The configuration sentence never says "after none normalisation".
 - A file whose columns are all taken says which column is missing instead of asking to choose one.
 - A new user made from a description has no held-out items: no "hit" column that reads as all misses.
@@ -11,8 +9,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
 from apptest_helpers import assert_clean, button, messages, open_page
 
 from ui import charts, state
@@ -28,21 +24,6 @@ def test_a_member_keeps_its_colour_when_only_some_members_are_drawn() -> None:
     assert subset["itemknn"] == everyone["itemknn"]
     assert subset[charts.FUSION_NAME] == charts.FUSION_COLOUR
     assert subset["training interactions"] not in everyone.values()  # a reference series takes a free colour
-
-
-def test_user_activity_axis_is_labelled_with_counts() -> None:
-    fig = charts.user_activity(np.array([20, 25, 40, 65, 120, 300, 737]))
-    ticks = list(fig.layout.xaxis.tickvals)
-    assert ticks == [20, 50, 100, 200, 500]
-    assert list(fig.layout.xaxis.ticktext) == ["20", "50", "100", "200", "500"]
-    assert fig.layout.title.text and fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
-
-
-@pytest.mark.parametrize(
-    ("lo", "hi", "ticks"), [(1, 3, [1, 2]), (3, 4, [3, 4]), (1, 1e5, [1, 10, 100, 1000, 10000, 100000])]
-)
-def test_log_ticks_stay_readable(lo: float, hi: float, ticks: list[int]) -> None:
-    assert charts._nice_log_ticks(lo, hi) == ticks
 
 
 def test_the_configuration_sentence_names_the_normaliser_in_words() -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from apptest_helpers import APP, FUSION_LAB, TIMEOUT, assert_clean, messages, metric, values
 from streamlit.testing.v1 import AppTest
@@ -214,7 +215,7 @@ def check_shown_as_text(at: AppTest) -> None:
     texts = markdown_texts(at)
     for fragment in ("<b>", "<script>", "<i>", "<u>", "<img", "](javascript", "**bold**", ":red["):
         assert not unescaped(texts, fragment), f"{fragment!r} reaches Markdown unescaped: {unescaped(texts, fragment)}"
-    for chart in at.get("plotly_chart"):
+    for chart in [*at.get("plotly_chart"), *at.get("vega_lite_chart")]:
         spec = chart.proto.spec
         for tag in ("<b>", "<script", "<i>", "<img"):
             assert tag not in spec, f"a chart label holds raw {tag!r}"
@@ -262,6 +263,13 @@ def test_hostile_ids_and_titles_are_shown_as_text_never_as_html() -> None:
     at.switch_page(FUSION_LAB).run()
     assert_clean(at)
     check_shown_as_text(at)
+    # The Overview's genre chart (Vega-Lite) gets the genre names as data, exactly as written.
+    at.switch_page(APP).run()
+    assert_clean(at)
+    check_shown_as_text(at)
+    (genres,) = [c.proto for c in at.get("vega_lite_chart") if json.loads(c.proto.spec)["title"] == "Genres"]
+    names = set(pa.ipc.open_stream(genres.data.data).read_pandas()["genre"])
+    assert {"<u>Drama</u>", "[x](http://e.vil)", "Comedy"} <= names, names
 
 
 # ------------------------------------------------------------------------------------------ CSV download

@@ -52,7 +52,10 @@ def test_deltas_against_the_previous_and_a_pinned_configuration(warm_lab) -> Non
     tile = next(m for m in at.metric if m.label == NDCG)
     assert tile.proto.delta == f"{moved - back:+.4f}"
 
-    # The history lists every configuration looked at, newest first.
+    # The history lists every configuration looked at, newest first, once its expander is opened.
+    assert not [d for d in at.dataframe if "configuration" in d.value.columns]
+    at.session_state["fusion_lab:history_open"] = True
+    at.run()
     history = [d.value for d in at.dataframe if "configuration" in d.value.columns]
     assert history and len(history[0]) == 3
     assert history[0][NDCG].iloc[0] == pytest.approx(moved, abs=1e-4)

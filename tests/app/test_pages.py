@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from apptest_helpers import FUSION_LAB, PAGES, assert_clean, button, messages, metric, open_page, values
 
@@ -46,6 +48,17 @@ def test_overview_opens(warm_lab) -> None:
     assert_clean(at)
     assert metric(at, "Users") == "943"
     assert metric(at, "Items") == "1,682"
+    # The four dataset figures, drawn with Vega-Lite (a lighter first view than Plotly) with their alt text.
+    charts = {json.loads(c.proto.spec)["title"]: c.proto for c in at.get("vega_lite_chart")}
+    assert list(charts) == ["Ratings", "Long tail of item popularity", "User activity", "Genres"]
+    assert all(chart.alt for chart in charts.values())
+    rows = {title: pa.ipc.open_stream(chart.data.data).read_pandas() for title, chart in charts.items()}
+    assert rows["Ratings"]["rating"].tolist() == [1, 2, 3, 4, 5]
+    assert rows["Ratings"]["interactions"].sum() == 100_000
+    assert rows["Long tail of item popularity"]["rank"].tolist() == list(range(1, 1683, 3))  # thinned to 561
+    assert rows["User activity"]["users"].sum() == 943
+    assert len(rows["Genres"]) == 18 and rows["Genres"]["interactions"].max() == 39_895  # Drama
+    assert not at.get("plotly_chart"), "the Overview loads no Plotly chunk"
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -89,6 +102,9 @@ def test_all_zero_weights_give_a_message(warm_lab) -> None:
 
 def test_run_this_at_scale_shows_the_spark_command_of_the_current_configuration(warm_lab) -> None:
     at = open_page(FUSION_LAB)
+    assert not [c for c in at.code if "--engine spark" in c.value]  # drawn only once the expander is opened
+    at.session_state["fusion_lab:scale_open"] = True  # what opening the expander does
+    at.run()
     (code,) = [c for c in at.code if "--engine spark" in c.value]
     assert "--models als,itemknn,text" in code.value and "--spark-master 'local[2]'" in code.value
     at.slider(key=state.weight_key("text")).set_value(0.0)

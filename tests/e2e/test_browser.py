@@ -276,3 +276,48 @@ def test_enter_in_the_movie_picker_adds_one_movie(session, streamlit_server: str
     assert after == before + 1, text  # one movie, not every match
     assert session.get_by_text("What the edit changed in the fused list").count() == 1
     assert_no_exception(session, "User Explorer after an edit")
+
+
+# The Overview's dataset figures are Vega-Lite charts (ui.dataset_charts): each draws its marks, and hovering
+# the long-tail curve answers with that rank's numbers.
+CHART = '[data-testid="stVegaLiteChart"]'
+
+
+def test_overview_charts_draw_and_answer_a_hover(session, streamlit_server: str) -> None:
+    problems: list[str] = []
+    session.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    session.on("pageerror", lambda e: problems.append(str(e)))
+    goto(session, streamlit_server, "")
+    charts = session.locator(CHART)
+    assert charts.count() == 4
+    for i in range(4):
+        charts.nth(i).locator("canvas, svg").first.wait_for(state="attached", timeout=CHANGE_MS)
+    tail = charts.nth(1)
+    tail.scroll_into_view_if_needed()
+    box = tail.bounding_box()
+    session.mouse.move(box["x"] + box["width"] * 0.30, box["y"] + box["height"] * 0.5)
+    session.mouse.move(box["x"] + box["width"] * 0.32, box["y"] + box["height"] * 0.55, steps=5)
+    tooltip = session.locator("#vg-tooltip-element.visible")
+    tooltip.wait_for(state="visible", timeout=CHANGE_MS)
+    text = tooltip.inner_text()
+    assert "items ranked" in text and "share held up to this rank" in text and "%" in text, text
+    assert not [p for p in problems if "vega" in p.lower() or "error" in p.lower()], problems
+    shot(session, "0_Overview_hover")
+
+
+def test_the_link_to_this_view_carries_the_current_weights(session, streamlit_server: str) -> None:
+    goto(session, streamlit_server, "Fusion_Lab?w.text=0.5")
+    code = session.locator('[data-testid="stSidebar"] [data-testid="stCode"]')
+    assert code.count() == 0  # drawn only once opened
+    session.locator('[data-testid="stSidebar"] [data-testid="stExpander"]', has_text="Link to this view").click()
+    code.first.wait_for(state="visible", timeout=CHANGE_MS)
+    link = code.first.inner_text().strip()
+    assert link.startswith(f"{streamlit_server}/Fusion_Lab?") and re.search(r"[?&]w\.text=0\.5(&|$)", link), link
+    slider = session.get_by_role("slider", name="Weight of text")
+    slider.focus()
+    slider.press("ArrowRight")  # 0.50 -> 0.55: the open link follows the live part
+    session.wait_for_function(
+        "(sel) => /[?&]w\\.text=0\\.55(&|$)/.test(document.querySelector(sel)?.innerText ?? '')",
+        arg='[data-testid="stSidebar"] [data-testid="stCode"]',
+        timeout=CHANGE_MS,
+    )

@@ -1,0 +1,123 @@
+"""The Overview's dataset figures (``ui.dataset_charts``): the rows each Vega-Lite chart draws, worked by hand,
+and the spec parts a person reads (titles, axis ticks, the head's note).
+
+The browser draws these specs; tests/e2e/test_browser.py checks that the Overview's four charts are drawn
+with no Vega error, and tests/app/test_pages.py that the Overview sends them with their alt text.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from ui import dataset_charts as dc
+
+
+def test_rating_bars_hold_each_value_its_count_and_share() -> None:
+    chart = dc.rating_histogram(np.array([1.0, 2.0, 4.5]), np.array([1, 1, 2]))
+    assert chart.data["rating"].tolist() == [1.0, 2.0, 4.5]
+    assert chart.data["interactions"].tolist() == [1, 1, 2]
+    assert chart.data["share"].tolist() == [0.25, 0.25, 0.5]
+    assert chart.spec["mark"]["type"] == "bar" and chart.spec["encoding"]["x"]["type"] == "ordinal"
+    assert chart.title == "Ratings"
+
+
+def test_many_rating_values_are_binned_into_thirty_ranges_and_none_is_lost() -> None:
+    values = np.arange(100, dtype=np.float64)
+    counts = np.ones(100, dtype=np.int64)
+    chart = dc.rating_histogram(values, counts)
+    assert len(chart.data) == 30 and chart.data["interactions"].sum() == 100
+    assert chart.data["from"].iloc[0] == 0.0 and chart.data["to"].iloc[-1] == 99.0
+    assert (chart.data["to"].to_numpy()[:-1] == chart.data["from"].to_numpy()[1:]).all()  # ranges touch
+    assert chart.spec["mark"]["type"] == "rect" and chart.spec["encoding"]["x2"] == {"field": "to"}
+
+
+def test_long_tail_sorts_items_and_names_the_heads_share() -> None:
+    chart = dc.long_tail(np.array([1, 5, 0, 3, 1]))  # sorted: 5 3 1 1 0, ten interactions
+    assert chart.data["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert chart.data["interactions"].tolist() == [5, 3, 1, 1, 0]
+    shade, _curve, strips, note = chart.spec["layer"]
+    assert shade["data"]["values"] == [{"from": 0.5, "to": 1.5}]  # the head: round(20% of 5) = 1 item
+    assert note["encoding"]["text"]["value"] == "top 20% of items: 50% of interactions"
+    assert note["data"]["values"] == [{"x": 1, "y": 5}]
+    # Five items, one hover strip each: its rank, its count, and the share the items up to it hold.
+    assert [(v["ranks"], v["each"]) for v in strips["data"]["values"]] == [
+        ("1", "5"),
+        ("2", "3"),
+        ("3", "1"),
+        ("4", "1"),
+        ("5", "0"),
+    ]
+    np.testing.assert_allclose([v["held"] for v in strips["data"]["values"]], [0.5, 0.8, 0.9, 1.0, 1.0])
+
+
+def test_hover_strips_cover_every_rank_once() -> None:
+    counts = np.arange(1, 1683)[::-1] % 400  # 1,682 items, as MovieLens-100K
+    strips = dc.long_tail(counts).spec["layer"][2]["data"]["values"]
+    assert len(strips) == dc.HOVER_STRIPS
+    assert strips[0]["from"] == 0.5 and strips[-1]["to"] == 1682.5
+    assert all(a["to"] == b["from"] for a, b in itertools.pairwise(strips))
+    assert strips[0]["ranks"] == "1-17" and strips[-1]["held"] == 1.0
+    first = np.sort(counts)[::-1][:17]
+    assert strips[0]["each"] == f"{first[0]:,}-{first[-1]:,}"
+
+
+def test_a_long_catalogue_is_thinned_but_keeps_its_start() -> None:
+    counts = np.arange(10_000, 0, -1)
+    chart = dc.long_tail(counts)
+    assert len(chart.data) == 500 and chart.data["rank"].iloc[0] == 1
+    assert chart.data["interactions"].iloc[0] == 10_000
+    assert chart.spec["layer"][1]["encoding"]["x"]["scale"]["domain"] == [0.5, 10_000.5]
+
+
+def test_an_empty_catalogue_draws_the_curve_without_a_head() -> None:
+    chart = dc.long_tail(np.array([], dtype=np.int64))
+    assert chart.data.empty and len(chart.spec["layer"]) == 1
+
+
+def test_user_activity_counts_every_active_user_on_a_log_axis_labelled_with_counts() -> None:
+    chart = dc.user_activity(np.array([20, 25, 40, 65, 120, 300, 737, 0]))
+    assert chart.data["users"].sum() == 7  # the user without interactions has no place on a log axis
+    x = chart.spec["encoding"]["x"]
+    assert x["scale"]["type"] == "log"
+    assert x["axis"] == {"values": [20, 50, 100, 200, 500], "format": ","}
+    assert chart.data["range"].iloc[0].startswith("20")
+    assert chart.data["from"].iloc[0] == 20 and chart.data["to"].iloc[-1] == 738
+
+
+def test_no_active_user_gives_an_empty_activity_chart() -> None:
+    chart = dc.user_activity(np.zeros(3))
+    assert chart.data.empty and chart.title == "User activity"
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "ticks"), [(1, 3, [1, 2]), (3, 4, [3, 4]), (1, 1e5, [1, 10, 100, 1000, 10000, 100000])]
+)
+def test_log_ticks_stay_readable(lo: float, hi: float, ticks: list[int]) -> None:
+    assert dc.nice_log_ticks(lo, hi) == ticks
+
+
+def test_genre_bars_name_every_genre_most_frequent_first() -> None:
+    chart = dc.genre_bars(["Drama", "Comedy", "Film-Noir"], [30, 50, 2], what="interactions")
+    assert chart.data.to_dict("list") == {"genre": ["Drama", "Comedy", "Film-Noir"], "interactions": [30, 50, 2]}
+    y = chart.spec["encoding"]["y"]
+    assert y["sort"] == "-x" and y["axis"]["labelOverlap"] is False
+    assert chart.spec["height"] == 300  # at least 300 px; 22 px a genre beyond
+
+
+def test_specs_are_plain_json_without_markup() -> None:
+    """What reaches the browser is JSON; names from a file travel as data (Arrow), never inside the spec."""
+    hostile = "<img src=x onerror=alert(1)>"
+    charts = [
+        dc.rating_histogram(np.array([1.0]), np.array([1])),
+        dc.long_tail(np.array([3, 1])),
+        dc.user_activity(np.array([1, 2, 3])),
+        dc.genre_bars([hostile], [1]),
+    ]
+    for chart in charts:
+        text = json.dumps(chart.spec)
+        assert "<" not in text, chart.title
+    assert charts[-1].data["genre"].tolist() == [hostile]
