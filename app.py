@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from reco_core.errors import RecoError
-from ui import cached, charts, dataset_charts, lab, page, state, tiles, upload
+from ui import cached, charts, vega_charts, lab, page, state, tiles, upload
 from ui.upload import plain
 from ui.widgets import show_error
 
@@ -62,24 +62,24 @@ head_share = float(np.sort(item_counts)[::-1][:head].sum() / max(item_counts.sum
 figures = st.container(horizontal=True, gap="medium")
 for chart, alt, caption in (
     (
-        dataset_charts.rating_histogram(stats["rating_values"], stats["rating_counts"]),
+        vega_charts.rating_histogram(stats["rating_values"], stats["rating_counts"]),
         "Bar chart of how many interactions have each rating value.",
         "How ratings are spread. Every rating counts as a positive unless the protocol sets a threshold.",
     ),
     (
-        dataset_charts.long_tail(item_counts),
+        vega_charts.long_tail(item_counts),
         "Items sorted by popularity, most popular first, showing a long tail.",
         f"The most popular 20% of items hold {head_share:.0%} of all interactions: the long tail.",
     ),
     (
-        dataset_charts.user_activity(user_counts),
+        vega_charts.user_activity(user_counts),
         "Histogram of the number of interactions per user, on a log scale.",
         f"Median user: {int(np.median(user_counts))} interactions; the busiest: {int(user_counts.max()):,}.",
     ),
     *(
         [
             (
-                dataset_charts.genre_bars(stats["genres"], stats["genre_interactions"], what="interactions"),
+                vega_charts.genre_bars(stats["genres"], stats["genre_interactions"], what="interactions"),
                 "Horizontal bar chart of interactions per genre.",
                 "Interactions per genre (an item with several genres counts in each).",
             )
@@ -89,7 +89,7 @@ for chart, alt, caption in (
     ),
 ):
     with figures.container(width=FIGURE_WIDTH):
-        dataset_charts.show(chart, alt=alt, caption=caption)
+        vega_charts.show(chart, alt=alt, caption=caption)
 if not stats["genres"]:
     st.info("This dataset has no genres, so the genre chart and genre diversity are not available.")
 

@@ -18,7 +18,7 @@ from reco_core.fusion import METHODS
 from reco_core.live import LiveResult
 from reco_core.metrics import METRICS, Evaluation
 from reco_core.spark.summary import spark_command  # builds a command line: no pyspark is loaded
-from ui import charts, lab, learned_view, page, state, tests_table, tiles
+from ui import charts, lab, learned_view, page, state, tests_table, tiles, vega_charts
 from ui.state import LabConfig
 from ui.upload import plain
 from ui.widgets import movement_table, show_error
@@ -302,8 +302,8 @@ def members_tab(now: Now) -> None:
     table = now.table()
     page.give_way()  # before the chart, the tab's costliest element to draw
     bar_keys = [f"{m}@{now.k}" for m in BAR_METRICS if f"{m}@{now.k}" in table.columns]
-    charts.show(
-        charts.metric_bars(table, bar_keys, members=list(now.members_eval)),
+    vega_charts.show(
+        vega_charts.metric_bars(table, bar_keys, members=list(now.members_eval)),
         alt="Grouped bar chart comparing the fusion and each member on precision, recall, NDCG, MAP, coverage, "
         "genre diversity and novelty, relative to the best model on each metric.",
         caption="Bars are relative to the best model on each metric (1.0 = best), so metrics on different scales "

@@ -15,7 +15,7 @@ import streamlit as st
 from reco_core.errors import RecoError
 from reco_core.metrics import METRICS
 from reco_core.stats import paired_comparison
-from ui import charts, compare, lab, page, state, tests_table, upload
+from ui import charts, compare, lab, page, state, tests_table, upload, vega_charts
 from ui.state import LabConfig
 from ui.upload import plain
 from ui.widgets import show_error
@@ -199,9 +199,8 @@ if entries:
             + ". (ARP and Gini: lower is better.)"
         )
     if chosen:
-        fig = charts.metric_bars(frame, chosen, title="Saved configurations across metrics")
-        charts.show(
-            fig,
+        vega_charts.show(
+            vega_charts.metric_bars(frame, chosen, title="Saved configurations across metrics"),
             alt="Grouped bar chart: for each chosen metric, one bar per saved configuration, relative to the best "
             "configuration on that metric; values: "
             + "; ".join(f"{n}: " + ", ".join(f"{k} {frame.loc[n, k]:.3f}" for k in chosen) for n in frame.index),

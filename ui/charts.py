@@ -1,5 +1,5 @@
 """Plotly figure builders for the dashboard's analysis pages, and ``show()`` that draws one with its alt text.
-The Overview's dataset figures are Vega-Lite charts, for a lighter first view (``ui.dataset_charts``).
+The Overview's dataset figures are Vega-Lite charts, for a lighter first view (``ui.vega_charts``).
 
 Each builder takes plain arrays or small frames (never CSR matrices) and returns a figure with a title,
 axis labels and hover text. Figures stay light (no per-user scatter of thousands of points where a
@@ -63,52 +63,23 @@ def _finish(fig: go.Figure, title: str, x: str, y: str, height: int = 360) -> go
 # ------------------------------------------------------------------------------------------ fusion lab
 
 
-def metric_bars(
-    table: pd.DataFrame,
-    keys: Sequence[str],
-    title: str = "Members and the fusion",
-    relative: bool = True,
-    members: Sequence[str] = (),
-) -> go.Figure:
-    """Grouped bars: one group per metric, one bar per row of ``table`` (index = model names, columns = keys).
-
-    With ``relative`` each metric is divided by its best value over the rows (the best model is 1.0;
-    for a lower-is-better metric the best is the lowest and others are best / value), so metrics on
-    different scales (novelty is in bits) share one axis; the hover shows the actual values.
-    """
-    names = list(table.index)
-    colours = colour_map(names, members)  # a member keeps its colour when other series (before re-ranking) join
-    fig = go.Figure()
-    labels = [metric_label(k) for k in keys]
-    raw = np.array([[float(table.loc[n, k]) if k in table.columns else np.nan for k in keys] for n in names])
-    shown = raw.copy()
-    if relative and raw.size:
-        for j, key in enumerate(keys):
-            col = raw[:, j]
-            if higher_is_better(key):
-                best = np.nanmax(col) if np.isfinite(col).any() else np.nan
-                shown[:, j] = col / best if best and np.isfinite(best) else np.nan
-            else:
-                best = np.nanmin(col) if np.isfinite(col).any() else np.nan
-                shown[:, j] = np.where(col > 0, best / np.where(col > 0, col, 1), np.nan)
-    for i, name in enumerate(names):
-        # Row names may be a person's own text (saved-configuration names, typed or imported from a file):
-        # escaped, since Plotly renders <b>, <i> and <a href> in trace names and hover text, and "%{" kept out
-        # of the hover template, where Plotly would substitute it.
-        label = html.escape(str(name))
-        fig.add_trace(
-            go.Bar(
-                name=label,
-                x=labels,
-                y=shown[i],
-                customdata=raw[i],
-                marker_color=colours[name],
-                hovertemplate=label.replace("%{", "&#37;{") + "<br>%{x}: %{customdata:.4f}<extra></extra>",
-            )
-        )
-    fig.update_layout(barmode="group")
-    y_title = "relative to the best model (best = 1)" if relative else "value"
-    return _finish(fig, title, "metric (mean over users; coverage is over all lists)", y_title, height=420)
+def relative_to_best(raw: np.ndarray, keys: Sequence[str]) -> np.ndarray:
+    """Each column of ``raw`` (rows = models, one column per metric key) divided by its best value: the best model
+    is 1.0; for a lower-is-better metric the best is the lowest and the others are best / value. A column with no
+    finite value (or a best of zero) is NaN, drawn as no bar."""
+    shown = np.full(raw.shape, np.nan)
+    for j, key in enumerate(keys):
+        col = raw[:, j]
+        if not np.isfinite(col).any():
+            continue
+        if higher_is_better(key):
+            best = np.nanmax(col)
+            if best and np.isfinite(best):
+                shown[:, j] = col / best
+        else:
+            best = np.nanmin(col)
+            shown[:, j] = np.where(col > 0, best / np.where(col > 0, col, 1), np.nan)
+    return shown
 
 
 def per_user_distribution(values: Mapping[str, np.ndarray], key: str, members: Sequence[str] = ()) -> go.Figure:
@@ -121,14 +92,15 @@ def per_user_distribution(values: Mapping[str, np.ndarray], key: str, members: S
     size = hi / 25 if hi > 0 else 0.04
     for name, v in values.items():
         v = np.asarray(v, dtype=np.float64)
+        label = html.escape(str(name))  # a member's name may come from a file name (a run file's member)
         fig.add_trace(
             go.Histogram(
                 x=v,
-                name=f"{name} (mean {np.nanmean(v):.3f})" if v.size else name,
+                name=f"{label} (mean {np.nanmean(v):.3f})" if v.size else label,
                 marker_color=colours[name],
                 opacity=0.6,
                 xbins=dict(start=0, end=hi + size, size=size),
-                hovertemplate=f"{name}<br>" + "%{x}: %{y:,} users<extra></extra>",
+                hovertemplate=label.replace("%{", "&#37;{") + "<br>%{x}: %{y:,} users<extra></extra>",
             )
         )
     fig.update_layout(barmode="overlay")

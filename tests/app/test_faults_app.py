@@ -366,13 +366,19 @@ def test_a_configuration_with_weights_above_one_loads_scaled(warm_lab) -> None:
     assert metric(at, NDCG) == before
 
 
-def test_names_in_charts_are_escaped() -> None:
-    from ui import charts
+def test_names_in_charts_are_escaped_or_drawn_as_text() -> None:
+    from ui import charts, vega_charts
 
     names = ['<a href="http://e.vil">prize</a>', "<b>mine</b>"]
     table = pd.DataFrame({"ndcg@10": [0.1, 0.2], "coverage@10": [0.3, 0.4]}, index=names)
-    fig = charts.metric_bars(table, ["ndcg@10", "coverage@10"])
+    # Plotly reads a few HTML tags in trace names and hover text: escaped there.
+    fig = charts.per_user_distribution({n: np.array([0.1, 0.2]) for n in names}, "ndcg@10")
     assert len(fig.data) == 2
     for trace in fig.data:
         for text in (str(trace.name), str(trace.hovertemplate or "")):
             assert "<a " not in text and "<b>" not in text, text
+    # Vega-Lite draws every legend, axis and tooltip string as text (its tooltips escape HTML): the names stay as
+    # they are, as data and as the colour scale's domain.
+    bars = vega_charts.metric_bars(table, ["ndcg@10", "coverage@10"])
+    assert list(bars.data["model"].unique()) == names
+    assert bars.spec["encoding"]["color"]["scale"]["domain"] == names

@@ -278,7 +278,7 @@ def test_enter_in_the_movie_picker_adds_one_movie(session, streamlit_server: str
     assert_no_exception(session, "User Explorer after an edit")
 
 
-# The Overview's dataset figures are Vega-Lite charts (ui.dataset_charts): each draws its marks, and hovering
+# The Overview's dataset figures are Vega-Lite charts (ui.vega_charts): each draws its marks, and hovering
 # the long-tail curve answers with that rank's numbers.
 CHART = '[data-testid="stVegaLiteChart"]'
 

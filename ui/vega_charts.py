@@ -1,16 +1,19 @@
-"""The Overview's four dataset figures (ratings, long tail, user activity, genres) as Vega-Lite charts, and
+"""Vega-Lite charts where a light chart matters: the Overview's four dataset figures (the first view of every new
+session) and the members-against-fusion bars (redrawn at every key press on Fusion Lab, and on Compare); and
 ``show`` that draws one with its alt text.
 
-Why Vega-Lite here and Plotly elsewhere: the Overview is the page a new session opens first, and a Plotly
-figure makes the browser fetch and compile Streamlit's 4.7 MB Plotly chunk before anything on the page is
-drawn (every lazily loaded element waits for the slowest). Vega-Lite's chunk is 0.8 MB: a warm server's first
-full view went from about 2.5 s to under 2 s (issue 14; docs/dashboard.md "How fast it feels"). The other
-pages keep Plotly (``ui.charts``) for its click selections and richer hover.
+Why Vega-Lite here and Plotly elsewhere (issue 14; docs/dashboard.md "What reruns when"):
+- A Plotly figure makes a new session's browser fetch and compile Streamlit's 4.7 MB Plotly chunk before anything
+  on the page is drawn (every lazily loaded element waits for the slowest); Vega-Lite's is 0.8 MB.
+- A Plotly figure redrawn at each key press kept the browser busy about twice as long per press as the page
+  without it; Streamlit updates a Vega-Lite chart whose spec is unchanged by swapping its rows.
+The other charts (other tabs and pages, drawn once per visit) keep Plotly (``ui.charts``) for its click selections
+and richer hover.
 
-Each builder takes plain arrays and returns a ``DatasetChart``: a small data frame, sent to the browser as
-Arrow (so names from an uploaded file are data, never markup), and a plain Vega-Lite spec. The specs are
-plain dicts, not Altair objects: Altair validates a chart against the Vega-Lite schema each time it is
-drawn, which the Overview would pay on every full rerun.
+Each builder takes plain arrays or a small frame and returns a ``VegaChart``: a data frame, sent to the browser
+as Arrow, and a plain Vega-Lite spec. Vega draws every text (labels, legends, tooltips) as text, never as markup.
+The specs are plain dicts, not Altair objects: Altair validates a chart against the Vega-Lite schema each time it
+is drawn, which every rerun would pay.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ui.charts import FUSION_COLOUR
+from ui.charts import FUSION_COLOUR, colour_map, metric_label, relative_to_best
 
 HEAD_COLOUR = "#E69F00"
 ACTIVITY_COLOUR = "#009E73"
@@ -34,7 +37,7 @@ MAX_POINTS = 500  # a long-tail curve drawn from about this many items at most: 
 
 
 @dataclass(frozen=True)
-class DatasetChart:
+class VegaChart:
     """One figure: ``data`` (the rows Vega-Lite draws) and ``spec`` (a Vega-Lite spec without data)."""
 
     data: pd.DataFrame
@@ -53,7 +56,7 @@ def _axis_title(field: str, title: str, kind: str, **more: Any) -> dict[str, Any
     return {"field": field, "type": kind, "title": title, **more}
 
 
-def rating_histogram(values: np.ndarray, counts: np.ndarray) -> DatasetChart:
+def rating_histogram(values: np.ndarray, counts: np.ndarray) -> VegaChart:
     """A bar per distinct rating value (``values`` with their ``counts``); more than 30 values (implicit
     counts, continuous scores) are put into 30 bins, each drawn over its range."""
     v = np.asarray(values, dtype=np.float64)
@@ -89,10 +92,10 @@ def rating_histogram(values: np.ndarray, counts: np.ndarray) -> DatasetChart:
             "tooltip": [{"field": "rating", "type": "quantitative", "title": "rating"}, *tooltip_counts],
         }
         mark = {"type": "bar", "color": FUSION_COLOUR}
-    return DatasetChart(data, _spec("Ratings", mark=mark, encoding=encoding))
+    return VegaChart(data, _spec("Ratings", mark=mark, encoding=encoding))
 
 
-def long_tail(item_counts: np.ndarray, head_share: float = 0.2) -> DatasetChart:
+def long_tail(item_counts: np.ndarray, head_share: float = 0.2) -> VegaChart:
     """Items sorted by popularity, most popular first; the head (``head_share`` of the items) shaded and named
     with its share of the interactions. Hovering the curve tells the ranks under the pointer, their counts and the
     share of interactions the items up to there hold."""
@@ -110,7 +113,7 @@ def long_tail(item_counts: np.ndarray, head_share: float = 0.2) -> DatasetChart:
     layers = [curve]
     if n:
         layers = [_head_shade(n, head_share), curve, _hover_strips(c, cum), _head_note(c, cum, head_share)]
-    return DatasetChart(data, _spec("Long tail of item popularity", layer=layers))
+    return VegaChart(data, _spec("Long tail of item popularity", layer=layers))
 
 
 def _head_bound(n: int, head_share: float) -> int:
@@ -170,7 +173,7 @@ def _hover_strips(c: np.ndarray, cum: np.ndarray) -> dict[str, Any]:
     }
 
 
-def user_activity(user_counts: np.ndarray) -> DatasetChart:
+def user_activity(user_counts: np.ndarray) -> VegaChart:
     """Histogram of interactions per user over log-spaced bins (activity is heavy-tailed), on a log axis
     labelled 1-2-5 with counts."""
     c = np.asarray(user_counts, dtype=np.float64)
@@ -180,7 +183,7 @@ def user_activity(user_counts: np.ndarray) -> DatasetChart:
     if len(c) == 0:
         empty = pd.DataFrame({"from": [], "to": [], "users": [], "range": []})
         encoding = {"x": _axis_title("from", x_title, "quantitative"), "x2": {"field": "to"}, "y": y}
-        return DatasetChart(empty, _spec("User activity", mark={"type": "rect"}, encoding=encoding))
+        return VegaChart(empty, _spec("User activity", mark={"type": "rect"}, encoding=encoding))
     edges = np.unique(np.round(np.geomspace(max(c.min(), 1), c.max() + 1, 30)))
     counts, edges = np.histogram(c, bins=edges)
     labels = [f"{int(a)}-{int(b) - 1}" if b - a > 1 else f"{int(a)}" for a, b in itertools.pairwise(edges)]
@@ -204,7 +207,7 @@ def user_activity(user_counts: np.ndarray) -> DatasetChart:
         ],
     }
     mark = {"type": "rect", "color": ACTIVITY_COLOUR, "stroke": "white", "strokeWidth": 1}
-    return DatasetChart(data, _spec("User activity", mark=mark, encoding=encoding))
+    return VegaChart(data, _spec("User activity", mark=mark, encoding=encoding))
 
 
 def nice_log_ticks(lo: float, hi: float) -> list[int]:
@@ -219,7 +222,7 @@ def nice_log_ticks(lo: float, hi: float) -> list[int]:
     return inside if len(inside) >= 2 else [round(lo), round(hi)]
 
 
-def genre_bars(names: Sequence[str], counts: Sequence[int], what: str = "items") -> DatasetChart:
+def genre_bars(names: Sequence[str], counts: Sequence[int], what: str = "items") -> VegaChart:
     """Horizontal bars, the most frequent genre on top."""
     data = pd.DataFrame({"genre": [str(n) for n in names], what: [int(x) for x in counts]})
     encoding = {
@@ -234,10 +237,66 @@ def genre_bars(names: Sequence[str], counts: Sequence[int], what: str = "items")
     spec = _spec(
         "Genres", height=max(300, 22 * len(data) + 80), mark={"type": "bar", "color": GENRE_COLOUR}, encoding=encoding
     )
-    return DatasetChart(data, spec)
+    return VegaChart(data, spec)
 
 
-def show(chart: DatasetChart, alt: str, caption: str | None = None) -> None:
+def metric_bars(
+    table: pd.DataFrame,
+    keys: Sequence[str],
+    title: str = "Members and the fusion",
+    relative: bool = True,
+    members: Sequence[str] = (),
+) -> VegaChart:
+    """Grouped bars: one group per metric (``keys``, in their order), one bar per row of ``table`` (index = model
+    or configuration names, columns = keys), each name in its ``colour_map`` colour (``members`` keep theirs).
+
+    With ``relative`` each metric is divided by its best value over the rows (``charts.relative_to_best``), so
+    metrics on different scales (novelty is in bits) share one axis; the hover gives the actual value.
+    """
+    names = [str(n) for n in table.index]
+    colours = colour_map(list(table.index), members)
+    labels = [metric_label(k) for k in keys]
+    raw = np.array([[float(table.loc[n, k]) if k in table.columns else np.nan for k in keys] for n in table.index])
+    shown = relative_to_best(raw, keys) if relative else raw
+    data = pd.DataFrame(
+        {
+            "model": np.repeat(names, len(keys)),
+            "metric": np.tile(labels, len(names)),
+            "shown": shown.ravel() if shown.size else np.zeros(0),
+            "value": raw.ravel() if raw.size else np.zeros(0),
+        }
+    )
+    tooltip = [
+        {"field": "model", "type": "nominal", "title": "model"},
+        {"field": "metric", "type": "nominal", "title": "metric"},
+        {"field": "value", "type": "quantitative", "title": "value", "format": ".4f"},
+    ]
+    if relative:
+        tooltip.append({"field": "shown", "type": "quantitative", "title": "relative to the best", "format": ".3f"})
+    encoding = {
+        "x": _axis_title(
+            "metric",
+            "metric (mean over users; coverage is over all lists)",
+            "nominal",
+            sort=labels,
+            # Slanted and all shown: level labels dropped every other metric on a laptop-width window.
+            axis={"labelAngle": -30, "labelOverlap": False},
+        ),
+        "xOffset": {"field": "model", "type": "nominal", "sort": names},
+        "y": _axis_title("shown", "relative to the best model (best = 1)" if relative else "value", "quantitative"),
+        "color": {
+            "field": "model",
+            "type": "nominal",
+            "sort": names,
+            "scale": {"domain": names, "range": [colours[n] for n in table.index]},
+            "legend": {"title": None, "orient": "top", "labelLimit": 240},
+        },
+        "tooltip": tooltip,
+    }
+    return VegaChart(data, _spec(title, height=420, mark={"type": "bar"}, encoding=encoding))
+
+
+def show(chart: VegaChart, alt: str, caption: str | None = None) -> None:
     """Draw ``chart`` across its container with an accessible description (``alt``) and an optional caption."""
     import streamlit as st
 
