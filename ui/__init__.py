@@ -35,7 +35,8 @@ Modules and their public API:
 - ``ui.sidebar``: ``render() -> LabConfig | None``: data and protocol (a form), members by kind,
   one weight slider per member, fusion method / normaliser / the method's declared parameters (from
   ``fusion.METHODS[m].params``) / k, a settings form per member,
-  a "link to this view". Widgets are keyed, bound to the URL and kept across pages.
+  a "link to this view" (drawn only while its expander is open). Widgets are keyed, bound to the URL and kept
+  across pages.
 - ``ui.lab``: ``get_lab(cfg, progress_container=None) -> Lab`` (test part) and ``validation_lab(cfg)``
   (members refitted on train minus validation, session on validation); ``current_result(lab, cfg) ->
   LiveResult``; ``get_dataset(protocol)``; ``Lab`` (dataset, split, ctx, session, ``members``,
@@ -54,17 +55,22 @@ Modules and their public API:
 - ``ui.cached``: every cache, bounded: ``stores()`` (one ``st.cache_resource`` holding LRU
   ``BoundedStore``s of datasets, splits, contexts, members, sessions, sweeps; emptied by
   ``st.cache_resource.clear()``), ``overview_stats`` (``st.cache_data``).
-- ``ui.charts``: plotly builders with titles, axis labels and hover text (``metric_bars``,
-  ``per_user_distribution``, ``overlap_heatmap``, ``share_bars``, ``segment_bars``,
-  ``contribution_bars``, ``score_curves``, ``tradeoff_scatter``, overview plots), ``metric_label(key)``,
-  ``higher_is_better(key)``, and ``show(fig, alt, caption, **plotly_chart_kwargs)`` which draws a
+- ``ui.charts``: plotly builders with titles, axis labels and hover text (``per_user_distribution``,
+  ``per_user_difference``, ``overlap_heatmap``, ``share_bars``, ``segment_bars``, ``contribution_bars``,
+  ``score_curves``, ``tradeoff_scatter``), ``metric_label(key)``, ``higher_is_better(key)``,
+  ``relative_to_best``, ``colour_map``, and ``show(fig, alt, caption, **plotly_chart_kwargs)`` which draws a
   figure with its accessible description.
+- ``ui.vega_charts``: Vega-Lite charts where a light chart matters (``VegaChart(data, spec)``): the Overview's
+  ``rating_histogram``, ``long_tail``, ``user_activity``, ``genre_bars`` (a new session's first view loads no
+  Plotly) and ``metric_bars`` (members against the fusion, redrawn at every key press), with ``show(chart, alt,
+  caption)``.
 - ``ui.widgets``: hyperparameter inputs and forms built from ``ModelConfig.params()``, ``BOUND`` (the
   bind/persist arguments of every shared widget) and ``show_error(exc)`` (escaped one-line st.error).
 
 Streamlit 1.67 notes (checked in a real browser): ``bind="query-params"`` and
 ``persist_state="session"`` exist; a value that only came from a shared link is dropped by the first
 page link, which ``state.keep_across_pages`` repairs; ``st.tabs(..., on_change="rerun")`` exposes
-``tab.open`` so pages compute only the open tab; ``st.plotly_chart(on_select=callback,
+``tab.open`` so pages compute only the open tab, and ``st.expander(..., key=..., on_change="rerun")``
+gives ``.open`` the same way (the Fusion Lab's History and Run-at-scale, the sidebar's link); ``st.plotly_chart(on_select=callback,
 selection_mode="points")`` gives the clicked points (with their ``customdata``).
 """
