@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from reco_core.errors import RecoError
-from ui import cached, charts, vega_charts, lab, page, state, tiles, upload
+from ui import cached, charts, lab, page, state, tiles, upload, vega_charts
 from ui.upload import plain
 from ui.widgets import show_error
 

@@ -154,9 +154,13 @@ def _press(page: Any, keys: list[str], target: str | None, gap_ms: int = 0) -> d
     before = _tile(page)
     page.get_by_role("slider", name=SLIDER).focus()  # before the probe is armed: not timed
     page.evaluate(_ARM_JS, [TILE, before, target])
+    start = time.perf_counter()
     for i, key in enumerate(keys):
-        if i and gap_ms:
-            page.wait_for_timeout(gap_ms)
+        # Key i goes down gap_ms x i after the first, on the clock: a fixed sleep after each press would add the
+        # press's own round trip (about 50 ms here) to every gap.
+        wait_s = i * gap_ms / 1e3 - (time.perf_counter() - start)
+        if wait_s > 0:
+            time.sleep(wait_s)
         # To the focused slider, as a person's keys go: a locator's press would first wait for the slider to be
         # stable over two animation frames, which holds the next key back until the page has drawn the last run.
         page.keyboard.press(key)

@@ -317,7 +317,8 @@ class ProtocolSession(_Walk):
     - the sliders' values (the server overrides a browser's value with ``set_value``: another session's weights
       would arrive that way);
     - the sidebar's "Link to this view" (redrawn by every weight move on both pages; its query holds every weight
-      that differs from the default) and, on the Fusion Lab, the Spark command (``--weights``, all of them);
+      that differs from the default) and, on the Fusion Lab, the Spark command (``--weights``, all of them): both
+      are drawn only while their expander is open, so each session opens them after its first load;
     - on the explorer, the "User id" box and the "Fused top-10 for user ..." heading;
     - on the Fusion Lab, the NDCG tile against every other session's tile for the same weights (``ndcg_seen``,
       shared: the engine is deterministic, so one configuration has one value).
@@ -343,6 +344,10 @@ class ProtocolSession(_Walk):
         for m in MEMBERS:
             el = self.client.widget(f"Weight of {m}", "slider")
             self.defaults[m] = round(float(el.proto.default[0]), 2)
+        # Opened as a person would, to read them after every run: both are drawn only while open.
+        await self.client.open_expander("Link to this view")
+        if self.user is None:
+            await self.client.open_expander("Run this at scale")
         self.weights = self.shown_weights()
         self.check(None, dict(self.weights))
 

@@ -83,10 +83,14 @@ class Element:
 
     @property
     def widget_id(self) -> str:
+        if self.kind == "block:expandable":  # an expander with on_change="rerun" is a widget: its open state
+            return str(self.proto.expandable.id or "")
         return str(getattr(self.proto, "id", "") or "")
 
     @property
     def label(self) -> str:
+        if self.kind == "block:expandable":
+            return str(self.proto.expandable.label or "")
         return str(getattr(self.proto, "label", "") or "")
 
 
@@ -472,6 +476,16 @@ class StreamlitClient:
             raise ProtocolError(f"setting a {el.kind} is not modelled")
         self.widget_states[el.widget_id] = state
         self._bind_url(el, state)
+        return await self._request(self.client_state_msg(el.fragment_id), timeout)
+
+    async def open_expander(self, label: str, timeout: float = 30.0) -> Run:
+        """Open the expander labelled ``label`` as a person's click does, for one drawn only while open
+        (``st.expander(..., on_change="rerun")``), and wait for the run that draws its contents."""
+        found = [el for el in self.find("block:expandable", label) if el.widget_id]
+        if not found:
+            raise ProtocolError(f"no expander labelled {label!r} that reruns when opened, on {self.url}")
+        el = found[0]
+        self.widget_states[el.widget_id] = _set_state(WidgetState(id=el.widget_id), "bool_value", True)
         return await self._request(self.client_state_msg(el.fragment_id), timeout)
 
     def _bind_url(self, el: Element, state: WidgetState) -> None:

@@ -21,7 +21,7 @@ from reco_core.spark.summary import spark_command  # builds a command line: no p
 from ui import charts, lab, learned_view, page, state, tests_table, tiles, vega_charts
 from ui.state import LabConfig
 from ui.upload import plain
-from ui.widgets import movement_table, show_error
+from ui.widgets import lazy_expander, movement_table, show_error
 
 PAGE = "fusion_lab"
 HISTORY_OPEN = f"{PAGE}:history_open"  # the open state of the lazily drawn expanders
@@ -256,10 +256,9 @@ def history_section() -> None:
     history: tiles.History | None = state.recall(PAGE, "history")
     if history is None or len(history.entries) < 2:
         return
-    # Drawn only while open: a closed expander's table would still be sent, and mounted anew, at every key press.
-    # (A constant label: Streamlit keys an expander's open state by its label too.)
-    box = st.expander("History: the configurations of this session", key=HISTORY_OPEN, on_change="rerun")
-    if not box.open:
+    # Drawn only while open: closed, its table was still sent, and mounted anew, at every key press.
+    box = lazy_expander("History: the configurations of this session", HISTORY_OPEN)
+    if box is None:
         return
     key = f"{PAGE}:history:{history.version}"  # a new table after each change: no stale row selection
     with box:
@@ -484,8 +483,8 @@ def downloads(now: Now) -> None:
 def scale_section(cfg: LabConfig) -> None:
     """The command that runs this configuration on Apache Spark (docs/scale-out.md); st.code has a copy button.
     Drawn only while open, so a key press does not send it again (nor a first view load the code highlighter)."""
-    box = st.expander("Run this at scale", key=SCALE_OPEN, on_change="rerun")
-    if not box.open:
+    box = lazy_expander("Run this at scale", SCALE_OPEN)
+    if box is None:
         return
     with box:
         uploaded = state.get_uploaded()

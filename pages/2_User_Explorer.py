@@ -4,8 +4,6 @@ move changed, raw vs normalised scores, and what-if profiles (edited, or new fro
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -86,9 +84,9 @@ def history_part(user_index: int, user_id: str, view: analysis.UserView | None) 
 
 # ------------------------------------------------------------------ tabs (only the open one is computed)
 def slot_labels(table: pd.DataFrame) -> list[str]:
-    # Plotly reads a few HTML tags in labels; escape so a title shows as its characters.
+    # Plotly reads a few HTML tags in labels; escaped so a title shows as its characters.
     return [
-        html.escape(f"{r}. {t[:40]}{' ✓' if h else ''}")
+        charts.plotly_text(f"{r}. {t[:40]}{' ✓' if h else ''}")
         for r, t, h in zip(table["rank"], table["title"], table["held out"], strict=True)
     ]
 

@@ -67,11 +67,11 @@ def test_hover_strips_cover_every_rank_once() -> None:
     assert strips[0]["each"] == f"{first[0]:,}-{first[-1]:,}"
 
 
-def test_a_long_catalogue_is_thinned_but_keeps_its_start() -> None:
+def test_a_long_catalogue_is_thinned_but_keeps_both_ends() -> None:
     counts = np.arange(10_000, 0, -1)
     chart = vc.long_tail(counts)
-    assert len(chart.data) == 500 and chart.data["rank"].iloc[0] == 1
-    assert chart.data["interactions"].iloc[0] == 10_000
+    assert len(chart.data) == 501 and chart.data["rank"].iloc[0] == 1 and chart.data["rank"].iloc[-1] == 10_000
+    assert chart.data["interactions"].iloc[0] == 10_000 and chart.data["interactions"].iloc[-1] == 1
     assert chart.spec["layer"][1]["encoding"]["x"]["scale"]["domain"] == [0.5, 10_000.5]
 
 
@@ -106,23 +106,30 @@ def test_genre_bars_name_every_genre_most_frequent_first() -> None:
     chart = vc.genre_bars(["Drama", "Comedy", "Film-Noir"], [30, 50, 2], what="interactions")
     assert chart.data.to_dict("list") == {"genre": ["Drama", "Comedy", "Film-Noir"], "interactions": [30, 50, 2]}
     y = chart.spec["encoding"]["y"]
-    assert y["sort"] == "-x" and y["axis"]["labelOverlap"] is False
+    assert y["sort"] == "-x" and y["axis"]["labelOverlap"] is False  # Vega-Lite orders by the bars' length
     assert chart.spec["height"] == 300  # at least 300 px; 22 px a genre beyond
 
 
 def test_specs_are_plain_json_without_markup() -> None:
-    """What reaches the browser is JSON; names from a file travel as data (Arrow), never inside the spec."""
+    """What reaches the browser is JSON that Vega draws as text: no link channel (``href``) and no expression
+    that could build one (``labelExpr``, ``calculate``). Genre names travel as data (Arrow); the bars' names are
+    also the colour scale's domain, drawn as legend text."""
     hostile = "<img src=x onerror=alert(1)>"
     charts = [
         vc.rating_histogram(np.array([1.0]), np.array([1])),
         vc.long_tail(np.array([3, 1])),
         vc.user_activity(np.array([1, 2, 3])),
         vc.genre_bars([hostile], [1]),
+        vc.metric_bars(pd.DataFrame({"ndcg@10": [0.1]}, index=[hostile]), ["ndcg@10"]),
     ]
     for chart in charts:
         text = json.dumps(chart.spec)
-        assert "<" not in text, chart.title
-    assert charts[-1].data["genre"].tolist() == [hostile]
+        for risky in ('"href"', "labelExpr", "calculate", '"url"'):
+            assert risky not in text, (chart.title, risky)
+        if chart.title != "Members and the fusion":
+            assert "<" not in text, chart.title
+    assert charts[3].data["genre"].tolist() == [hostile]
+    assert charts[4].data["model"].tolist() == [hostile]  # drawn as legend text, as written
 
 
 def test_metric_bars_are_relative_to_the_best_model_per_metric() -> None:
@@ -145,3 +152,17 @@ def test_metric_bars_give_plain_values_without_relative() -> None:
     chart = vc.metric_bars(table, ["ndcg@10"], relative=False)
     assert chart.data["shown"].tolist() == [0.2, 0.4] and chart.spec["encoding"]["y"]["title"] == "value"
     assert [t["field"] for t in chart.spec["encoding"]["tooltip"]] == ["model", "metric", "value"]
+
+
+def test_metric_bars_leave_out_a_metric_whose_best_is_zero_or_below() -> None:
+    table = pd.DataFrame(
+        {"miscalibration@10": [0.0, 0.2], "pop_gap@10": [-0.5, 0.1], "ndcg@10": [0.0, 0.0]}, index=["a", "b"]
+    )
+    chart = vc.metric_bars(table, ["miscalibration@10", "pop_gap@10", "ndcg@10"])
+    assert chart.data["shown"].isna().all()  # no ratio to the best means anything there
+    assert chart.data["value"].tolist() == [0.0, -0.5, 0.0, 0.2, 0.1, 0.0]  # the hover keeps the values
+
+
+def test_metric_bars_without_rows_draw_an_empty_chart() -> None:
+    chart = vc.metric_bars(pd.DataFrame({"ndcg@10": []}), ["ndcg@10"])
+    assert chart.data.empty and chart.spec["encoding"]["color"]["scale"]["domain"] == []

@@ -1,11 +1,11 @@
 """The sessions benchmark's protocol client (``bench.ws_client``) speaks Streamlit's WebSocket protocol as a
 browser does (issue 16).
 
-A tiny app (a URL-bound slider and a metric that depends on it, and a fragment with its own slider and
-metric) runs in a real ``streamlit run`` server; no model is fitted, so the module takes a few seconds. The
-client must connect, find a slider by its label, change it, get the run's ``script_finished`` (a whole run,
-and a fragment run) and read the new metric from the deltas; two clients changing the same slider at once must
-each read back only their own value.
+A tiny app (a URL-bound slider and a metric that depends on it, and a fragment with its own slider, metric
+and an expander drawn only while open) runs in a real ``streamlit run`` server; no model is fitted, so the module
+takes a few seconds. The client must connect, find a slider by its label, change it, get the run's
+``script_finished`` (a whole run, and a fragment run), read the new metric from the deltas, and open the
+expander; two clients changing the same slider at once must each read back only their own value.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ st.caption(f"query {st.query_params.to_dict()}")
 def part():
     v = st.slider("Inner", 0, 10, 3, key="inner")
     st.metric("Inner doubled", str(2 * v))
+    box = st.expander("Details", key="details", on_change="rerun")
+    if box.open:
+        with box:
+            st.code(f"inner={v}")
 
 
 part()
@@ -71,6 +75,16 @@ def test_a_client_changes_a_slider_and_reads_the_new_metric(tiny_server: str) ->
             assert run.status == 3 and run.status in RUN_ENDS and run.fragment_ids
             assert client.metric("Inner doubled") == "14"
             assert client.metric("Score") == "5.50"  # outside the fragment: kept, not cleared
+
+            # An expander drawn only while open: closed, nothing inside; opened, its contents, which then follow
+            # the fragment's later runs (its open state is sent with every request, as a browser's).
+            assert not client.texts("code")
+            with pytest.raises(ProtocolError):
+                await client.open_expander("No such box")
+            await client.open_expander("Details", timeout=20)
+            assert client.texts("code") == ["inner=7"]
+            await client.set_widget("Inner", 2, "slider", timeout=20)
+            assert client.texts("code") == ["inner=2"]
 
             # Back at the default, the parameter leaves the address.
             await client.set_widget("Weight of a", 0.4, "slider", timeout=20)

@@ -71,6 +71,7 @@ Streamlit 1.67 notes (checked in a real browser): ``bind="query-params"`` and
 ``persist_state="session"`` exist; a value that only came from a shared link is dropped by the first
 page link, which ``state.keep_across_pages`` repairs; ``st.tabs(..., on_change="rerun")`` exposes
 ``tab.open`` so pages compute only the open tab, and ``st.expander(..., key=..., on_change="rerun")``
-gives ``.open`` the same way (the Fusion Lab's History and Run-at-scale, the sidebar's link); ``st.plotly_chart(on_select=callback,
-selection_mode="points")`` gives the clicked points (with their ``customdata``).
+gives ``.open`` the same way (``widgets.lazy_expander``: the Fusion Lab's History and Run-at-scale, the
+sidebar's link); ``st.plotly_chart(on_select=callback, selection_mode="points")`` gives the clicked points
+(with their ``customdata``).
 """

@@ -55,6 +55,18 @@ def higher_is_better(key: str) -> bool:
     return True if spec is None else spec.higher_is_better
 
 
+def plotly_text(value: object) -> str:
+    """A name or label as Plotly should show it: escaped, since Plotly renders a few HTML tags (``<b>``, ``<i>``,
+    ``<a href>``, ``<br>``) in trace names, axis labels and hover text, and names may come from a person's file
+    (genres, saved-configuration names, a run file's member)."""
+    return html.escape(str(value))
+
+
+def _hover_text(value: object) -> str:
+    """``plotly_text`` for a hover template, where Plotly would also substitute a ``%{...}``."""
+    return plotly_text(value).replace("%{", "&#37;{")
+
+
 def _finish(fig: go.Figure, title: str, x: str, y: str, height: int = 360) -> go.Figure:
     fig.update_layout(title=dict(text=title), xaxis_title=x, yaxis_title=y, height=height, **_LAYOUT)
     return fig
@@ -66,18 +78,19 @@ def _finish(fig: go.Figure, title: str, x: str, y: str, height: int = 360) -> go
 def relative_to_best(raw: np.ndarray, keys: Sequence[str]) -> np.ndarray:
     """Each column of ``raw`` (rows = models, one column per metric key) divided by its best value: the best model
     is 1.0; for a lower-is-better metric the best is the lowest and the others are best / value. A column with no
-    finite value (or a best of zero) is NaN, drawn as no bar."""
+    finite value, or whose best is zero or below (a miscalibration of 0, a negative popularity gap), is NaN: no
+    ratio to the best means anything there, and the table beside the chart gives the values."""
     shown = np.full(raw.shape, np.nan)
     for j, key in enumerate(keys):
         col = raw[:, j]
         if not np.isfinite(col).any():
             continue
+        best = np.nanmax(col) if higher_is_better(key) else np.nanmin(col)
+        if not (np.isfinite(best) and best > 0):
+            continue
         if higher_is_better(key):
-            best = np.nanmax(col)
-            if best and np.isfinite(best):
-                shown[:, j] = col / best
+            shown[:, j] = col / best
         else:
-            best = np.nanmin(col)
             shown[:, j] = np.where(col > 0, best / np.where(col > 0, col, 1), np.nan)
     return shown
 
@@ -92,7 +105,7 @@ def per_user_distribution(values: Mapping[str, np.ndarray], key: str, members: S
     size = hi / 25 if hi > 0 else 0.04
     for name, v in values.items():
         v = np.asarray(v, dtype=np.float64)
-        label = html.escape(str(name))  # a member's name may come from a file name (a run file's member)
+        label = plotly_text(name)
         fig.add_trace(
             go.Histogram(
                 x=v,
@@ -100,7 +113,7 @@ def per_user_distribution(values: Mapping[str, np.ndarray], key: str, members: S
                 marker_color=colours[name],
                 opacity=0.6,
                 xbins=dict(start=0, end=hi + size, size=size),
-                hovertemplate=label.replace("%{", "&#37;{") + "<br>%{x}: %{y:,} users<extra></extra>",
+                hovertemplate=_hover_text(name) + "<br>%{x}: %{y:,} users<extra></extra>",
             )
         )
     fig.update_layout(barmode="overlay")
@@ -139,15 +152,14 @@ def per_user_difference(diff: np.ndarray, key: str, best: str, higher_is_better:
                 x=x,
                 y=y,
                 width=width * 0.95,
-                name=f"{html.escape(name)}: {n:,} users",
+                name=f"{plotly_text(name)}: {n:,} users",
                 marker_color=colour,
-                hovertemplate=html.escape(name).replace("%{", "&#37;{")
-                + "<br>difference %{x:+.3f}: %{y:,} users<extra></extra>",
+                hovertemplate=_hover_text(name) + "<br>difference %{x:+.3f}: %{y:,} users<extra></extra>",
             )
         )
     fig.update_layout(barmode="overlay", bargap=0)
     label = metric_label(key)
-    return _finish(fig, f"Per-user {label}: fused minus {html.escape(best)}", f"difference in {label}", "users")
+    return _finish(fig, f"Per-user {label}: fused minus {plotly_text(best)}", f"difference in {label}", "users")
 
 
 def overlap_heatmap(matrix: np.ndarray, names: Sequence[str], k: int) -> go.Figure:
@@ -156,8 +168,8 @@ def overlap_heatmap(matrix: np.ndarray, names: Sequence[str], k: int) -> go.Figu
     fig = go.Figure(
         go.Heatmap(
             z=m,
-            x=list(names),
-            y=list(names),
+            x=[plotly_text(n) for n in names],
+            y=[plotly_text(n) for n in names],
             zmin=0,
             zmax=1,
             colorscale="Blues",
@@ -176,7 +188,7 @@ def share_bars(shares: Mapping[str, float], title: str) -> go.Figure:
     colours = colour_map(names)
     fig = go.Figure(
         go.Bar(
-            x=names,
+            x=[plotly_text(n) for n in names],
             y=[shares[n] for n in names],
             marker_color=[colours[n] for n in names],
             hovertemplate="%{x}: %{y:.1%}<extra></extra>",
@@ -205,12 +217,12 @@ def segment_bars(
         n = part["n"] if "n" in part.columns else pd.Series([np.nan] * len(part))
         fig.add_trace(
             go.Bar(
-                name=s,
-                x=part["segment"],
+                name=plotly_text(s),
+                x=[plotly_text(g) for g in part["segment"]],  # genre segments come from a person's file
                 y=part["value"],
                 marker_color=colours[s],
                 customdata=np.asarray(n),
-                hovertemplate=f"{s}<br>"
+                hovertemplate=f"{_hover_text(s)}<br>"
                 + "%{x}: %{y:.4f}"
                 + ("<br>%{customdata:,} " + n_label if "n" in part else "")
                 + "<extra></extra>",
@@ -225,19 +237,20 @@ def segment_bars(
 
 
 def contribution_bars(slots: Sequence[str], contributions: np.ndarray, members: Sequence[str], title: str) -> go.Figure:
-    """Stacked horizontal bars: for each fused slot (top first), each member's part of its fused score."""
+    """Stacked horizontal bars: for each fused slot (top first), each member's part of its fused score. ``slots``
+    are drawn as given: the caller escapes them (``plotly_text``), as the explorer's slot labels are built there."""
     c = np.asarray(contributions, dtype=np.float64)
     colours = colour_map(list(members))
     fig = go.Figure()
     for j, m in enumerate(members):
         fig.add_trace(
             go.Bar(
-                name=m,
+                name=plotly_text(m),
                 y=list(slots),
                 x=c[:, j],
                 orientation="h",
                 marker_color=colours[m],
-                hovertemplate=f"{m}<br>" + "%{y}<br>contribution %{x:.3f}<extra></extra>",
+                hovertemplate=f"{_hover_text(m)}<br>" + "%{y}<br>contribution %{x:.3f}<extra></extra>",
             )
         )
     # Plotly lists a stacked trace legend bottom-up; "normal" keeps it in member order, as in every other chart.
@@ -259,9 +272,9 @@ def score_curves(curves: Mapping[str, np.ndarray], title: str, y_label: str) -> 
                 x=np.arange(1, len(v) + 1)[::step],
                 y=v[::step],
                 mode="lines",
-                name=name,
+                name=plotly_text(name),
                 line=dict(color=colours[name]),
-                hovertemplate=f"{name}<br>" + "rank %{x:,}: %{y:.4f}<extra></extra>",
+                hovertemplate=f"{_hover_text(name)}<br>" + "rank %{x:,}: %{y:.4f}<extra></extra>",
             )
         )
     return _finish(fig, title, "items, best first", y_label)

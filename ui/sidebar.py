@@ -23,7 +23,7 @@ from reco_core.models import MODELS, get_spec
 from ui import state
 from ui.state import LabConfig
 from ui.upload import plain
-from ui.widgets import BOUND, member_form, param_input
+from ui.widgets import BOUND, lazy_expander, member_form, param_input
 
 LOGO = Path(__file__).resolve().parent.parent / "assets" / "logo.svg"
 
@@ -176,8 +176,8 @@ def _share_link(cfg: LabConfig) -> None:
     query = urlencode(state.to_query_params(cfg), doseq=True)
     # Drawn only while open: st.code (with its copy button) would otherwise make every first view load Streamlit's
     # 1.5 MB code highlighter, and every key press send the link again.
-    box = st.expander("Link to this view", key=LINK_OPEN, on_change="rerun")
-    if not box.open:
+    box = lazy_expander("Link to this view", LINK_OPEN)
+    if box is None:
         return
     with box:
         st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)

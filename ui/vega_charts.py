@@ -33,7 +33,7 @@ ACTIVITY_COLOUR = "#009E73"
 GENRE_COLOUR = "#CC79A7"
 HEIGHT = 360  # px, as the Plotly figures on the other pages
 HOVER_STRIPS = 100  # the long tail's hover answers for about 1% of the catalogue at a time
-MAX_POINTS = 500  # a long-tail curve drawn from about this many items at most: its shape at 520 px, light to draw
+MAX_POINTS = 500  # a long-tail curve drawn from at most this many items (and the last): its shape at 450 px
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,8 @@ def long_tail(item_counts: np.ndarray, head_share: float = 0.2) -> VegaChart:
     c = np.sort(np.asarray(item_counts, dtype=np.int64))[::-1]
     n = len(c)
     cum = np.cumsum(c) / max(int(c.sum()), 1)
-    step = max(1, n // MAX_POINTS)
-    keep = np.arange(0, n, step)
+    step = max(1, -(-n // MAX_POINTS))  # ceil: at most MAX_POINTS points, and the last item kept as well
+    keep = np.unique(np.r_[np.arange(0, n, step), n - 1]) if n else np.arange(0)
     data = pd.DataFrame({"rank": keep + 1, "interactions": c[keep]})
     x = _axis_title("rank", "items, most popular first", "quantitative", scale={"domain": [0.5, max(n, 1) + 0.5]})
     curve: dict[str, Any] = {
@@ -256,14 +256,16 @@ def metric_bars(
     names = [str(n) for n in table.index]
     colours = colour_map(list(table.index), members)
     labels = [metric_label(k) for k in keys]
-    raw = np.array([[float(table.loc[n, k]) if k in table.columns else np.nan for k in keys] for n in table.index])
+    raw = np.array(
+        [[float(table.loc[n, k]) if k in table.columns else np.nan for k in keys] for n in table.index], dtype=float
+    ).reshape(len(table.index), len(keys))  # two-dimensional even without rows
     shown = relative_to_best(raw, keys) if relative else raw
     data = pd.DataFrame(
         {
             "model": np.repeat(names, len(keys)),
             "metric": np.tile(labels, len(names)),
-            "shown": shown.ravel() if shown.size else np.zeros(0),
-            "value": raw.ravel() if raw.size else np.zeros(0),
+            "shown": shown.ravel(),
+            "value": raw.ravel(),
         }
     )
     tooltip = [

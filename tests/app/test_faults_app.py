@@ -217,7 +217,7 @@ def check_shown_as_text(at: AppTest) -> None:
         assert not unescaped(texts, fragment), f"{fragment!r} reaches Markdown unescaped: {unescaped(texts, fragment)}"
     for chart in [*at.get("plotly_chart"), *at.get("vega_lite_chart")]:
         spec = chart.proto.spec
-        for tag in ("<b>", "<script", "<i>", "<img"):
+        for tag in ("<b>", "<script", "<i>", "<img", "<u>", "<a "):
             assert tag not in spec, f"a chart label holds raw {tag!r}"
 
 
@@ -371,12 +371,21 @@ def test_names_in_charts_are_escaped_or_drawn_as_text() -> None:
 
     names = ['<a href="http://e.vil">prize</a>', "<b>mine</b>"]
     table = pd.DataFrame({"ndcg@10": [0.1, 0.2], "coverage@10": [0.3, 0.4]}, index=names)
-    # Plotly reads a few HTML tags in trace names and hover text: escaped there.
-    fig = charts.per_user_distribution({n: np.array([0.1, 0.2]) for n in names}, "ndcg@10")
-    assert len(fig.data) == 2
-    for trace in fig.data:
-        for text in (str(trace.name), str(trace.hovertemplate or "")):
-            assert "<a " not in text and "<b>" not in text, text
+    # Plotly reads a few HTML tags in trace names, category labels and hover text: escaped in every builder.
+    segments = pd.DataFrame({"segment": names, "series": names[::-1], "value": [0.1, 0.2], "n": [3, 4]})
+    figures = [
+        charts.per_user_distribution({n: np.array([0.1, 0.2]) for n in names}, "ndcg@10"),
+        charts.per_user_difference(np.array([0.1, -0.1]), "ndcg@10", names[1]),
+        charts.segment_bars(segments, "ndcg@10"),  # genre segments from a person's file
+        charts.share_bars(dict.fromkeys(names, 0.5), "Shares"),
+        charts.overlap_heatmap(np.eye(2), names, 10),
+        charts.contribution_bars([charts.plotly_text(n) for n in names], np.ones((2, 2)), names, "Slots"),
+        charts.score_curves({n: np.array([0.3, 0.1]) for n in names}, "Scores", "score"),
+    ]
+    for fig in figures:
+        text = json.dumps(fig.to_plotly_json(), default=str)  # Plotly's own to_json writes "<" as \u003c
+        assert "<a " not in text and "<b>" not in text, text[:300]
+        assert "&lt;b&gt;mine&lt;/b&gt;" in text  # not vacuous: the name is there, escaped
     # Vega-Lite draws every legend, axis and tooltip string as text (its tooltips escape HTML): the names stay as
     # they are, as data and as the colour scale's domain.
     bars = vega_charts.metric_bars(table, ["ndcg@10", "coverage@10"])
