@@ -56,8 +56,7 @@ st.caption("Load report: " + plain(upload.source_words(stats["report"])))
 
 item_counts = np.asarray(stats["item_counts"])
 user_counts = np.asarray(stats["user_counts"])
-head = max(1, round(0.2 * len(item_counts)))
-head_share = float(np.sort(item_counts)[::-1][:head].sum() / max(item_counts.sum(), 1))
+_, head_share = vega_charts.popular_head(item_counts)
 # Two figures side by side where the window is wide enough, one under the other on a laptop-width window.
 figures = st.container(horizontal=True, gap="medium")
 for chart, alt, caption in (

@@ -166,3 +166,9 @@ def test_metric_bars_leave_out_a_metric_whose_best_is_zero_or_below() -> None:
 def test_metric_bars_without_rows_draw_an_empty_chart() -> None:
     chart = vc.metric_bars(pd.DataFrame({"ndcg@10": []}), ["ndcg@10"])
     assert chart.data.empty and chart.spec["encoding"]["color"]["scale"]["domain"] == []
+
+
+def test_the_popular_head_and_its_share() -> None:
+    assert vc.popular_head(np.array([1, 5, 0, 3, 1])) == (1, 0.5)  # round(20% of 5) = 1 item: 5 of 10
+    assert vc.popular_head(np.array([2, 2, 2, 2, 2, 2, 2, 2, 2, 2]), 0.3) == (3, 0.3)
+    assert vc.popular_head(np.zeros(3, dtype=np.int64)) == (1, 0.0)  # no interactions: no share, no division

@@ -26,11 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ui.charts import FUSION_COLOUR, colour_map, metric_label, relative_to_best
+from ui.charts import FUSION_COLOUR, PALETTE, colour_map, metric_label, relative_to_best
 
-HEAD_COLOUR = "#E69F00"
-ACTIVITY_COLOUR = "#009E73"
-GENRE_COLOUR = "#CC79A7"
+HEAD_COLOUR, ACTIVITY_COLOUR, GENRE_COLOUR = PALETTE[:3]  # Okabe-Ito, as every other chart
 HEIGHT = 360  # px, as the Plotly figures on the other pages
 HOVER_STRIPS = 100  # the long tail's hover answers for about 1% of the catalogue at a time
 MAX_POINTS = 500  # a long-tail curve drawn from at most this many items (and the last): its shape at 450 px
@@ -112,16 +110,20 @@ def long_tail(item_counts: np.ndarray, head_share: float = 0.2) -> VegaChart:
     }
     layers = [curve]
     if n:
-        layers = [_head_shade(n, head_share), curve, _hover_strips(c, cum), _head_note(c, cum, head_share)]
+        head, held = popular_head(c, head_share)
+        layers = [_head_shade(head), curve, _hover_strips(c, cum), _head_note(head, held, head_share, int(c[0]))]
     return VegaChart(data, _spec("Long tail of item popularity", layer=layers))
 
 
-def _head_bound(n: int, head_share: float) -> int:
-    return max(1, round(head_share * n))
+def popular_head(item_counts: np.ndarray, head_share: float = 0.2) -> tuple[int, float]:
+    """How many items form the popular head (``head_share`` of the catalogue, at least one) and the share of all
+    interactions they hold: the long tail's note, and the Overview's caption under it."""
+    c = np.sort(np.asarray(item_counts, dtype=np.int64))[::-1]
+    head = max(1, round(head_share * len(c)))
+    return head, float(c[:head].sum() / max(int(c.sum()), 1))
 
 
-def _head_shade(n: int, head_share: float) -> dict[str, Any]:
-    head = _head_bound(n, head_share)
+def _head_shade(head: int) -> dict[str, Any]:
     return {
         "data": {"values": [{"from": 0.5, "to": head + 0.5}]},
         "mark": {"type": "rect", "color": HEAD_COLOUR, "opacity": 0.12},
@@ -129,15 +131,14 @@ def _head_shade(n: int, head_share: float) -> dict[str, Any]:
     }
 
 
-def _head_note(c: np.ndarray, cum: np.ndarray, head_share: float) -> dict[str, Any]:
-    head = _head_bound(len(c), head_share)
+def _head_note(head: int, held: float, head_share: float, top: int) -> dict[str, Any]:
     return {
-        "data": {"values": [{"x": head, "y": int(c[0])}]},
+        "data": {"values": [{"x": head, "y": top}]},
         "mark": {"type": "text", "align": "left", "baseline": "top", "dx": 4, "dy": 4},
         "encoding": {
             "x": {"field": "x", "type": "quantitative"},
             "y": {"field": "y", "type": "quantitative"},
-            "text": {"value": f"top {head_share:.0%} of items: {cum[head - 1]:.0%} of interactions"},
+            "text": {"value": f"top {head_share:.0%} of items: {held:.0%} of interactions"},
         },
     }
 

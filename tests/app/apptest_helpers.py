@@ -6,9 +6,12 @@ own entrypoint would resolve page links relative to itself.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,3 +55,12 @@ def button(at: AppTest, label: str):
     found = [b for b in at.button if b.label == label]
     assert found, f"no button {label!r}; buttons are {[b.label for b in at.button]}"
     return found[0]
+
+
+def vega_chart_rows(at: AppTest) -> dict[str, tuple[dict, pd.DataFrame]]:
+    """Every Vega-Lite chart on the page by title: its spec and the rows sent with it (Arrow)."""
+    out = {}
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        out[str(spec["title"])] = (spec, pa.ipc.open_stream(chart.proto.data.data).read_pandas())
+    return out

@@ -4,13 +4,21 @@
 from __future__ import annotations
 
 import io
-import json
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
-from apptest_helpers import FUSION_LAB, PAGES, assert_clean, button, messages, metric, open_page, values
+from apptest_helpers import (
+    FUSION_LAB,
+    PAGES,
+    assert_clean,
+    button,
+    messages,
+    metric,
+    open_page,
+    values,
+    vega_chart_rows,
+)
 
 from ui import state, upload
 
@@ -49,10 +57,10 @@ def test_overview_opens(warm_lab) -> None:
     assert metric(at, "Users") == "943"
     assert metric(at, "Items") == "1,682"
     # The four dataset figures, drawn with Vega-Lite (a lighter first view than Plotly) with their alt text.
-    charts = {json.loads(c.proto.spec)["title"]: c.proto for c in at.get("vega_lite_chart")}
+    charts = vega_chart_rows(at)
     assert list(charts) == ["Ratings", "Long tail of item popularity", "User activity", "Genres"]
-    assert all(chart.alt for chart in charts.values())
-    rows = {title: pa.ipc.open_stream(chart.data.data).read_pandas() for title, chart in charts.items()}
+    assert all(chart.proto.alt for chart in at.get("vega_lite_chart"))
+    rows = {title: frame for title, (_, frame) in charts.items()}
     assert rows["Ratings"]["rating"].tolist() == [1, 2, 3, 4, 5]
     assert rows["Ratings"]["interactions"].sum() == 100_000
     assert rows["Long tail of item popularity"]["rank"].tolist() == [*range(1, 1683, 4), 1682]  # thinned to 422
@@ -170,6 +178,12 @@ def test_compare_save_compare_load_delete(warm_lab) -> None:
     paired = [v.replace("\\", "") for v in values(at.markdown) if "Wilcoxon" in v]
     assert paired and "text heavy" in paired[0] and "defaults" in paired[0]  # the paired test in words
     assert len(at.get("download_button")) >= 1
+    # The bars across metrics (Vega-Lite): one bar per saved configuration and metric, names as given.
+    spec, bars = vega_chart_rows(at)["Saved configurations across metrics"]
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["defaults", "text heavy"]
+    ndcg = bars[bars["metric"] == "NDCG@10"].set_index("model")
+    assert ndcg.loc["defaults", "value"] == pytest.approx(table.loc["defaults", "ndcg@10"])
+    assert ndcg["shown"].max() == pytest.approx(1.0)  # relative to the better of the two
 
     # Saving under a taken name is refused with a message, and the store is unchanged.
     save(at, "defaults")
