@@ -1,5 +1,5 @@
 """Plotly figure builders for the dashboard's analysis pages, and ``show()`` that draws one with its alt text.
-The Overview's dataset figures are Vega-Lite charts, for a lighter first view (``ui.vega_charts``).
+The Overview's dataset figures and the members-vs-fusion bars are Vega-Lite charts (``ui.vega_charts``).
 
 Each builder takes plain arrays or small frames (never CSR matrices) and returns a figure with a title,
 axis labels and hover text. Figures stay light (no per-user scatter of thousands of points where a

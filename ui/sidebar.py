@@ -173,12 +173,12 @@ def _share_link(cfg: LabConfig) -> None:
     base = str(st.context.url or "").split("?", 1)[0]  # empty without a browser (AppTest): no link then
     if not base:
         return
-    query = urlencode(state.to_query_params(cfg), doseq=True)
     # Drawn only while open: st.code (with its copy button) would otherwise make every first view load Streamlit's
-    # 1.5 MB code highlighter, and every key press send the link again.
+    # 1.5 MB code highlighter, and every key press build and send the link again.
     box = lazy_expander("Link to this view", LINK_OPEN)
     if box is None:
         return
+    query = urlencode(state.to_query_params(cfg), doseq=True)
     with box:
         st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
 

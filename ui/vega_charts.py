@@ -50,7 +50,8 @@ def _spec(title: str, height: int = HEIGHT, **parts: Any) -> dict[str, Any]:
     return {"title": title, "height": height, **parts}
 
 
-def _axis_title(field: str, title: str, kind: str, **more: Any) -> dict[str, Any]:
+def _channel(field: str, title: str, kind: str, **more: Any) -> dict[str, Any]:
+    """An encoding channel: the field, its Vega-Lite type and the axis or legend title (and any other property)."""
     return {"field": field, "type": kind, "title": title, **more}
 
 
@@ -64,14 +65,14 @@ def rating_histogram(values: np.ndarray, counts: np.ndarray) -> VegaChart:
         {"field": "interactions", "type": "quantitative", "title": "interactions", "format": ","},
         {"field": "share", "type": "quantitative", "title": "share", "format": ".1%"},
     ]
-    y = _axis_title("interactions", "interactions", "quantitative")
+    y = _channel("interactions", "interactions", "quantitative")
     if len(v) > 30:
         binned, edges = np.histogram(v, bins=30, weights=c)
         data = pd.DataFrame(
             {"from": edges[:-1], "to": edges[1:], "interactions": binned.astype(np.int64), "share": binned / total}
         )
         encoding = {
-            "x": _axis_title("from", "rating", "quantitative"),
+            "x": _channel("from", "rating", "quantitative"),
             "x2": {"field": "to"},
             "y": y,
             "tooltip": [
@@ -85,7 +86,7 @@ def rating_histogram(values: np.ndarray, counts: np.ndarray) -> VegaChart:
         data = pd.DataFrame({"rating": v, "interactions": c.astype(np.int64), "share": c / total})
         encoding = {
             # Ordinal: one bar per value present, labelled as written (1, 2, ... or 0.5, 1, 1.5, ...).
-            "x": _axis_title("rating", "rating", "ordinal", axis={"labelAngle": 0}),
+            "x": _channel("rating", "rating", "ordinal", axis={"labelAngle": 0}),
             "y": y,
             "tooltip": [{"field": "rating", "type": "quantitative", "title": "rating"}, *tooltip_counts],
         }
@@ -103,10 +104,10 @@ def long_tail(item_counts: np.ndarray, head_share: float = 0.2) -> VegaChart:
     step = max(1, -(-n // MAX_POINTS))  # ceil: at most MAX_POINTS points, and the last item kept as well
     keep = np.unique(np.r_[np.arange(0, n, step), n - 1]) if n else np.arange(0)
     data = pd.DataFrame({"rank": keep + 1, "interactions": c[keep]})
-    x = _axis_title("rank", "items, most popular first", "quantitative", scale={"domain": [0.5, max(n, 1) + 0.5]})
+    x = _channel("rank", "items, most popular first", "quantitative", scale={"domain": [0.5, max(n, 1) + 0.5]})
     curve: dict[str, Any] = {
         "mark": {"type": "area", "color": FUSION_COLOUR, "opacity": 0.35, "line": {"color": FUSION_COLOUR}},
-        "encoding": {"x": x, "y": _axis_title("interactions", "interactions", "quantitative")},
+        "encoding": {"x": x, "y": _channel("interactions", "interactions", "quantitative")},
     }
     layers = [curve]
     if n:
@@ -180,17 +181,17 @@ def user_activity(user_counts: np.ndarray) -> VegaChart:
     c = np.asarray(user_counts, dtype=np.float64)
     c = c[c > 0]
     x_title = "interactions per user (log scale)"
-    y = _axis_title("users", "users", "quantitative")
+    y = _channel("users", "users", "quantitative")
     if len(c) == 0:
         empty = pd.DataFrame({"from": [], "to": [], "users": [], "range": []})
-        encoding = {"x": _axis_title("from", x_title, "quantitative"), "x2": {"field": "to"}, "y": y}
+        encoding = {"x": _channel("from", x_title, "quantitative"), "x2": {"field": "to"}, "y": y}
         return VegaChart(empty, _spec("User activity", mark={"type": "rect"}, encoding=encoding))
     edges = np.unique(np.round(np.geomspace(max(c.min(), 1), c.max() + 1, 30)))
     counts, edges = np.histogram(c, bins=edges)
     labels = [f"{int(a)}-{int(b) - 1}" if b - a > 1 else f"{int(a)}" for a, b in itertools.pairwise(edges)]
     data = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "users": counts.astype(np.int64), "range": labels})
     ticks = nice_log_ticks(float(edges[0]), float(edges[-1]))
-    x = _axis_title(
+    x = _channel(
         "from",
         x_title,
         "quantitative",
@@ -227,9 +228,9 @@ def genre_bars(names: Sequence[str], counts: Sequence[int], what: str = "items")
     """Horizontal bars, the most frequent genre on top."""
     data = pd.DataFrame({"genre": [str(n) for n in names], what: [int(x) for x in counts]})
     encoding = {
-        "x": _axis_title(what, what, "quantitative"),
+        "x": _channel(what, what, "quantitative"),
         # Every genre named: Vega-Lite otherwise drops every other label when they come close.
-        "y": _axis_title("genre", "genre", "nominal", sort="-x", axis={"labelOverlap": False, "labelLimit": 200}),
+        "y": _channel("genre", "genre", "nominal", sort="-x", axis={"labelOverlap": False, "labelLimit": 200}),
         "tooltip": [
             {"field": "genre", "type": "nominal", "title": "genre"},
             {"field": what, "type": "quantitative", "title": what, "format": ","},
@@ -277,7 +278,7 @@ def metric_bars(
     if relative:
         tooltip.append({"field": "shown", "type": "quantitative", "title": "relative to the best", "format": ".3f"})
     encoding = {
-        "x": _axis_title(
+        "x": _channel(
             "metric",
             "metric (mean over users; coverage is over all lists)",
             "nominal",
@@ -286,7 +287,7 @@ def metric_bars(
             axis={"labelAngle": -30, "labelOverlap": False},
         ),
         "xOffset": {"field": "model", "type": "nominal", "sort": names},
-        "y": _axis_title("shown", "relative to the best model (best = 1)" if relative else "value", "quantitative"),
+        "y": _channel("shown", "relative to the best model (best = 1)" if relative else "value", "quantitative"),
         "color": {
             "field": "model",
             "type": "nominal",

@@ -97,14 +97,14 @@ def member_form(container: Any, model: str) -> dict[str, Any]:
     return values
 
 
-def lazy_expander(label: str, key: str, container: Any = None) -> Any | None:
+def lazy_expander(label: str, key: str) -> Any | None:
     """An expander whose contents are drawn only while it is open: the container when open, else None.
 
     Opening it reruns the script (or the fragment it is in). A closed expander's contents would otherwise be
     computed, sent and mounted at every rerun, a key press's included. Keep ``label`` constant: Streamlit keys
     an expander's open state by its label as well as ``key``.
     """
-    box = (container if container is not None else st).expander(label, key=key, on_change="rerun")
+    box = st.expander(label, key=key, on_change="rerun")
     return box if box.open else None
 
 
